@@ -1,0 +1,5 @@
+import sys
+
+from metasynth.cli import main
+
+sys.exit(main())

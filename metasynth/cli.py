@@ -1,0 +1,160 @@
+"""Command line: a thin layer over the library API.
+
+Exit status: 0 success, 1 invalid data, 2 usage error (3: an internal error, which
+is a bug: please report it). Results go to stdout, messages to stderr, one line each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from metasynth import __version__
+from metasynth.errors import MetasynthError, UsageError
+
+MEASURES = ("RR", "OR", "RD")
+TAU2 = ("REML", "DL", "PM", "ML", "HE", "SJ", "EB")
+CI = ("hksj", "hksj-adhoc", "wald")
+PI = ("hts", "metafor")
+COMMON = ("MH", "IV", "Peto")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        self.exit(2, f"{self.prog}: usage error: {message} (see --help)\n")
+
+
+def _upper(choices):
+    def convert(text: str) -> str:
+        for c in choices:
+            if c.lower() == text.lower():
+                return c
+        raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {', '.join(choices)})")
+    return convert
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="metasynth", description="Living meta-analysis of randomized trials.")
+    parser.add_argument("--version", action="version", version=f"metasynth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("pool", help="pool the studies for one outcome",
+                       description="Pool a folder of trial records or a CSV/TSV of 2x2 counts "
+                       "(columns study,treatment_events,treatment_total,control_events,"
+                       "control_total; optional subgroup, year).")
+    p.add_argument("path", help="studies folder, or CSV/TSV file")
+    p.add_argument("--outcome", default=None, help="outcome id from the registry "
+                   "(default: mortality; records only)")
+    p.add_argument("--measure", type=_upper(MEASURES), default="RR", help="RR (default), OR or RD")
+    p.add_argument("--tau2", type=_upper(TAU2), default="REML",
+                   help="tau² estimator: REML (default), DL, PM, ML, HE, SJ, EB")
+    p.add_argument("--ci", type=_upper(CI), default="hksj",
+                   help="CI for the random-effects mean: hksj (default), hksj-adhoc, wald")
+    p.add_argument("--pi", type=_upper(PI), default="hts",
+                   help="prediction interval: hts (default; t with k-2 df) or metafor")
+    p.add_argument("--common-method", type=_upper(COMMON), default="MH",
+                   help="common-effect method: MH (default), IV, Peto (OR only)")
+    p.add_argument("--mh-correction", action="store_true",
+                   help="add 0.5 to zero-cell studies inside Mantel-Haenszel (RevMan 5, R meta)")
+    p.add_argument("--classic", action="store_true",
+                   help="RevMan 5 analysis: DL, Wald CI, MH with 0.5 added to zero cells")
+    p.add_argument("--add", type=float, default=0.5, help="continuity correction (default 0.5)")
+    p.add_argument("--to", choices=("only0", "all", "if0all", "none"), default="only0",
+                   help="which studies get the correction (default only0: those with a zero cell)")
+    p.add_argument("--keep-double-zero", action="store_true",
+                   help="keep studies without events in either arm for RR/OR")
+    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+
+    v = sub.add_parser("validate", help="check every record; report all errors at once")
+    v.add_argument("path", help="studies folder")
+    v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    s = sub.add_parser("schema", help="print the JSON Schema of a trial record")
+    s.add_argument("--markdown", action="store_true", help="print the field reference instead")
+    return parser
+
+
+def _pool(args) -> int:
+    from metasynth.api import pool
+    from metasynth.effects.binary import ZeroCellRule
+
+    try:
+        zero = ZeroCellRule(add=args.add, to=args.to,
+                            drop00=False if args.keep_double_zero else None)
+        result = pool(args.path, args.outcome, measure=args.measure, tau2=args.tau2, ci=args.ci,
+                      pi=args.pi, common=args.common_method, classic=args.classic,
+                      mh_correction=True if args.mh_correction else None, zero_cells=zero,
+                      level=args.level)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.format == "json":
+        from metasynth.render.json_out import render_json
+
+        sys.stdout.write(render_json(result))
+    elif args.format == "csv":
+        from metasynth.render.tabular import render_csv
+
+        sys.stdout.write(render_csv(result))
+    else:
+        from metasynth.render.text import render_text
+
+        sys.stdout.write(render_text(result))
+    return 0
+
+
+def _validate(args) -> int:
+    from metasynth.records.load import validate_studies
+
+    studies = validate_studies(args.path)
+    for f in studies.findings:
+        print(f, file=sys.stderr)
+    n_err, n_warn = len(studies.errors), len(studies.warnings)
+    failed = n_err > 0 or (args.strict and n_warn > 0)
+    print(f"{len(studies)} valid record(s); {n_err} error(s), {n_warn} warning(s)"
+          + (": FAILED" if failed else ": OK"), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _schema(args) -> int:
+    from metasynth.records.docs import json_schema, markdown_reference
+
+    sys.stdout.write(markdown_reference() if args.markdown else json_schema())
+    return 0
+
+
+COMMANDS = {"pool": _pool, "validate": _validate, "schema": _schema}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except MetasynthError as err:
+        from metasynth.records.load import ValidationFailed
+
+        if isinstance(err, ValidationFailed):
+            for f in err.findings:
+                if f.level == "error":
+                    print(f, file=sys.stderr)
+            print("metasynth: records are invalid; run 'metasynth validate' for details",
+                  file=sys.stderr)
+        else:
+            print(f"{err}" if ":" in str(err).split(" ")[0] else f"metasynth: error: {err}",
+                  file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # never a traceback for users; METASYNTH_DEBUG=1 shows it
+        if os.environ.get("METASYNTH_DEBUG"):
+            raise
+        print(f"metasynth: internal error: {type(err).__name__}: {err} "
+              "(a bug; set METASYNTH_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        return 3

@@ -1,0 +1,182 @@
+"""Risk ratio, odds ratio and risk difference from 2x2 counts, as metafor's ``escalc``.
+
+yi is log(RR), log(OR) or RD; vi is its large-sample variance:
+RR: 1/a - 1/n1 + 1/c - 1/n2;  OR: 1/a + 1/b + 1/c + 1/d;
+RD: a b / n1^3 + c d / n2^3 (Fleiss 1994; metafor ``vtype = "LS"``).
+
+Zero cells (``ZeroCellRule``): by default 0.5 is added to all four cells of a study
+with a zero cell (metafor ``add = 1/2, to = "only0"``; RevMan), and a study with no
+events in either arm ("double zero") is excluded for RR and OR, as Cochrane does
+(Handbook 10.4.4.2), but kept for RD, where it carries information. metafor's own
+default keeps double-zero studies (``drop00 = FALSE``); our fixtures pass
+``drop00 = TRUE`` for RR and OR.
+
+A study that reports only an estimate with a 95% CI enters by the generic
+inverse-variance method: yi = log(estimate) (ratios), vi = ((log U - log L) / (2 z))^2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from metasynth.distributions import norm_quantile
+from metasynth.effects.labels import MEASURE_LABELS
+from metasynth.records.table import StudyRow, StudyTable
+
+MEASURES = ("RR", "OR", "RD")
+RATIO_MEASURES = ("RR", "OR")
+ZERO_CELL_TO = ("only0", "all", "if0all", "none")
+
+
+@dataclass(frozen=True)
+class ZeroCellRule:
+    """How zero cells are handled (metafor's ``add``, ``to`` and ``drop00``)."""
+
+    add: float = 0.5
+    to: str = "only0"
+    drop00: bool | None = None  # None: True for RR and OR, False for RD
+
+    def drops_double_zero(self, measure: str) -> bool:
+        return self.drop00 if self.drop00 is not None else measure in RATIO_MEASURES
+
+    def describe(self, measure: str) -> str:
+        if self.to == "none" or self.add == 0:
+            text = "no continuity correction"
+        else:
+            where = {"only0": "in studies with a zero cell", "all": "in all studies",
+                     "if0all": "in all studies when any has a zero cell"}[self.to]
+            text = f"{self.add:g} added to every cell, {where}"
+        double = "excluded" if self.drops_double_zero(measure) else "included"
+        return f"{text}; studies with no events in either arm {double}"
+
+    def to_dict(self) -> dict:
+        return {"add": self.add, "to": self.to, "drop00": self.drop00}
+
+
+@dataclass(frozen=True)
+class EffectSizes:
+    """Per-study effects for one measure, aligned with ``table.rows``."""
+
+    measure: str
+    table: StudyTable
+    yi: np.ndarray
+    vi: np.ndarray
+    included: np.ndarray  # bool
+    corrected: np.ndarray  # bool: continuity correction applied
+    source: tuple[str, ...]  # "counts" | "reported" | "none"
+    reasons: tuple[str | None, ...]  # why a study is not included
+    rule: ZeroCellRule
+
+    @property
+    def k(self) -> int:
+        return int(self.included.sum())
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """a, n1, c, n2 as floats (NaN for studies without counts)."""
+        def col(name):
+            return np.array([np.nan if getattr(r, name) is None else getattr(r, name)
+                             for r in self.table.rows], dtype=float)
+        return (col("treatment_events"), col("treatment_total"),
+                col("control_events"), col("control_total"))
+
+
+def escalc(measure: str, a, n1, c, n2, rule: ZeroCellRule = ZeroCellRule()):
+    """Vectorized 2x2 effect sizes. Returns yi, vi, corrected, double_zero arrays.
+
+    Entries that cannot be estimated (e.g. a zero cell without correction) are NaN.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose from {', '.join(MEASURES)}")
+    a, n1, c, n2 = (np.asarray(x, dtype=float) for x in (a, n1, c, n2))
+    b, d = n1 - a, n2 - c
+    zero = (a == 0) | (b == 0) | (c == 0) | (d == 0)
+    double_zero = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
+    add = 0.0 if rule.to == "none" else rule.add
+    if rule.to == "only0":
+        corrected = zero
+    elif rule.to == "all":
+        corrected = np.ones_like(zero)
+    elif rule.to == "if0all":
+        corrected = np.full_like(zero, bool(zero.any()))
+    else:
+        corrected = np.zeros_like(zero)
+    if add == 0:
+        corrected = np.zeros_like(zero)
+    inc = np.where(corrected, add, 0.0)
+    a, b, c, d = a + inc, b + inc, c + inc, d + inc
+    n1, n2 = a + b, c + d
+    p1, p2 = a / n1, c / n2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure == "RR":
+            yi = np.log(p1 / p2)
+            vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
+        elif measure == "OR":
+            yi = np.log(a * d / (b * c))
+            vi = 1 / a + 1 / b + 1 / c + 1 / d
+        else:
+            yi = p1 - p2
+            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
+    bad = ~np.isfinite(yi) | ~np.isfinite(vi)
+    yi = np.where(bad, np.nan, yi)
+    vi = np.where(bad, np.nan, vi)
+    return yi, vi, corrected, double_zero
+
+
+def _reported_effect(row: StudyRow, measure: str, level: float = 0.95):
+    r = row.reported
+    if r is None:
+        return None, "no counts and no reported estimate"
+    if r.measure != measure:
+        return None, f"reports only a {r.measure}; cannot be pooled as {measure}"
+    z = norm_quantile(1 - (1 - level) / 2)
+    if measure in RATIO_MEASURES:
+        if min(r.value, r.ci_lower, r.ci_upper) <= 0:
+            return None, "reported ratio or CI not positive"
+        return (np.log(r.value), ((np.log(r.ci_upper) - np.log(r.ci_lower)) / (2 * z)) ** 2), None
+    return (r.value, ((r.ci_upper - r.ci_lower) / (2 * z)) ** 2), None
+
+
+def effect_sizes(table: StudyTable, measure: str = "RR",
+                 rule: ZeroCellRule = ZeroCellRule()) -> EffectSizes:
+    """Compute yi and vi for every row of ``table`` (escalc), noting exclusions."""
+    measure = measure.upper()
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; choose from {', '.join(MEASURES)}")
+    rows = table.rows
+    nan = float("nan")
+    a = [r.treatment_events if r.has_counts else nan for r in rows]
+    n1 = [r.treatment_total if r.has_counts else nan for r in rows]
+    c = [r.control_events if r.has_counts else nan for r in rows]
+    n2 = [r.control_total if r.has_counts else nan for r in rows]
+    yi, vi, corrected, double_zero = escalc(measure, a, n1, c, n2, rule)
+    sources, reasons = [], []
+    included = np.zeros(len(rows), dtype=bool)
+    for i, row in enumerate(rows):
+        if row.has_counts:
+            sources.append("counts")
+            if double_zero[i] and rule.drops_double_zero(measure):
+                yi[i] = vi[i] = nan
+                reasons.append("no events in either arm (not estimable for "
+                               f"{MEASURE_LABELS[measure]})" if row.treatment_events == 0
+                               else "all participants had the event in both arms")
+            elif not np.isfinite(yi[i]):
+                reasons.append("zero cell and no continuity correction (not estimable)")
+            else:
+                included[i] = True
+                reasons.append(None)
+        else:
+            est, why = _reported_effect(row, measure)
+            if est is None:
+                sources.append("none")
+                reasons.append(why)
+            else:
+                sources.append("reported")
+                yi[i], vi[i] = est
+                included[i] = True
+                reasons.append(None)
+    corrected = corrected & included & np.array([s == "counts" for s in sources])
+    return EffectSizes(measure=measure, table=table, yi=yi, vi=vi, included=included,
+                       corrected=corrected, source=tuple(sources), reasons=tuple(reasons),
+                       rule=rule)

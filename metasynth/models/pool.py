@@ -1,0 +1,204 @@
+"""One pooled analysis from effect sizes: common effect, random effects, heterogeneity.
+
+``pool_effects`` is the single-analysis front of the batch functions in this package:
+it stacks the included studies as a batch of one and reads row 0 back into
+immutable result objects.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from metasynth.distributions import norm_quantile, t_quantile
+from metasynth.effects.binary import RATIO_MEASURES, EffectSizes, escalc
+from metasynth.errors import DataError
+from metasynth.models.common_effect import (
+    CommonBatch,
+    inverse_variance,
+    mantel_haenszel,
+    peto,
+    peto_effects,
+)
+from metasynth.models.heterogeneity import heterogeneity
+from metasynth.models.options import PoolOptions
+from metasynth.models.random_effects import fit_random
+from metasynth.models.results import (
+    CommonEffect,
+    Heterogeneity,
+    PoolResult,
+    RandomEffects,
+    StudyEffect,
+)
+from metasynth.models.weighted import as_batch
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _common(effects: EffectSizes, options: PoolOptions, y, v, mask) -> tuple[CommonBatch, float, list[str]]:
+    """The common-effect fit and the Q around its estimate."""
+    notes: list[str] = []
+    method = options.common_method
+    inc = effects.included
+    has_counts = all(s == "counts" for s, i in zip(effects.source, inc) if i)
+    if method in ("MH", "Peto") and not has_counts:
+        notes.append(f"{method} needs 2x2 counts from every study; some report only an "
+                     "estimate, so the common effect uses inverse-variance weights")
+        method = "IV"
+    if method == "IV":
+        fit = inverse_variance(y, v, mask, options.level)
+        yq, vq = y, v
+    else:
+        a, n1, c, n2 = (x[inc][None, :] for x in effects.counts())
+        if method == "MH":
+            if options.mh_correction:
+                _, _, corrected, _ = escalc(effects.measure, a, n1, c, n2, effects.rule)
+                inc_ = np.where(corrected, effects.rule.add, 0.0)
+                a, c = a + inc_, c + inc_
+                n1, n2 = n1 + 2 * inc_, n2 + 2 * inc_
+            fit = mantel_haenszel(a, n1, c, n2, mask, effects.measure, options.level)
+            yq, vq = y, v
+        else:
+            fit = peto(a, n1, c, n2, mask, options.level)
+            yq, vq = (np.atleast_2d(x) for x in peto_effects(a, n1, c, n2))
+            vq = np.where(np.isfinite(vq), vq, 1.0)
+            yq = np.where(np.isfinite(yq), yq, 0.0)
+    with np.errstate(invalid="ignore"):
+        q = float(np.sum(np.where(mask, (yq - fit.theta[:, None]) ** 2 / vq, 0.0)))
+    return fit, q, notes
+
+
+def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> PoolResult:
+    """Pool the included studies of ``effects`` under ``options``."""
+    options = options or PoolOptions(measure=effects.measure)
+    if options.measure != effects.measure:
+        raise ValueError(f"effects are {effects.measure} but options ask for {options.measure}")
+    table = effects.table
+    inc = effects.included
+    k = int(inc.sum())
+    if k == 0:
+        reasons = "; ".join(f"{r.label}: {why}" for r, why in zip(table.rows, effects.reasons))
+        raise DataError(f"no study can be pooled for {table.outcome or 'this outcome'} "
+                        f"({reasons or 'no studies'})", table.source or None)
+    y, v, mask = as_batch(effects.yi[inc], effects.vi[inc])
+    common, common_q, notes = _common(effects, options, y, v, mask)
+    rand = fit_random(y, v, mask, options.tau2_method, options.ci_method, options.pi_method,
+                      options.level)
+    het = heterogeneity(y, v, mask, rand.tau2.tau2, options.level, with_ci=k >= 2)
+    ratio = effects.measure in RATIO_MEASURES
+    back = np.exp if ratio else (lambda x: x)
+
+    def rep(x):
+        x = _f(x)
+        return None if x is None else float(back(x))
+
+    studies = []
+    j = 0
+    crit = norm_quantile(1 - (1 - options.level) / 2)
+    for i, row in enumerate(table.rows):
+        if inc[i]:
+            yi, vi = float(effects.yi[i]), float(effects.vi[i])
+            half = crit * math.sqrt(vi)
+            studies.append(StudyEffect(
+                id=row.id, label=row.label, treatment_events=row.treatment_events,
+                treatment_total=row.treatment_total, control_events=row.control_events,
+                control_total=row.control_total, yi=yi, vi=vi, estimate=rep(yi),
+                ci_lower=rep(yi - half), ci_upper=rep(yi + half),
+                weight_common=_f(common.weights[0, j]), weight_random=_f(rand.weights[0, j]),
+                included=True, source=effects.source[i], corrected=bool(effects.corrected[i]),
+                excluded_reason=None, year=row.year, subgroup=row.subgroup, notes=row.notes))
+            j += 1
+        else:
+            studies.append(StudyEffect(
+                id=row.id, label=row.label, treatment_events=row.treatment_events,
+                treatment_total=row.treatment_total, control_events=row.control_events,
+                control_total=row.control_total, yi=None, vi=None, estimate=None,
+                ci_lower=None, ci_upper=None, weight_common=None, weight_random=None,
+                included=False, source=effects.source[i], corrected=False,
+                excluded_reason=effects.reasons[i], year=row.year, subgroup=row.subgroup,
+                notes=row.notes))
+
+    common_res = CommonEffect(
+        method=common.method, theta=_f(common.theta[0]), se=_f(common.se[0]),
+        estimate=rep(common.theta[0]), ci_lower=rep(common.ci_lower[0]),
+        ci_upper=rep(common.ci_upper[0]), z=_f(common.z[0]), p=_f(common.p[0]),
+        Q=_f(common_q) if k >= 2 else None,
+        mh_correction=common.method == "MH" and options.mh_correction)
+    random_res = RandomEffects(
+        tau2_method=options.tau2_method if k >= 2 else "none (k = 1)",
+        ci_method=options.ci_method if k >= 2 else "wald",
+        pi_method=options.pi_method, theta=_f(rand.theta[0]), se=_f(rand.se[0]),
+        estimate=rep(rand.theta[0]), ci_lower=rep(rand.ci_lower[0]),
+        ci_upper=rep(rand.ci_upper[0]), stat=_f(rand.stat[0]), df=_f(rand.df[0]),
+        p=_f(rand.p[0]), pi_lower=rep(rand.pi_lower[0]) if k >= 3 else None,
+        pi_upper=rep(rand.pi_upper[0]) if k >= 3 else None, se_wald=_f(rand.se_wald[0]),
+        tau2_iterations=int(rand.tau2.iterations[0]), tau2_fallback=bool(rand.tau2.fallback[0]))
+    tau2 = _f(het.tau2[0])
+    het_res = Heterogeneity(
+        Q=_f(het.q[0]), Q_df=int(het.q_df[0]), Q_p=_f(het.q_p[0]), I2=_f(het.i2[0]),
+        H2=_f(het.h2[0]), tau2=tau2 if k >= 2 else None,
+        tau=math.sqrt(tau2) if (tau2 is not None and k >= 2) else None,
+        tau2_ci_lower=_f(het.tau2_ci_lower[0]), tau2_ci_upper=_f(het.tau2_ci_upper[0]),
+        I2_ci_lower=_f(het.i2_ci_lower[0]), I2_ci_upper=_f(het.i2_ci_upper[0]),
+        H2_ci_lower=_f(het.h2_ci_lower[0]), H2_ci_upper=_f(het.h2_ci_upper[0]))
+    warnings = small_k_warnings(k, options, random_res, het_res)
+    if random_res.tau2_fallback:
+        warnings.append(f"{options.tau2_method} Fisher scoring did not converge; tau² was "
+                        "found by bisection of the estimating equation instead")
+    notes = list(table.notes) + notes
+    for s in studies:
+        if not s.included:
+            notes.append(f"{s.label} excluded: {s.excluded_reason}")
+        elif s.source == "reported":
+            notes.append(f"{s.label} enters with its reported {effects.measure} and 95% CI "
+                         "(generic inverse variance)")
+        elif s.corrected:
+            notes.append(f"{s.label}: {effects.rule.add:g} added to each cell (zero cell)")
+    return PoolResult(
+        outcome=table.outcome, outcome_label=table.outcome_label, measure=effects.measure,
+        k=k, studies=tuple(studies), common=common_res, random=random_res,
+        heterogeneity=het_res, options=options.to_dict(),
+        zero_cell_rule=effects.rule.describe(effects.measure), better=table.better,
+        warnings=tuple(warnings), notes=tuple(notes), source=table.source)
+
+
+def small_k_warnings(k: int, options: PoolOptions, rand: RandomEffects,
+                     het: Heterogeneity) -> list[str]:
+    """Plain-words warnings for the few-studies case (most MSC pools have k < 5)."""
+    out: list[str] = []
+    if k == 1:
+        return ["Only one study: nothing is pooled; the study's own estimate is shown, "
+                "and heterogeneity cannot be assessed."]
+    if k < 5:
+        out.append(f"Only {k} studies: the between-study variance tau² is estimated very "
+                   "imprecisely, and random-effects results depend on the method chosen.")
+        if options.ci_method.startswith("hksj"):
+            mult = float(t_quantile(0.975, k - 1))
+            out.append(f"The HKSJ interval uses t with {k - 1} df: a multiplier of "
+                       f"{mult:.2f} instead of 1.96, so it is wide by design.")
+        elif options.ci_method == "wald":
+            out.append("The Wald interval ignores the uncertainty in tau²; with few studies "
+                       "its coverage can fall far below 95% (IntHout et al. 2014).")
+    if k == 2:
+        out.append("The prediction interval needs at least 3 studies (t with k - 2 df) "
+                   "and is not given.")
+    elif 3 <= k < 5 and options.pi_method == "hts":
+        mult = float(t_quantile(0.975, k - 2))
+        out.append(f"The prediction interval uses t with {k - 2} df (multiplier {mult:.2f}): "
+                   "with so few studies it is very wide.")
+    lo, hi = het.I2_ci_lower, het.I2_ci_upper
+    if lo is not None and hi is not None and k < 10 and hi - lo >= 50:
+        out.append(f"The 95% CI for I² runs from {lo:.0f}% to {hi:.0f}%: the data cannot tell "
+                   "low from high heterogeneity.")
+    if (options.ci_method == "hksj" and rand.se is not None and rand.se_wald is not None
+            and rand.se < rand.se_wald):
+        out.append("The HKSJ standard error is smaller than the Wald one here (the studies "
+                   "agree more than their variances imply); 'hksj-adhoc' never narrows below "
+                   "Wald (Röver et al. 2015).")
+    return out
+
+

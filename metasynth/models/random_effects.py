@@ -1,0 +1,113 @@
+"""Random-effects model: pooled mean, its confidence interval and the prediction interval.
+
+Confidence-interval methods (``CI_METHODS``):
+
+- ``wald``: normal quantiles with the model-based standard error
+  1 / sqrt(sum w), w = 1 / (v + tau^2) (metafor ``test = "z"``; RevMan 5).
+- ``hksj``: Hartung & Knapp (2001) and Sidik & Jonkman (2002): the variance is scaled
+  by q = sum w (y - mu)^2 / (k - 1) and t quantiles with k - 1 df are used
+  (metafor ``test = "knha"``; Cochrane's recommendation since 2022).
+- ``hksj-adhoc``: as ``hksj`` but the scale q is floored at 1 so the interval is
+  never narrower than Wald's (Röver, Knapp & Friede 2015; Jackson et al. 2017).
+  metafor 3.8 has no such option; our fixtures compute it from its two fits.
+
+Prediction intervals (``PI_METHODS``):
+
+- ``hts`` (default): Higgins, Thompson & Spiegelhalter (2009), as in the Cochrane
+  Handbook (10.10.4.3): mu +/- t_{k-2} sqrt(tau^2 + SE^2), with the model-based SE;
+  undefined for k < 3.
+- ``metafor``: what metafor's ``predict()`` gives: z quantiles after a Wald fit,
+  t_{k-1} with the HKSJ SE after an HKSJ fit. R meta's default (method "V") differs
+  again (t_{k-1}); name the method when comparing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from metasynth.distributions import norm_quantile, norm_sf2, t_quantile, t_sf2
+from metasynth.models.tau2 import Tau2Estimate, estimate_tau2
+from metasynth.models.weighted import study_count, weighted_fit
+
+CI_METHODS = ("hksj", "hksj-adhoc", "wald")
+PI_METHODS = ("hts", "metafor")
+
+CI_REFERENCES = {
+    "wald": "Wald-type interval with normal quantiles",
+    "hksj": "Hartung & Knapp (2001); Sidik & Jonkman (2002)",
+    "hksj-adhoc": "Hartung-Knapp-Sidik-Jonkman with the ad hoc variance correction "
+    "(Röver, Knapp & Friede 2015)",
+}
+PI_REFERENCES = {
+    "hts": "Higgins, Thompson & Spiegelhalter (2009): t with k - 2 df",
+    "metafor": "as metafor's predict(): z (Wald) or t with k - 1 df (HKSJ)",
+}
+
+
+@dataclass(frozen=True)
+class RandomBatch:
+    tau2: Tau2Estimate
+    k: np.ndarray
+    theta: np.ndarray
+    se: np.ndarray  # the SE behind the CI (HKSJ-scaled for hksj methods)
+    se_wald: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    stat: np.ndarray  # z or t
+    df: np.ndarray  # NaN for z
+    p: np.ndarray
+    pi_lower: np.ndarray
+    pi_upper: np.ndarray
+    weights: np.ndarray  # (batch, k) percent
+
+
+def fit_random(y, v, mask, tau2_method: str = "REML", ci_method: str = "hksj",
+               pi_method: str = "hts", level: float = 0.95,
+               tau2: Tau2Estimate | None = None) -> RandomBatch:
+    """Fit the random-effects model to every meta-analysis in the batch."""
+    if ci_method not in CI_METHODS:
+        raise ValueError(f"unknown CI method {ci_method!r}; choose from {', '.join(CI_METHODS)}")
+    if pi_method not in PI_METHODS:
+        raise ValueError(f"unknown PI method {pi_method!r}; choose from {', '.join(PI_METHODS)}")
+    est = tau2 if tau2 is not None else estimate_tau2(y, v, mask, tau2_method)
+    k = study_count(mask)
+    fit = weighted_fit(y, v, mask, est.tau2)
+    theta = fit.mu
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se_wald = 1.0 / np.sqrt(fit.sw)
+    alpha = 1.0 - level
+    z = norm_quantile(1.0 - alpha / 2)
+    if ci_method == "wald" or np.all(k < 2):
+        se = se_wald
+        df = np.full(k.shape, np.nan)
+        crit = np.full(k.shape, z)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = fit.q / (k - 1)
+        if ci_method == "hksj-adhoc":
+            scale = np.maximum(scale, 1.0)
+        se = np.where(k >= 2, se_wald * np.sqrt(scale), se_wald)
+        df = np.where(k >= 2, k - 1, np.nan).astype(float)
+        crit = np.where(k >= 2, t_quantile(1.0 - alpha / 2, np.where(k >= 2, k - 1, 1)), z)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stat = theta / se
+    p = np.where(np.isnan(df), norm_sf2(stat), t_sf2(stat, np.nan_to_num(df, nan=1.0)))
+    ci_lower = theta - crit * se
+    ci_upper = theta + crit * se
+
+    if pi_method == "hts":
+        pi_df = (k - 2).astype(float)
+        pi_crit = t_quantile(1.0 - alpha / 2, pi_df)  # NaN for k < 3
+        pi_half = pi_crit * np.sqrt(est.tau2 + se_wald**2)
+    else:
+        pi_crit = np.where(np.isnan(df), z, crit)
+        pi_half = pi_crit * np.sqrt(est.tau2 + se**2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weights = 100.0 * fit.w / fit.sw[:, None]
+    return RandomBatch(
+        tau2=est, k=k, theta=theta, se=se, se_wald=se_wald, ci_lower=ci_lower,
+        ci_upper=ci_upper, stat=stat, df=df, p=p, pi_lower=theta - pi_half,
+        pi_upper=theta + pi_half, weights=weights,
+    )

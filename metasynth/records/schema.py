@@ -1,0 +1,220 @@
+"""The trial-record schema: one definition, from which the JSON Schema and the
+field reference in ``studies/README.md`` are generated (``metasynth schema``).
+
+Models are strict (no silent type coercion: "12" is not 12, 1.10 is not "1.10")
+and forbid unknown keys, so a misspelt field is an error, not a silent omission.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    # strict=True in one model's config does not reach nested models in pydantic v2,
+    # so every model derives from this base.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+Count = Annotated[int, Field(ge=0)]
+Judgement = Literal["low", "some-concerns", "high"]
+DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
+ID_RE = re.compile(r"^[a-z][a-z0-9]*[0-9]{4}[a-z]?$")
+
+
+class Provenance(Strict):
+    """Where a number was read: source id, location in it, and the verbatim quote."""
+
+    source: NonEmpty = Field(description="id of an entry in `sources`")
+    location: NonEmpty = Field(description="abstract, Table 2, Figure 1, page 5, ...")
+    quote: NonEmpty = Field(description="the sentence or table row, verbatim")
+    derived: str | None = Field(None, description="how a number not in the quote was derived")
+
+
+Provenances = Annotated[list[Provenance], Field(min_length=1)]
+
+
+class Citation(Strict):
+    title: NonEmpty
+    first_author: NonEmpty = Field(description="family name of the first author")
+    year: Annotated[int, Field(ge=1990, le=2100)]
+    journal: NonEmpty
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: NonEmpty
+    pmid: str | None = None
+
+    @field_validator("doi")
+    @classmethod
+    def _doi(cls, v: str) -> str:
+        if not DOI_RE.match(v):
+            raise ValueError(f"DOI {v!r} does not look like 10.xxxx/...")
+        return v
+
+    @field_validator("pmid")
+    @classmethod
+    def _pmid(cls, v: str | None) -> str | None:
+        if v is not None and not v.isdigit():
+            raise ValueError(f"PMID {v!r} must be digits only")
+        return v
+
+
+class Source(Strict):
+    id: NonEmpty
+    kind: Literal["primary", "secondary", "registry"] = Field(
+        description="primary: the trial's own publication; secondary: another paper "
+        "(review, meta-analysis); registry: a trial registry record")
+    citation: NonEmpty
+    doi: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _where(self):
+        if not self.doi and not self.url:
+            raise ValueError("a source needs a doi or a url")
+        return self
+
+
+class Design(Strict):
+    randomization: Literal["randomized", "quasi-randomized", "unclear"]
+    allocation_concealment: str | None = None
+    blinding: Literal["double", "single", "open-label", "unclear"]
+    control: Literal["placebo", "sham", "standard-care", "active"]
+    phase: str | None = None
+    countries: list[NonEmpty]
+    centres: Annotated[int, Field(ge=1)] | None = None
+    planned_sample_size: Annotated[int, Field(ge=1)] | None = None
+    stopped_early: bool | None = None
+    stopped_reason: str | None = None
+    notes: str | None = None
+
+
+class Population(Strict):
+    condition: NonEmpty
+    ards_severity: NonEmpty
+    ventilation_at_baseline: Literal["invasive", "non-invasive-or-oxygen", "mixed", "unclear"]
+    age: str | None = None
+
+
+class Intervention(Strict):
+    product: NonEmpty
+    product_type: Literal["cells", "secretome", "extracellular-vesicles"]
+    tissue_source: Literal["bone-marrow", "umbilical-cord", "wharton-jelly", "adipose",
+                           "placenta", "dental-pulp", "menstrual-blood", "perinatal-other",
+                           "unclear"]
+    dose: NonEmpty
+    dose_per_kg: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="cells per kg per infusion, only where the trial states it per kg")
+    infusions: Annotated[int, Field(ge=1)] | None = None
+    schedule: str | None = None
+    comparator: NonEmpty
+
+
+class Arm(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    role: Literal["experimental", "control"]
+    label: NonEmpty
+    randomized: Count | None = None
+    analysed: Count | None = None
+    provenance: list[Provenance] = Field(default_factory=list)
+
+
+class BinaryCount(Strict):
+    events: Count
+    total: Annotated[int, Field(ge=1)]
+
+
+class ContinuousSummary(Strict):
+    n: Annotated[int, Field(ge=1)]
+    mean: float | None = None
+    sd: Annotated[float, Field(ge=0)] | None = None
+    median: float | None = None
+    q1: float | None = None
+    q3: float | None = None
+
+
+class ReportedEstimate(Strict):
+    measure: Literal["RR", "OR", "RD", "HR"]
+    value: float
+    ci_lower: float
+    ci_upper: float
+    p: Annotated[float, Field(ge=0, le=1)] | None = None
+    p_text: str | None = None
+    adjusted: bool
+    provenance: Provenances
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.ci_lower <= self.value <= self.ci_upper:
+            raise ValueError(f"estimate {self.value} lies outside its CI "
+                             f"[{self.ci_lower}, {self.ci_upper}]")
+        return self
+
+
+class Alternative(Strict):
+    counts: dict[str, BinaryCount]
+    provenance: Provenances
+    reason: NonEmpty
+
+
+class Outcome(Strict):
+    endpoint: NonEmpty = Field(description="an endpoint id of studies/outcomes.yaml")
+    timepoint_days: Annotated[int, Field(ge=1)]
+    counts: dict[str, BinaryCount] | None = None
+    values: dict[str, ContinuousSummary] | None = None
+    provenance: Provenances
+    reported_estimate: ReportedEstimate | None = None
+    alternatives: list[Alternative] = Field(default_factory=list)
+    notes: str | None = None
+
+
+class RobDomain(Strict):
+    judgement: Judgement
+    support: NonEmpty
+
+
+class RiskOfBias(Strict):
+    tool: Literal["RoB2"]
+    outcome: NonEmpty
+    D1: RobDomain
+    D2: RobDomain
+    D3: RobDomain
+    D4: RobDomain
+    D5: RobDomain
+    overall: RobDomain
+    assessor: str | None = None
+
+
+class RecordInfo(Strict):
+    extracted_by: NonEmpty
+    extracted_on: NonEmpty
+    notes: str | None = None
+
+
+class Study(Strict):
+    """One randomized trial: its citation, design, arms, outcomes and risk of bias."""
+
+    id: Annotated[str, Field(description="firstauthorYEAR in lower case; equals the file stem")]
+    citation: Citation
+    registration: list[NonEmpty]
+    sources: Annotated[list[Source], Field(min_length=1)]
+    design: Design
+    population: Population
+    intervention: Intervention
+    arms: Annotated[list[Arm], Field(min_length=2)]
+    outcomes: list[Outcome] = Field(default_factory=list)
+    risk_of_bias: RiskOfBias | None = None
+    record: RecordInfo | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ID_RE.match(v):
+            raise ValueError(f"id {v!r} must be firstauthorYEAR in lower case ASCII, "
+                             "e.g. monsel2022")
+        return v

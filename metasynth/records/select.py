@@ -1,0 +1,94 @@
+"""Pick, for one outcome of the registry, each trial's 2x2 table (records -> StudyTable).
+
+Multi-arm trials: the experimental arms are combined into one (events and totals
+added) so that the shared control group is counted once (Cochrane Handbook 23.3.4);
+the notes say so.
+"""
+
+from __future__ import annotations
+
+from metasynth.errors import DataError
+from metasynth.records.load import StudySet
+from metasynth.records.schema import Outcome, Study
+from metasynth.records.table import ReportedEffect, StudyRow, StudyTable
+
+
+def study_label(study: Study) -> str:
+    return f"{study.citation.first_author} {study.citation.year}"
+
+
+def study_attributes(study: Study) -> dict:
+    """Study-level fields for subgroups and sensitivity analyses (``--by``)."""
+    rob = study.risk_of_bias
+    sources = {s.id: s.kind for s in study.sources}
+    return {
+        "tissue_source": study.intervention.tissue_source,
+        "product_type": study.intervention.product_type,
+        "ventilation_at_baseline": study.population.ventilation_at_baseline,
+        "control": study.design.control,
+        "blinding": study.design.blinding,
+        "randomization": study.design.randomization,
+        "rob_overall": rob.overall.judgement if rob else "not assessed",
+        "placebo_controlled": study.design.control in ("placebo", "sham"),
+        "source_kinds": sources,
+        "dose_per_kg": study.intervention.dose_per_kg,
+        "year": study.citation.year,
+    }
+
+
+def _row(study: Study, entry: Outcome) -> StudyRow:
+    roles = {a.id: a.role for a in study.arms}
+    label = study_label(study)
+    notes = []
+    attrs = study_attributes(study)
+    kinds = {attrs["source_kinds"].get(p.source) for p in entry.provenance}
+    attrs["secondary_only"] = kinds == {"secondary"}
+    attrs["timepoint_days"] = entry.timepoint_days
+    if entry.counts:
+        exp = [(a, c) for a, c in entry.counts.items() if roles.get(a) == "experimental"]
+        ctl = [(a, c) for a, c in entry.counts.items() if roles.get(a) == "control"]
+        if len(exp) > 1:
+            notes.append(f"{label}: experimental arms {', '.join(a for a, _ in exp)} combined "
+                         "against the shared control (Cochrane Handbook 23.3.4)")
+        if len(ctl) > 1:
+            notes.append(f"{label}: control arms {', '.join(a for a, _ in ctl)} combined")
+        return StudyRow(
+            id=study.id, label=label,
+            treatment_events=sum(c.events for _, c in exp),
+            treatment_total=sum(c.total for _, c in exp),
+            control_events=sum(c.events for _, c in ctl),
+            control_total=sum(c.total for _, c in ctl),
+            year=study.citation.year, notes=tuple(notes), attributes=attrs)
+    est = entry.reported_estimate
+    reported = None
+    if est is not None:
+        reported = ReportedEffect(est.measure, est.value, est.ci_lower, est.ci_upper)
+    return StudyRow(id=study.id, label=label, reported=reported, year=study.citation.year,
+                    attributes=attrs)
+
+
+def select_outcome(studies: StudySet, outcome_id: str) -> StudyTable:
+    """The StudyTable of ``outcome_id``: one row per trial reporting it in its window."""
+    registry = studies.registry
+    definition = registry.outcome(outcome_id) if registry else None
+    if definition is None:
+        known = ", ".join(o.id for o in registry.outcomes) if registry else ""
+        raise DataError(f"unknown outcome '{outcome_id}' (known: {known})", studies.folder)
+    rows, missing, notes = [], [], []
+    for item in studies.studies:
+        study = item.study
+        entries = {o.timepoint_days: o for o in study.outcomes if o.endpoint == definition.endpoint}
+        day = definition.pick(sorted(entries))
+        if day is None:
+            missing.append(study_label(study))
+            continue
+        row = _row(study, entries[day])
+        rows.append(row)
+        notes.extend(row.notes)
+    rows.sort(key=lambda r: (r.year or 0, r.label))
+    if missing:
+        lo, hi = definition.window_days
+        notes.append(f"Not reporting {definition.endpoint} between day {lo} and {hi}: "
+                     + ", ".join(missing))
+    return StudyTable(rows=tuple(rows), outcome=definition.id, outcome_label=definition.label,
+                      better=definition.better, source=studies.folder, notes=tuple(notes))

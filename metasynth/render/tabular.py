@@ -1,0 +1,31 @@
+"""CSV output: one row per study plus the pooled rows, for spreadsheets."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from metasynth.models.results import PoolResult
+
+COLUMNS = ("row", "id", "treatment_events", "treatment_total", "control_events",
+           "control_total", "yi", "vi", "estimate", "ci_lower", "ci_upper",
+           "weight_common", "weight_random", "p", "pi_lower", "pi_upper", "note")
+
+
+def render_csv(result: PoolResult) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for s in result.studies:
+        d = s.to_dict()
+        writer.writerow({k: d.get(k) for k in COLUMNS if k in d} | {
+            "row": "study", "note": s.excluded_reason or ""})
+    c, r = result.common, result.random
+    writer.writerow({"row": f"common ({c.method})", "yi": c.theta, "vi": (c.se or 0) ** 2,
+                     "estimate": c.estimate, "ci_lower": c.ci_lower, "ci_upper": c.ci_upper,
+                     "p": c.p})
+    writer.writerow({"row": f"random ({r.tau2_method}, {r.ci_method})", "yi": r.theta,
+                     "vi": (r.se or 0) ** 2, "estimate": r.estimate, "ci_lower": r.ci_lower,
+                     "ci_upper": r.ci_upper, "p": r.p, "pi_lower": r.pi_lower,
+                     "pi_upper": r.pi_upper})
+    return buf.getvalue()
