@@ -86,7 +86,9 @@ def load_yaml(path: str | Path) -> YamlDocument:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise DataError(f"not UTF-8 text (byte {err.start})", name) from None
+        line = raw[: err.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte {err.start}); save the file as UTF-8", name,
+                        line) from None
 
     yaml = YAML(typ="rt", pure=True)
     try:

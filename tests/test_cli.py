@@ -1,0 +1,135 @@
+"""The command line as a user meets it: output, exit codes, start-up imports."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, STUDIES, run_cli
+
+
+def test_pool_studies_json_lists_bowdish():
+    proc = run_cli("pool", STUDIES, "--outcome", "mortality", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    bowdish = next(s for s in out["studies"] if s["id"] == "bowdish2023")
+    assert (bowdish["treatment_events"], bowdish["treatment_total"]) == (42, 112)
+    assert (bowdish["control_events"], bowdish["control_total"]) == (47, 110)
+    # The abstract: RR 0.88, 95% CI 0.64-1.21, P = 0.43
+    assert f"{bowdish['estimate']:.2f}" == "0.88"
+    assert f"{bowdish['ci_lower']:.2f}" == "0.64"
+    assert f"{bowdish['ci_upper']:.2f}" == "1.21"
+
+
+def test_single_study_p_value_matches_the_paper(tmp_path):
+    (tmp_path / "b.csv").write_text("study,treatment_events,treatment_total,control_events,"
+                                    "control_total\nBowdish 2023,42,112,47,110\n")
+    proc = run_cli("pool", tmp_path / "b.csv", "--format", "json")
+    out = json.loads(proc.stdout)
+    assert out["k"] == 1
+    assert f"{out['common']['p']:.2f}" == "0.43"
+    assert f"{out['random']['p']:.2f}" == "0.43"
+    assert "Only one study" in out["warnings"][0]
+
+
+def test_pool_text_reads_like_revman():
+    proc = run_cli("pool", STUDIES)
+    assert proc.returncode == 0, proc.stderr
+    assert "Bowdish 2023" in proc.stdout
+    assert "0.88 [0.64, 1.21]" in proc.stdout
+    assert "Test for overall effect:" in proc.stdout
+    assert "Zero cells:" in proc.stdout
+
+
+def test_csv_input_and_heterogeneity_line(tmp_path):
+    (tmp_path / "d.csv").write_text(
+        "study,treatment_events,treatment_total,control_events,control_total,year\n"
+        "A,10,50,15,50,2020\nB,5,40,9,41,2021\nC,0,20,3,20,2022\n")
+    proc = run_cli("pool", tmp_path / "d.csv")
+    assert proc.returncode == 0, proc.stderr
+    assert "Heterogeneity: Tau² = " in proc.stdout
+    assert "; Chi² = " in proc.stdout and ", df = 2 (P = " in proc.stdout and "); I² = " in proc.stdout
+    assert "Test for overall effect: t = " in proc.stdout
+    assert "Only 3 studies" in proc.stdout
+
+
+def test_tsv_input(tmp_path):
+    (tmp_path / "d.tsv").write_text(
+        "study\ttreatment_events\ttreatment_total\tcontrol_events\tcontrol_total\n"
+        "A\t10\t50\t15\t50\nB\t5\t40\t9\t41\n")
+    proc = run_cli("pool", tmp_path / "d.tsv", "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("row,id,treatment_events")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("study,treatment_events\nA,1\n", "missing column(s)"),
+    ("study,treatment_events,treatment_total,control_events,control_total\nA,5,4,1,10\n",
+     ":2: treatment_events (5) exceed treatment_total (4)"),
+    ("study,treatment_events,treatment_total,control_events,control_total\nA,x,4,1,10\n",
+     ":2: treatment_events must be a whole number"),
+    ("study,treatment_events,treatment_total,control_events,control_total\nA,1,4,1,10\nA,1,4,1,10\n",
+     ":3: duplicate study 'A'"),
+    ("study,treatment_events,treatment_total,control_events,control_total\nA,-1,4,1,10\n",
+     "must not be negative"),
+])
+def test_bad_csv(tmp_path, content, message):
+    (tmp_path / "bad.csv").write_text(content)
+    proc = run_cli("pool", tmp_path / "bad.csv")
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_all_studies_excluded_is_a_clear_error(tmp_path):
+    (tmp_path / "z.csv").write_text(
+        "study,treatment_events,treatment_total,control_events,control_total\nA,0,20,0,20\nB,0,30,0,31\n")
+    proc = run_cli("pool", tmp_path / "z.csv")
+    assert proc.returncode == 1
+    assert "no study can be pooled" in proc.stderr and "no events in either arm" in proc.stderr
+    # RD keeps double-zero studies
+    proc = run_cli("pool", tmp_path / "z.csv", "--measure", "RD", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["k"] == 2
+
+
+@pytest.mark.parametrize("args", [
+    ["pool"], ["pool", "x", "--tau2", "XYZ"], ["pool", "x", "--ci", "nope"], ["frobnicate"], [],
+])
+def test_usage_errors_exit_2(args):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+
+
+def test_peto_with_rr_is_a_usage_error(tmp_path):
+    (tmp_path / "d.csv").write_text(
+        "study,treatment_events,treatment_total,control_events,control_total\nA,1,10,2,10\nB,2,10,3,10\n")
+    proc = run_cli("pool", tmp_path / "d.csv", "--common-method", "Peto")
+    assert proc.returncode == 2
+    assert "odds ratio" in proc.stderr
+
+
+def test_unknown_outcome(studies_dir):
+    proc = run_cli("pool", STUDIES, "--outcome", "happiness")
+    assert proc.returncode == 1
+    assert "unknown outcome 'happiness'" in proc.stderr
+
+
+def test_pool_does_not_import_heavy_libraries():
+    code = ("import sys, io, contextlib\n"
+            "from metasynth.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    rc = main(['pool', r'{STUDIES}'])\n"
+            "heavy = [m for m in ('matplotlib', 'statsmodels', 'pymare', 'pandas', 'scipy.stats')"
+            " if m in sys.modules]\n"
+            "print(rc, heavy)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.stdout.strip() == "0 []", proc.stdout + proc.stderr
+
+
+def test_python_dash_m_and_console_script_agree():
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("metasynth ")
