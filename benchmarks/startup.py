@@ -1,0 +1,90 @@
+"""Cold-start benchmark: `metasynth pool studies/` against Rscript + metafor, same data.
+
+Each command runs in a fresh process (no warm interpreter), N times in alternation; the
+script prints the median wall time of each and their ratio. metafor does the same work:
+read the 2x2 table, escalc(RR, 0.5 to zero-cell studies, double zeros dropped),
+rma(REML, test = "knha"), confint, predict, print. When Rscript or metafor is missing,
+only metasynth is timed.
+
+    python benchmarks/startup.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+R_CODE = """
+suppressPackageStartupMessages(library(metafor))
+d <- read.csv(commandArgs(TRUE)[1])
+dat <- escalc("RR", ai = treatment_events, n1i = treatment_total, ci = control_events,
+              n2i = control_total, data = d, add = 1/2, to = "only0", drop00 = TRUE)
+res <- rma(yi, vi, data = dat, method = "REML", test = "knha")
+print(res); print(confint(res)); print(predict(res, transf = exp))
+"""
+
+
+def _time(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from metasynth.api import study_table
+
+    table = study_table(ROOT / "studies", "mortality")
+    tmp = Path(tempfile.mkdtemp())
+    csv = tmp / "mortality.csv"
+    rows = ["study,treatment_events,treatment_total,control_events,control_total"]
+    rows += [f"{r.id},{r.treatment_events},{r.treatment_total},{r.control_events},{r.control_total}"
+             for r in table.rows if r.has_counts]
+    csv.write_text("\n".join(rows) + "\n")
+    (tmp / "pool.R").write_text(R_CODE)
+
+    exe = shutil.which("metasynth") or ""
+    ours = [exe, "pool", "studies/"] if exe else [sys.executable, "-m", "metasynth", "pool", "studies/"]
+    theirs = None
+    rscript = shutil.which("Rscript")
+    if rscript and subprocess.run([rscript, "-e", "library(metafor)"], capture_output=True).returncode == 0:
+        theirs = [rscript, str(tmp / "pool.R"), str(csv)]
+
+    _time(ours)  # load files into the OS cache once; each timed run is still a new process
+    if theirs:
+        _time(theirs)
+    t_ours, t_theirs = [], []
+    for _ in range(args.runs):
+        t_ours.append(_time(ours))
+        if theirs:
+            t_theirs.append(_time(theirs))
+    m_ours = statistics.median(t_ours)
+    print(f"studies pooled: {len(table.rows)} trials (outcome mortality)")
+    print(f"metasynth pool studies/        median {m_ours:.3f} s over {args.runs} runs "
+          f"(min {min(t_ours):.3f})")
+    if theirs:
+        m_theirs = statistics.median(t_theirs)
+        print(f"Rscript + metafor (same pool)  median {m_theirs:.3f} s over {args.runs} runs "
+              f"(min {min(t_theirs):.3f})")
+        print(f"ratio metasynth / metafor = {m_ours / m_theirs:.2f} (target <= 0.50)")
+    else:
+        print("Rscript with metafor not found: no baseline (apt-get install r-cran-metafor)")
+
+
+if __name__ == "__main__":
+    main()
