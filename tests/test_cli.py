@@ -20,6 +20,7 @@ def test_pool_studies_json_lists_bowdish():
     assert f"{bowdish['estimate']:.2f}" == "0.88"
     assert f"{bowdish['ci_lower']:.2f}" == "0.64"
     assert f"{bowdish['ci_upper']:.2f}" == "1.21"
+    assert f"{bowdish['p']:.2f}" == "0.43"
 
 
 def test_single_study_p_value_matches_the_paper(tmp_path):

@@ -9,7 +9,7 @@ TOP = {"metasynth_version", "outcome", "outcome_label", "measure", "k", "studies
        "random", "heterogeneity", "options", "zero_cell_rule", "better", "warnings", "notes",
        "source"}
 STUDY = {"id", "label", "treatment_events", "treatment_total", "control_events", "control_total",
-         "yi", "vi", "estimate", "ci_lower", "ci_upper", "weight_common", "weight_random",
+         "yi", "vi", "estimate", "ci_lower", "ci_upper", "p", "weight_common", "weight_random",
          "included", "source", "corrected", "excluded_reason", "year", "subgroup", "notes"}
 COMMON = {"method", "theta", "se", "estimate", "ci_lower", "ci_upper", "z", "p", "Q",
           "mh_correction"}

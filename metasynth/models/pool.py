@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from metasynth.distributions import norm_quantile, t_quantile
+from metasynth.distributions import norm_quantile, norm_sf2, t_quantile
 from metasynth.effects.binary import RATIO_MEASURES, EffectSizes, escalc
 from metasynth.errors import DataError
 from metasynth.models.common_effect import (
@@ -108,6 +108,7 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
                 treatment_total=row.treatment_total, control_events=row.control_events,
                 control_total=row.control_total, yi=yi, vi=vi, estimate=rep(yi),
                 ci_lower=rep(yi - half), ci_upper=rep(yi + half),
+                p=float(norm_sf2(yi / math.sqrt(vi))),
                 weight_common=_f(common.weights[0, j]), weight_random=_f(rand.weights[0, j]),
                 included=True, source=effects.source[i], corrected=bool(effects.corrected[i]),
                 excluded_reason=None, year=row.year, subgroup=row.subgroup, notes=row.notes))
@@ -117,7 +118,7 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
                 id=row.id, label=row.label, treatment_events=row.treatment_events,
                 treatment_total=row.treatment_total, control_events=row.control_events,
                 control_total=row.control_total, yi=None, vi=None, estimate=None,
-                ci_lower=None, ci_upper=None, weight_common=None, weight_random=None,
+                ci_lower=None, ci_upper=None, p=None, weight_common=None, weight_random=None,
                 included=False, source=effects.source[i], corrected=False,
                 excluded_reason=effects.reasons[i], year=row.year, subgroup=row.subgroup,
                 notes=row.notes))

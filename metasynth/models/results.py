@@ -40,6 +40,7 @@ class StudyEffect(_ToDict):
     estimate: float | None
     ci_lower: float | None
     ci_upper: float | None
+    p: float | None  # two-sided Wald test of no effect for this study
     weight_common: float | None
     weight_random: float | None
     included: bool
