@@ -20,7 +20,7 @@ from metasynth.records.table import StudyRow, StudyTable, read_table
 DEFAULT_OUTCOME = "mortality"
 
 
-def study_table(data, outcome: str | None = None) -> StudyTable:
+def study_table(data, outcome: str | None = None, alternative: bool = False) -> StudyTable:
     """Coerce ``data`` to a StudyTable.
 
     ``data`` may be a studies folder (path), a CSV/TSV file (path), a ``StudySet``,
@@ -29,11 +29,11 @@ def study_table(data, outcome: str | None = None) -> StudyTable:
     if isinstance(data, StudyTable):
         return data
     if isinstance(data, StudySet):
-        return select_outcome(data, outcome or DEFAULT_OUTCOME)
+        return select_outcome(data, outcome or DEFAULT_OUTCOME, alternative)
     if isinstance(data, (str, Path)):
         path = Path(data)
         if path.is_dir():
-            return select_outcome(load_studies(path), outcome or DEFAULT_OUTCOME)
+            return select_outcome(load_studies(path), outcome or DEFAULT_OUTCOME, alternative)
         if path.is_file():
             return read_table(path)
         raise DataError("no such file or folder", str(path))
@@ -55,11 +55,14 @@ def study_table(data, outcome: str | None = None) -> StudyTable:
 def pool(data, outcome: str | None = None, *, measure: str = "RR", tau2: str = "REML",
          ci: str = "hksj", pi: str = "hts", common: str = "MH", classic: bool = False,
          mh_correction: bool | None = None, zero_cells: ZeroCellRule | None = None,
-         level: float = 0.95, options: PoolOptions | None = None) -> PoolResult:
+         level: float = 0.95, options: PoolOptions | None = None,
+         alternative: bool = False) -> PoolResult:
     """Pool ``data`` (see ``study_table``) for ``outcome`` and return a ``PoolResult``.
 
     ``classic=True`` gives the RevMan 5 analysis (DerSimonian-Laird, Wald CI,
-    Mantel-Haenszel with 0.5 added to zero-cell studies).
+    Mantel-Haenszel with 0.5 added to zero-cell studies). ``alternative=True`` uses,
+    where sources conflict, the first alternative value a record lists (sensitivity
+    analysis).
     """
     if options is None:
         if classic:
@@ -75,6 +78,6 @@ def pool(data, outcome: str | None = None, *, measure: str = "RR", tau2: str = "
             changes["zero_cells"] = zero_cells
         if changes:
             options = options.with_(**changes)
-    table = study_table(data, outcome)
+    table = study_table(data, outcome, alternative)
     effects = effect_sizes(table, options.measure, options.zero_cells)
     return pool_effects(effects, options)

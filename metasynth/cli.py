@@ -65,11 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-double-zero", action="store_true",
                    help="keep studies without events in either arm for RR/OR")
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    p.add_argument("--alternative", action="store_true",
+                   help="use the alternative value where sources conflict (sensitivity analysis)")
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
 
     v = sub.add_parser("validate", help="check every record; report all errors at once")
     v.add_argument("path", help="studies folder")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    n = sub.add_parser("new", help="write a blank, commented record studies/ID.yaml")
+    n.add_argument("id", help="firstauthorYEAR in lower case, e.g. monsel2022")
+    n.add_argument("--dir", default="studies", help="studies folder (default: studies)")
+
+    d = sub.add_parser("diff", help="what a change to the records does to the pooled evidence")
+    d.add_argument("ref", nargs="?", default=None,
+                   help="git revision to compare with (default: merge base with main)")
+    d.add_argument("--dir", default="studies", help="studies folder (default: studies)")
+    d.add_argument("--measure", type=_upper(MEASURES), default="RR")
+    d.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
     s = sub.add_parser("schema", help="print the JSON Schema of a trial record")
     s.add_argument("--markdown", action="store_true", help="print the field reference instead")
@@ -86,7 +99,7 @@ def _pool(args) -> int:
         result = pool(args.path, args.outcome, measure=args.measure, tau2=args.tau2, ci=args.ci,
                       pi=args.pi, common=args.common_method, classic=args.classic,
                       mh_correction=True if args.mh_correction else None, zero_cells=zero,
-                      level=args.level)
+                      level=args.level, alternative=args.alternative)
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.format == "json":
@@ -124,7 +137,32 @@ def _schema(args) -> int:
     return 0
 
 
-COMMANDS = {"pool": _pool, "validate": _validate, "schema": _schema}
+def _new(args) -> int:
+    from metasynth.records.scaffold import new_record
+
+    path = new_record(args.id, args.dir)
+    print(f"wrote {path}: fill it from the trial's publication, then run "
+          f"'metasynth validate {args.dir}'", file=sys.stderr)
+    return 0
+
+
+def _diff(args) -> int:
+    import json
+
+    from metasynth.evidence_diff import diff_evidence
+    from metasynth.models.options import PoolOptions
+
+    diff = diff_evidence(args.dir, args.ref, PoolOptions(measure=args.measure))
+    if args.format == "json":
+        sys.stdout.write(json.dumps(diff.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        from metasynth.render.diff_markdown import render_diff
+
+        sys.stdout.write(render_diff(diff))
+    return 1 if diff.after_errors else 0
+
+
+COMMANDS = {"pool": _pool, "validate": _validate, "new": _new, "diff": _diff, "schema": _schema}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -176,7 +176,7 @@ def effect_sizes(table: StudyTable, measure: str = "RR",
                 yi[i], vi[i] = est
                 included[i] = True
                 reasons.append(None)
-    corrected = corrected & included & np.array([s == "counts" for s in sources])
+    corrected = corrected & included & np.array([s == "counts" for s in sources], dtype=bool)
     return EffectSizes(measure=measure, table=table, yi=yi, vi=vi, included=included,
                        corrected=corrected, source=tuple(sources), reasons=tuple(reasons),
                        rule=rule)

@@ -94,7 +94,7 @@ def validate_studies(path: str | Path) -> StudySet:
             add(err)
             continue
         if not isinstance(doc.data, dict):
-            add(DataError("a record must be a mapping of fields (see docs/record-template.yaml)",
+            add(DataError("a record must be a mapping of fields (start from `metasynth new ID`)",
                           doc.path, 1))
             continue
         try:

@@ -36,7 +36,7 @@ def study_attributes(study: Study) -> dict:
     }
 
 
-def _row(study: Study, entry: Outcome) -> StudyRow:
+def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     roles = {a.id: a.role for a in study.arms}
     label = study_label(study)
     notes = []
@@ -44,9 +44,13 @@ def _row(study: Study, entry: Outcome) -> StudyRow:
     kinds = {attrs["source_kinds"].get(p.source) for p in entry.provenance}
     attrs["secondary_only"] = kinds == {"secondary"}
     attrs["timepoint_days"] = entry.timepoint_days
-    if entry.counts:
-        exp = [(a, c) for a, c in entry.counts.items() if roles.get(a) == "experimental"]
-        ctl = [(a, c) for a, c in entry.counts.items() if roles.get(a) == "control"]
+    counts = entry.counts
+    if alternative and entry.alternatives:
+        counts = entry.alternatives[0].counts
+        notes.append(f"{label}: alternative value used ({entry.alternatives[0].reason})")
+    if counts:
+        exp = [(a, c) for a, c in counts.items() if roles.get(a) == "experimental"]
+        ctl = [(a, c) for a, c in counts.items() if roles.get(a) == "control"]
         if len(exp) > 1:
             notes.append(f"{label}: experimental arms {', '.join(a for a, _ in exp)} combined "
                          "against the shared control (Cochrane Handbook 23.3.4)")
@@ -67,8 +71,12 @@ def _row(study: Study, entry: Outcome) -> StudyRow:
                     attributes=attrs)
 
 
-def select_outcome(studies: StudySet, outcome_id: str) -> StudyTable:
-    """The StudyTable of ``outcome_id``: one row per trial reporting it in its window."""
+def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False) -> StudyTable:
+    """The StudyTable of ``outcome_id``: one row per trial reporting it in its window.
+
+    ``alternative``: where a record lists alternative values (conflicting sources), use
+    the first of them instead of the value the record uses.
+    """
     registry = studies.registry
     definition = registry.outcome(outcome_id) if registry else None
     if definition is None:
@@ -82,7 +90,7 @@ def select_outcome(studies: StudySet, outcome_id: str) -> StudyTable:
         if day is None:
             missing.append(study_label(study))
             continue
-        row = _row(study, entries[day])
+        row = _row(study, entries[day], alternative)
         rows.append(row)
         notes.extend(row.notes)
     rows.sort(key=lambda r: (r.year or 0, r.label))
