@@ -23,6 +23,9 @@ _EXPORTS = {
     "PoolOptions": "metasynth.models.options",
     "PoolResult": "metasynth.models.results",
     "pool": "metasynth.api",
+    "pool_by": "metasynth.api",
+    "leave_one_out": "metasynth.api",
+    "cumulative": "metasynth.api",
     "study_table": "metasynth.api",
     "render_text": "metasynth.render.text",
 }

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metasynth.effects.binary import ZeroCellRule, effect_sizes
+from metasynth.effects.binary import EffectSizes, ZeroCellRule, effect_sizes
 from metasynth.errors import DataError
+from metasynth.models import subsets
 from metasynth.models.options import PoolOptions
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
+from metasynth.models.subgroups import SubgroupResult, pool_subgroups
+from metasynth.models.subsets import SubsetAnalysis
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyRow, StudyTable, read_table
@@ -52,32 +55,79 @@ def study_table(data, outcome: str | None = None, alternative: bool = False) -> 
     raise TypeError(f"cannot pool data of type {type(data).__name__}")
 
 
-def pool(data, outcome: str | None = None, *, measure: str = "RR", tau2: str = "REML",
-         ci: str = "hksj", pi: str = "hts", common: str = "MH", classic: bool = False,
-         mh_correction: bool | None = None, zero_cells: ZeroCellRule | None = None,
-         level: float = 0.95, options: PoolOptions | None = None,
-         alternative: bool = False) -> PoolResult:
+def make_options(*, measure: str = "RR", tau2: str = "REML", ci: str = "hksj", pi: str = "hts",
+                 common: str = "MH", classic: bool = False, mh_correction: bool | None = None,
+                 zero_cells: ZeroCellRule | None = None, level: float = 0.95) -> PoolOptions:
+    """PoolOptions from the keyword arguments that ``pool`` and the CLI share."""
+    if classic:
+        options = PoolOptions.classic_revman5(measure.upper(), common)
+    else:
+        options = PoolOptions(measure=measure.upper(), tau2_method=tau2.upper(),
+                              ci_method=ci.lower(), pi_method=pi.lower(),
+                              common_method=common, level=level)
+    changes = {}
+    if mh_correction is not None:
+        changes["mh_correction"] = mh_correction
+    if zero_cells is not None:
+        changes["zero_cells"] = zero_cells
+    return options.with_(**changes) if changes else options
+
+
+def _effects(data, outcome, options, alternative) -> EffectSizes:
+    table = study_table(data, outcome, alternative)
+    return effect_sizes(table, options.measure, options.zero_cells)
+
+
+def pool(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+         alternative: bool = False, **settings) -> PoolResult:
     """Pool ``data`` (see ``study_table``) for ``outcome`` and return a ``PoolResult``.
 
-    ``classic=True`` gives the RevMan 5 analysis (DerSimonian-Laird, Wald CI,
-    Mantel-Haenszel with 0.5 added to zero-cell studies). ``alternative=True`` uses,
-    where sources conflict, the first alternative value a record lists (sensitivity
-    analysis).
+    ``settings`` are those of ``make_options``: ``measure`` (RR, OR, RD), ``tau2``
+    (REML, DL, PM, ML, HE, SJ, EB), ``ci`` (hksj, hksj-adhoc, wald), ``pi`` (hts,
+    metafor), ``common`` (MH, IV, Peto), ``classic`` (the RevMan 5 analysis:
+    DerSimonian-Laird, Wald CI, Mantel-Haenszel with 0.5 added to zero-cell studies),
+    ``mh_correction``, ``zero_cells``, ``level``. ``alternative=True`` uses, where
+    sources conflict, the first alternative value a record lists (sensitivity analysis).
     """
-    if options is None:
-        if classic:
-            options = PoolOptions.classic_revman5(measure.upper(), common)
+    options = options or make_options(**settings)
+    return pool_effects(_effects(data, outcome, options, alternative), options)
+
+
+def subgroup_labels(table: StudyTable, by: str) -> list[str | None]:
+    """Each row's value of ``by``: a record field (see ``study_attributes``) or the
+    CSV's ``subgroup`` column."""
+    labels = []
+    for row in table.rows:
+        if by == "subgroup" and row.subgroup is not None:
+            labels.append(row.subgroup)
+        elif by in row.attributes:
+            value = row.attributes[by]
+            labels.append(None if value is None else str(value).lower() if isinstance(value, bool)
+                          else str(value))
         else:
-            options = PoolOptions(measure=measure.upper(), tau2_method=tau2.upper(),
-                                  ci_method=ci.lower(), pi_method=pi.lower(),
-                                  common_method=common, level=level)
-        changes = {}
-        if mh_correction is not None:
-            changes["mh_correction"] = mh_correction
-        if zero_cells is not None:
-            changes["zero_cells"] = zero_cells
-        if changes:
-            options = options.with_(**changes)
-    table = study_table(data, outcome, alternative)
-    effects = effect_sizes(table, options.measure, options.zero_cells)
-    return pool_effects(effects, options)
+            known = ", ".join(sorted(k for k in row.attributes if k != "source_kinds")) or "subgroup"
+            raise DataError(f"cannot group by '{by}' (known: {known})", table.source or None)
+    return labels
+
+
+def pool_by(data, by: str, outcome: str | None = None, *, options: PoolOptions | None = None,
+            alternative: bool = False, **settings) -> SubgroupResult:
+    """Subgroup analysis: ``pool`` within each value of ``by`` and the test for
+    subgroup differences."""
+    options = options or make_options(**settings)
+    effects = _effects(data, outcome, options, alternative)
+    return pool_subgroups(effects, subgroup_labels(effects.table, by), by, options)
+
+
+def leave_one_out(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+                  **settings) -> SubsetAnalysis:
+    """The pooled result without each study in turn (metafor ``leave1out``)."""
+    options = options or make_options(**settings)
+    return subsets.leave_one_out(_effects(data, outcome, options, False), options)
+
+
+def cumulative(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+               **settings) -> SubsetAnalysis:
+    """The pooled result as studies accrue by year (metafor ``cumul``)."""
+    options = options or make_options(**settings)
+    return subsets.cumulative(_effects(data, outcome, options, False), options)

@@ -89,19 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pool(args) -> int:
-    from metasynth.api import pool
+def _options(args):
+    """PoolOptions from the options `pool`, `forest` and the other analyses share."""
+    from metasynth.api import make_options
     from metasynth.effects.binary import ZeroCellRule
 
     try:
         zero = ZeroCellRule(add=args.add, to=args.to,
                             drop00=False if args.keep_double_zero else None)
-        result = pool(args.path, args.outcome, measure=args.measure, tau2=args.tau2, ci=args.ci,
-                      pi=args.pi, common=args.common_method, classic=args.classic,
-                      mh_correction=True if args.mh_correction else None, zero_cells=zero,
-                      level=args.level, alternative=args.alternative)
+        return make_options(measure=args.measure, tau2=args.tau2, ci=args.ci, pi=args.pi,
+                            common=args.common_method, classic=args.classic,
+                            mh_correction=True if args.mh_correction else None,
+                            zero_cells=zero, level=args.level)
     except ValueError as err:
         raise UsageError(str(err)) from None
+
+
+def _pool(args) -> int:
+    from metasynth.api import pool
+
+    result = pool(args.path, args.outcome, options=_options(args), alternative=args.alternative)
     if args.format == "json":
         from metasynth.render.json_out import render_json
 

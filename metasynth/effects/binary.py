@@ -17,7 +17,7 @@ inverse-variance method: yi = log(estimate) (ratios), vi = ((log U - log L) / (2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -72,6 +72,16 @@ class EffectSizes:
     @property
     def k(self) -> int:
         return int(self.included.sum())
+
+    def subset(self, keep) -> EffectSizes:
+        """The same effects for the rows where ``keep`` is True (e.g. one subgroup)."""
+        keep = np.asarray(keep, dtype=bool)
+        idx = np.flatnonzero(keep)
+        table = replace(self.table, rows=tuple(self.table.rows[i] for i in idx))
+        return replace(self, table=table, yi=self.yi[idx], vi=self.vi[idx],
+                       included=self.included[idx], corrected=self.corrected[idx],
+                       source=tuple(self.source[i] for i in idx),
+                       reasons=tuple(self.reasons[i] for i in idx))
 
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """a, n1, c, n2 as floats (NaN for studies without counts)."""

@@ -1,0 +1,91 @@
+"""Leave-one-out and cumulative meta-analysis, each one batched call of the engine.
+
+Leave-one-out (metafor ``leave1out``): the model refitted k times, each time without one
+study. Cumulative (metafor ``cumul``; Lau et al. 1992): refitted as studies are added in
+order (by year by default). Both stack masks over the included studies and fit the
+random-effects model once for the whole batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from metasynth.effects.binary import RATIO_MEASURES, EffectSizes
+from metasynth.models.heterogeneity import heterogeneity
+from metasynth.models.options import PoolOptions
+from metasynth.models.random_effects import fit_random
+from metasynth.models.weighted import as_batch
+
+
+@dataclass(frozen=True)
+class SubsetRow:
+    label: str  # the study left out, or the study added last
+    k: int
+    estimate: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    p: float | None
+    tau2: float | None
+    I2: float | None
+
+
+@dataclass(frozen=True)
+class SubsetAnalysis:
+    kind: str  # "leave-one-out" | "cumulative"
+    measure: str
+    tau2_method: str
+    ci_method: str
+    rows: tuple[SubsetRow, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fit_masks(effects: EffectSizes, options: PoolOptions, masks: np.ndarray, labels, kind):
+    inc = effects.included
+    y, v = effects.yi[inc], effects.vi[inc]
+    b = masks.shape[0]
+    yy, vv, mm = as_batch(np.tile(y, (b, 1)), np.tile(v, (b, 1)), masks)
+    fit = fit_random(yy, vv, mm, options.tau2_method, options.ci_method, "hts", options.level)
+    het = heterogeneity(yy, vv, mm, fit.tau2.tau2, options.level, with_ci=False)
+    back = np.exp if effects.measure in RATIO_MEASURES else (lambda x: x)
+
+    def f(x):
+        x = float(x)
+        return x if math.isfinite(x) else None
+
+    rows = []
+    for i, label in enumerate(labels):
+        k = int(fit.k[i])
+        rows.append(SubsetRow(label=label, k=k, estimate=f(back(fit.theta[i])),
+                              ci_lower=f(back(fit.ci_lower[i])), ci_upper=f(back(fit.ci_upper[i])),
+                              p=f(fit.p[i]), tau2=f(fit.tau2.tau2[i]) if k >= 2 else None,
+                              I2=f(het.i2[i]) if k >= 2 else None))
+    return SubsetAnalysis(kind, effects.measure, options.tau2_method, options.ci_method, tuple(rows))
+
+
+def leave_one_out(effects: EffectSizes, options: PoolOptions | None = None) -> SubsetAnalysis:
+    """The pooled result without each included study in turn."""
+    options = options or PoolOptions(measure=effects.measure)
+    rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
+    k = len(rows)
+    masks = ~np.eye(k, dtype=bool)
+    return _fit_masks(effects, options, masks, [r.label for r in rows], "leave-one-out")
+
+
+def cumulative(effects: EffectSizes, options: PoolOptions | None = None,
+               order: str = "year") -> SubsetAnalysis:
+    """The pooled result as studies are added in ``order`` ("year" or "table")."""
+    options = options or PoolOptions(measure=effects.measure)
+    rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
+    k = len(rows)
+    idx = list(range(k))
+    if order == "year":
+        idx.sort(key=lambda i: (rows[i].year if rows[i].year is not None else 10**6, i))
+    masks = np.zeros((k, k), dtype=bool)
+    for step in range(k):
+        masks[step, idx[: step + 1]] = True
+    return _fit_masks(effects, options, masks, [rows[i].label for i in idx], "cumulative")
