@@ -28,6 +28,7 @@ _EXPORTS = {
     "cumulative": "metasynth.api",
     "study_table": "metasynth.api",
     "render_text": "metasynth.render.text",
+    "forest_plot": "metasynth.render.forest",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -34,16 +34,8 @@ def _upper(choices):
     return convert
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="metasynth", description="Living meta-analysis of randomized trials.")
-    parser.add_argument("--version", action="version", version=f"metasynth {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    p = sub.add_parser("pool", help="pool the studies for one outcome",
-                       description="Pool a folder of trial records or a CSV/TSV of 2x2 counts "
-                       "(columns study,treatment_events,treatment_total,control_events,"
-                       "control_total; optional subgroup, year).")
-    p.add_argument("path", help="studies folder, or CSV/TSV file")
+def _add_pool_options(p) -> None:
+    """Options shared by every command that pools (pool, forest, ...)."""
     p.add_argument("--outcome", default=None, help="outcome id from the registry "
                    "(default: mortality; records only)")
     p.add_argument("--measure", type=_upper(MEASURES), default="RR", help="RR (default), OR or RD")
@@ -67,11 +59,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     p.add_argument("--alternative", action="store_true",
                    help="use the alternative value where sources conflict (sensitivity analysis)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="metasynth", description="Living meta-analysis of randomized trials.")
+    parser.add_argument("--version", action="version", version=f"metasynth {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("pool", help="pool the studies for one outcome",
+                       description="Pool a folder of trial records or a CSV/TSV of 2x2 counts "
+                       "(columns study,treatment_events,treatment_total,control_events,"
+                       "control_total; optional subgroup, year).")
+    p.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(p)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
 
     v = sub.add_parser("validate", help="check every record; report all errors at once")
     v.add_argument("path", help="studies folder")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
+
+    f = sub.add_parser("forest", help="draw the RevMan-style forest plot (PNG, SVG or PDF)")
+    f.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(f)
+    f.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
+    f.add_argument("--by", default=None,
+                   help="subgroups by a record field (tissue_source, product_type, "
+                   "ventilation_at_baseline, control, blinding, rob_overall, ...) or 'subgroup' "
+                   "(CSV column)")
+    f.add_argument("--common", action="store_true", help="also draw the common-effect diamond")
+    f.add_argument("--rob", action="store_true", help="add RoB 2 columns (records only)")
+    f.add_argument("--experimental", default="MSC", help="name of the experimental arm (MSC)")
+    f.add_argument("--control", default="Control", help="name of the control arm (Control)")
 
     n = sub.add_parser("new", help="write a blank, commented record studies/ID.yaml")
     n.add_argument("id", help="firstauthorYEAR in lower case, e.g. monsel2022")
@@ -124,6 +142,34 @@ def _pool(args) -> int:
     return 0
 
 
+def _forest(args) -> int:
+    from pathlib import Path
+
+    from metasynth import api
+    from metasynth.render.forest import forest_plot, rob_judgements, save_figure
+
+    if Path(args.output).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"output must end in .png, .svg or .pdf, not {args.output!r}")
+    options = _options(args)
+    data = args.path
+    rob = None
+    if Path(args.path).is_dir():
+        data = api.load_studies(args.path)
+        rob = rob_judgements(data) if args.rob else None
+    elif args.rob:
+        raise UsageError("--rob needs a studies folder (a CSV has no risk-of-bias judgements)")
+    if args.by:
+        result = api.pool_by(data, args.by, args.outcome, options=options,
+                             alternative=args.alternative)
+    else:
+        result = api.pool(data, args.outcome, options=options, alternative=args.alternative)
+    fig = forest_plot(result, show_common=args.common, rob=rob,
+                      experimental=args.experimental, control=args.control)
+    save_figure(fig, args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def _validate(args) -> int:
     from metasynth.records.load import validate_studies
 
@@ -169,7 +215,8 @@ def _diff(args) -> int:
     return 1 if diff.after_errors else 0
 
 
-COMMANDS = {"pool": _pool, "validate": _validate, "new": _new, "diff": _diff, "schema": _schema}
+COMMANDS = {"pool": _pool, "forest": _forest, "validate": _validate, "new": _new, "diff": _diff,
+            "schema": _schema}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,12 @@ def p_value(p: float | None) -> str:
 
 
 def num(x: float | None, decimals: int = 2) -> str:
+    """Fixed decimals; beyond 10,000 three significant digits ("3.61e+11"), since the
+    bounds of a wide interval on the ratio scale can be astronomically large."""
     if x is None or not math.isfinite(x):
         return "NA"
+    if abs(x) >= 1e4:
+        return f"{x:.3g}"
     text = f"{x:.{decimals}f}"
     return text.lstrip("-") if float(text) == 0 else text
 

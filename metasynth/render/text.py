@@ -50,8 +50,7 @@ def _table(result: PoolResult) -> list[str]:
             cells = f"{'':>8}{'':>8}{'':>8}{'':>8}"
         else:
             cells = "".join(f"{c:>8}" for c in counts)
-            if s.included:
-                tot = [t + c for t, c in zip(tot, counts)]
+            tot = [t + c for t, c in zip(tot, counts)]  # as RevMan: all studies counted
         if s.included:
             w = f"{percent(s.weight_common, 1):>9}{percent(s.weight_random, 1):>9}"
             eff = interval(s.estimate, s.ci_lower, s.ci_upper)

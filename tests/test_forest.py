@@ -1,0 +1,118 @@
+"""Forest plots: no text overlaps another or leaves the figure, for 1 to 60 studies,
+RR/OR/RD, with and without subgroups; files are reproducible byte for byte."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from metasynth.api import pool, pool_by
+from metasynth.records.table import StudyRow, StudyTable
+from metasynth.render.forest import forest_plot, save_figure
+from tests.conftest import STUDIES
+
+
+def table(k: int, seed: int = 1) -> StudyTable:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(k):
+        n1, n2 = int(rng.integers(8, 400)), int(rng.integers(8, 400))
+        p2 = rng.uniform(0.05, 0.6)
+        p1 = min(0.95, p2 * float(np.exp(rng.normal(-0.2, 0.5))))
+        e1, e2 = int(rng.binomial(n1, p1)), int(rng.binomial(n2, p2))
+        if i == 1:
+            e1 = 0  # a zero cell
+        if i == 2:
+            e1 = e2 = 0  # double zero: "Not estimable" for RR/OR
+        rows.append(StudyRow(id=f"s{i}", label=f"Author{'x' * (i % 9)} {2000 + i}",
+                             treatment_events=e1, treatment_total=n1, control_events=e2,
+                             control_total=n2, year=2000 + i,
+                             subgroup=["bone marrow", "umbilical cord", "adipose"][i % 3]))
+    return StudyTable(rows=tuple(rows), outcome="mortality",
+                      outcome_label="All-cause mortality at 28-30 days", source="test")
+
+
+def text_boxes(fig):
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    texts = list(fig.texts)
+    for ax in fig.axes:
+        texts += [t for t in ax.get_xticklabels() + ax.texts if t.get_visible()]
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_text().strip()]
+
+
+def assert_no_overlap(fig):
+    boxes = text_boxes(fig)
+    w, h = fig.get_size_inches() * fig.dpi
+    for text, b in boxes:
+        assert b.x0 >= -0.5 and b.y0 >= -0.5 and b.x1 <= w + 0.5 and b.y1 <= h + 0.5, \
+            f"{text!r} leaves the figure"
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            (t1, a), (t2, b) = boxes[i], boxes[j]
+            overlap_x = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_y = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert not (overlap_x > 0.5 and overlap_y > 0.5), f"{t1!r} overlaps {t2!r}"
+
+
+@pytest.mark.parametrize("k", [1, 3, 12, 60])
+@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
+@pytest.mark.parametrize("subgroups", [False, True])
+def test_no_text_overlaps(k, measure, subgroups):
+    data = table(k)
+    if subgroups:
+        result = pool_by(data, "subgroup", measure=measure)
+    else:
+        result = pool(data, measure=measure)
+    fig = forest_plot(result, show_common=True)
+    assert_no_overlap(fig)
+    # height follows the rows
+    assert fig.get_size_inches()[1] > 0.2 * k
+
+
+def test_shipped_corpus_with_rob_columns():
+    import metasynth
+    from metasynth.render.forest import rob_judgements
+
+    studies = metasynth.load_studies(STUDIES)
+    fig = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies))
+    assert_no_overlap(fig)
+    labels = [t for t, _ in text_boxes(fig)]
+    assert "Bowdish 2023" in labels and "Favours MSC" in labels and "Favours Control" in labels
+    assert any(t.startswith("Heterogeneity: Tau² = ") for t in labels)
+    assert any(t.startswith("Test for overall effect: ") for t in labels)
+    assert "Not estimable" in labels  # Shi 2021, no deaths in either arm
+
+
+def test_favours_sides_follow_the_outcome_direction():
+    better_higher = pool(STUDIES, "clinical_improvement")
+    fig = forest_plot(better_higher)
+    boxes = dict(text_boxes(fig))
+    assert boxes["Favours Control"].x1 < boxes["Favours MSC"].x0  # higher is better: MSC right
+
+
+@pytest.mark.parametrize("fmt", ["svg", "pdf", "png"])
+def test_files_are_byte_identical(tmp_path, fmt):
+    digests = []
+    for i in range(2):
+        fig = forest_plot(pool(STUDIES, "mortality"))
+        path = tmp_path / f"f{i}.{fmt}"
+        save_figure(fig, path)
+        digests.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+    if fmt == "svg":
+        assert "<text" in path.read_text() and "Bowdish 2023" in path.read_text()  # text as text
+
+
+def test_cli_forest_writes_each_format(tmp_path):
+    from tests.conftest import run_cli
+
+    for fmt in ("png", "svg", "pdf"):
+        out = tmp_path / f"forest.{fmt}"
+        proc = run_cli("forest", STUDIES, "--outcome", "mortality", "-o", out, "--rob")
+        assert proc.returncode == 0, proc.stderr
+        assert out.stat().st_size > 1000
+    proc = run_cli("forest", STUDIES, "-o", tmp_path / "x.jpg")
+    assert proc.returncode == 2
