@@ -146,7 +146,8 @@ def _forest(args) -> int:
     from pathlib import Path
 
     from metasynth import api
-    from metasynth.render.forest import forest_plot, rob_judgements, save_figure
+    from metasynth.render.figure_kit import save_figure
+    from metasynth.render.forest import forest_plot, rob_judgements
 
     if Path(args.output).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"output must end in .png, .svg or .pdf, not {args.output!r}")

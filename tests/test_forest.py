@@ -10,7 +10,8 @@ pytest.importorskip("matplotlib")
 
 from metasynth.api import pool, pool_by
 from metasynth.records.table import StudyRow, StudyTable
-from metasynth.render.forest import forest_plot, save_figure
+from metasynth.render.figure_kit import save_figure
+from metasynth.render.forest import forest_plot
 from tests.conftest import STUDIES
 
 

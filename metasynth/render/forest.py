@@ -15,35 +15,35 @@ overlap (``tests/test_forest.py`` measures the text boxes).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import SubgroupResult
+from metasynth.render.figure_kit import (
+    BLUE,
+    GAP,
+    INK,
+    MARGIN,
+    MEASURE_NAMES,
+    ROB_PALETTES,
+    ROB_SYMBOLS,
+    ROW_H,
+    VERMILLION,
+    Sheet,
+    diamond,
+    effect_axis,
+    favours,
+    rc,
+    whisker,
+    x_range,
+)
 from metasynth.render.numbers import interval, num, p_value, percent
 from metasynth.render.text import CI_NAMES, heterogeneity_line, overall_effect_line
 
-FONT_SIZE = 9.0
-ROW_H = 0.22  # inches per row
-GAP = 0.14  # inches between columns
-MARGIN = 0.15
 PLOT_W = 2.6  # inches of the plot column
-INK = "#1a1a1a"
-GREY = "#7f7f7f"
-# Okabe & Ito (2008) colour-blind-safe palette
-STUDY_COLOUR = "#0072B2"  # blue squares
-POOLED_COLOUR = "#1a1a1a"  # black diamonds
-PI_COLOUR = "#D55E00"  # vermillion prediction interval
-ROB_COLOURS = {"low": "#009E73", "some-concerns": "#F0E442", "high": "#D55E00"}
-ROB_SYMBOLS = {"low": "+", "some-concerns": "?", "high": "−"}
-MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference"}
-# Axis ranges as RevMan offers them, each with ticks that fit a 2.6-inch axis.
-LOG_RANGES = {(0.5, 2): (0.5, 0.7, 1, 1.5, 2), (0.2, 5): (0.2, 0.5, 1, 2, 5),
-              (0.1, 10): (0.1, 0.2, 0.5, 1, 2, 5, 10), (0.05, 20): (0.05, 0.2, 1, 5, 20),
-              (0.02, 50): (0.02, 0.1, 1, 10, 50), (0.01, 100): (0.01, 0.1, 1, 10, 100),
-              (0.005, 200): (0.005, 0.1, 1, 10, 200), (0.001, 1000): (0.001, 0.1, 1, 10, 1000)}
-LIN_RANGES = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
-WIDEST_FOR_POOLED_CI = 5  # index: pooled CIs widen the axis up to 0.01-100 / -1 to 1
+STUDY_COLOUR = BLUE  # squares
+POOLED_COLOUR = INK  # diamonds
+PI_COLOUR = VERMILLION  # prediction interval
 
 
 @dataclass
@@ -147,44 +147,21 @@ def _rows(result: PoolResult | SubgroupResult, show_common: bool, rob: dict | No
     return body, footer, result
 
 
-def _x_range(points: list, pooled_cis: list, ratio: bool) -> tuple[float, float]:
-    """The narrowest standard range holding every point estimate and, up to 0.01-100
-    (ratios) or -1 to 1 (RD), the pooled CIs; what lies beyond ends in arrows."""
-    ranges = list(LOG_RANGES) if ratio else [(-h, h) for h in LIN_RANGES]
-
-    def need(vals):
-        vals = [v for v in vals if v is not None and math.isfinite(v) and (v > 0 or not ratio)]
-        return next((i for i, (lo, hi) in enumerate(ranges)
-                     if all(lo <= v <= hi for v in vals)), len(ranges) - 1)
-
-    cap = WIDEST_FOR_POOLED_CI if ratio else len(ranges) - 1
-    return ranges[max(need(points), min(need(pooled_cis), cap))]
-
-
-def _tick_label(x: float) -> str:
-    text = f"{x:g}"
-    return text.replace("-", "−")
-
-
 def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = False,
                 rob: dict | None = None, experimental: str = "MSC", control: str = "Control",
-                notes: bool = True):
+                notes: bool = True, rob_palette: str = "colourblind"):
     """Draw the forest plot of ``result`` and return the matplotlib Figure.
 
     ``rob``: optional {study id: {"D1": judgement, ..., "D5": ..., "overall": ...}} for
-    RoB 2 columns (judgements low / some-concerns / high). ``experimental`` and
+    RoB 2 columns (judgements low / some-concerns / high; ``rob_palette``
+    "colourblind" or "cochrane"). ``experimental`` and
     ``control`` name the arms in the column headers and the "Favours" labels.
     """
     import matplotlib as mpl
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Polygon
-    from matplotlib.transforms import blended_transform_factory
 
     body, footer, overall = _rows(result, show_common, rob)
     measure = overall.measure
     ratio = measure in ("RR", "OR")
-    null = 1.0 if ratio else 0.0
     if notes:
         if any(r.cells.get("study", "").endswith(" †") for r in body):
             footer.append("† enters with its reported estimate and 95% CI (generic inverse variance)")
@@ -196,31 +173,18 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
                       "intended interventions; D3 missing outcome data;")
         footer.append("D4 measurement of the outcome; D5 selection of the reported result; "
                       "O overall.  + low   ? some concerns   − high")
+    palette = ROB_PALETTES[rob_palette]
 
-    rc = {"font.family": "DejaVu Sans", "font.size": FONT_SIZE, "svg.fonttype": "none",
-          "pdf.fonttype": 42, "axes.linewidth": 0.8, "xtick.labelsize": FONT_SIZE - 1}
-    with mpl.rc_context(rc):
-        fig = Figure(figsize=(8, 4), dpi=100)
-        canvas = FigureCanvasAgg(fig)
-        renderer = canvas.get_renderer()
-
-        def width(text: str, bold: bool = False) -> float:
-            if not text:
-                return 0.0
-            t = fig.text(0, 0, text, fontsize=FONT_SIZE, fontweight="bold" if bold else "normal")
-            w = t.get_window_extent(renderer).width / fig.dpi
-            t.remove()
-            return w
-
+    with mpl.rc_context(rc()):
+        sheet = Sheet()
+        fig, width, put = sheet.fig, sheet.width, sheet.put
         ci_name = CI_NAMES.get(overall.random.ci_method, overall.random.ci_method)
         model = (f"{overall.random.tau2_method}, {ci_name}, 95% CI" if overall.k > 1
                  else "95% CI")
-        header1 = {"e_events": experimental, "c_events": control, "weight": "Weight",
-                   "effect": MEASURE_NAMES[measure]}
         header2 = {"study": "Study or subgroup", "e_events": "Events", "e_total": "Total",
                    "c_events": "Events", "c_total": "Total", "weight": "(%)",
                    "effect": f"{measure} [95% CI]"}
-        plot_header = (f"{MEASURE_NAMES[measure]}", model)
+        plot_header = (MEASURE_NAMES[measure], model)
         left_cols = ["study", "e_events", "e_total", "c_events", "c_total", "weight"]
         widths = {c: max([width(header2.get(c, ""), c == "study")]
                          + [width(r.cells.get(c, ""), r.bold) for r in body]) for c in left_cols}
@@ -230,13 +194,12 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
             if need > 0:
                 widths[a] += need
         widths["weight"] = max(widths["weight"], width("Weight", True))
-        widths["effect"] = max([width(header2["effect"]), width(header1["effect"], True)]
+        widths["effect"] = max([width(header2["effect"]), width(MEASURE_NAMES[measure], True)]
                                + [width(r.cells.get("effect", ""), r.bold) for r in body])
         left_total = sum(widths[c] for c in left_cols) + GAP * (len(left_cols) - 1)
         span_w = max([width(r.span) for r in body if r.span] + [0.0])
         if span_w > left_total:  # heterogeneity lines under subgroups span the left columns
             widths["study"] += span_w - left_total
-            left_total = span_w
         plot_w = max(PLOT_W, width(plot_header[1]) + 0.1, width(plot_header[0], True) + 0.1,
                      2 * (width(f"Favours {experimental}") + 0.1),
                      2 * (width(f"Favours {control}") + 0.1))
@@ -254,26 +217,16 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
         for c in rob_cols:
             x[c] = pos
             pos += rob_w
-        content_w = pos + MARGIN
-        footer_w = max([width(line) for line in footer] + [0.0]) + 2 * MARGIN
-        fig_w = max(content_w, footer_w)
-
         title = overall.outcome_label or ""
+        fig_w = max(pos + MARGIN, max([width(line) for line in footer] + [0.0]) + 2 * MARGIN,
+                    width(title, True) + 2 * MARGIN)
         n_head, n_body, n_foot = 4 if title else 3, len(body), len(footer)
-        fig_w = max(fig_w, width(title, True) + 2 * MARGIN)
         axis_h = 0.62  # tick labels and "Favours" labels
-        fig_h = (MARGIN + n_head * ROW_H + n_body * ROW_H + axis_h + n_foot * ROW_H + MARGIN)
+        fig_h = MARGIN + (n_head + n_body + n_foot) * ROW_H + axis_h + MARGIN
         fig.set_size_inches(fig_w, fig_h)
 
         def y_row(i: float) -> float:  # centre of header/body row i, inches from bottom
             return fig_h - MARGIN - (i + 0.5) * ROW_H
-
-        inch = fig.dpi_scale_trans
-
-        def put(xi, yi, text, ha="left", bold=False, color=INK, **kw):
-            if text:
-                fig.text(xi, yi, text, transform=inch, ha=ha, va="center", fontsize=FONT_SIZE,
-                         fontweight="bold" if bold else "normal", color=color, **kw)
 
         right = {"e_events", "e_total", "c_events", "c_total", "weight"}
 
@@ -294,7 +247,7 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
         put(x["weight"] + widths["weight"], y_row(h0 + 1), "Weight", ha="right", bold=True)
         put((plot_x0 + plot_x1) / 2, y_row(h0 + 0.5), plot_header[0], ha="center", bold=True)
         put((plot_x0 + plot_x1) / 2, y_row(h0 + 1.5), plot_header[1], ha="center")
-        put(x["effect"], y_row(h0 + 1), header1["effect"], bold=True)
+        put(x["effect"], y_row(h0 + 1), MEASURE_NAMES[measure], bold=True)
         for col, text in header2.items():
             put_cell(col, y_row(h0 + 2), text, bold=col == "study")
         for c in rob_cols:
@@ -304,88 +257,45 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
         # plot axes spanning the body rows; row i of the body sits at data y = i
         top = y_row(n_head) + ROW_H / 2
         bottom = y_row(n_head + n_body - 1) - ROW_H / 2
-        ax = fig.add_axes((plot_x0 / fig_w, bottom / fig_h, plot_w / fig_w, (top - bottom) / fig_h))
+        ax = sheet.axes_inches(plot_x0, bottom, plot_w, top - bottom)
         ax.set_ylim(n_body - 0.5, -0.5)
         points = [r.est for r in body if r.kind in ("study", "pooled")]
         pooled_cis = [v for r in body if r.kind == "pooled" for v in (r.lo, r.hi)]
-        x_lo, x_hi = _x_range(points, pooled_cis, ratio)
-        if ratio:
-            ax.set_xscale("log")
-            ticks = list(LOG_RANGES[(x_lo, x_hi)])
-        else:
-            half = x_hi / 2
-            ticks = ([x_lo, -half, 0.0, half, x_hi] if round(half, 2) == half
-                     else [x_lo, 0.0, x_hi])
-        ax.set_xlim(x_lo, x_hi)
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([_tick_label(t) for t in ticks])
-        ax.minorticks_off()
-        ax.tick_params(axis="x", length=3, pad=2)
-        ax.set_yticks([])
-        for side in ("top", "right", "left"):
-            ax.spines[side].set_visible(False)
-        ax.axvline(null, color=GREY, lw=0.8, zorder=0)
-        ax.patch.set_alpha(0)
+        x_lo, x_hi = x_range(points, pooled_cis, ratio)
+        null = effect_axis(ax, x_lo, x_hi, ratio)
 
         weights = [r.weight for r in body if r.kind == "study" and r.weight]
         w_max = max(weights) if weights else 1.0
         side_max = 0.75 * ROW_H * 72  # points
         for i, r in enumerate(body):
             yi = y_row(n_head + i)
-            for col in left_cols + ["effect"]:
+            for col in [*left_cols, "effect"]:
                 put_cell(col, yi, r.cells.get(col, ""), bold=r.bold)
             if r.span:
                 put(x["study"], yi, r.span)
             if r.kind == "study" and r.est is not None:
-                _whisker(ax, i, r.lo, r.hi, x_lo, x_hi, INK)
-                if x_lo <= r.est <= x_hi:
+                whisker(ax, i, r.lo, r.hi, x_lo, x_hi, INK)
+                if x_lo <= r.est <= x_hi:  # square area proportional to weight
                     area = side_max**2 * (r.weight or 0) / w_max
                     ax.scatter([r.est], [i], marker="s", s=max(area, 4.0), color=STUDY_COLOUR,
                                zorder=3, linewidths=0)
             elif r.kind == "pooled" and r.est is not None:
-                lo, hi = max(r.lo, x_lo), min(r.hi, x_hi)
-                est = min(max(r.est, x_lo), x_hi)
-                ax.add_patch(Polygon([(lo, i), (est, i - 0.32), (hi, i), (est, i + 0.32)],
-                                     closed=True, color=POOLED_COLOUR, zorder=3))
+                diamond(ax, i, r.est, r.lo, r.hi, x_lo, x_hi, POOLED_COLOUR)
             elif r.kind == "pi" and r.lo is not None:
-                _whisker(ax, i, r.lo, r.hi, x_lo, x_hi, PI_COLOUR, lw=2.2)
-            if r.rob:
-                for c in rob_cols:
-                    j = r.rob.get(c)
-                    if j:
-                        cx = x[c] + rob_w / 2
-                        fig.add_artist(_dot(cx, yi, ROB_COLOURS[j], inch))
-                        put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
+                whisker(ax, i, r.lo, r.hi, x_lo, x_hi, PI_COLOUR, lw=2.2)
+            for c in rob_cols if r.rob else ():
+                j = r.rob.get(c)
+                if j:
+                    cx = x[c] + rob_w / 2
+                    fig.add_artist(_dot(cx, yi, palette[j], sheet.inch))
+                    put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
 
-        # favours labels under the axis, either side of the line of no effect
-        y_fav = bottom - 0.42
-        tx = blended_transform_factory(ax.transData, inch)
-        better_left = overall.better == "lower"
-        left_label = f"Favours {experimental if better_left else control}"
-        right_label = f"Favours {control if better_left else experimental}"
-        gap = (x_hi / x_lo) ** 0.02 if ratio else (x_hi - x_lo) * 0.02
-        fig.text(null / gap if ratio else null - gap, y_fav, left_label, transform=tx, ha="right",
-                 va="center", fontsize=FONT_SIZE - 0.5, color=INK)
-        fig.text(null * gap if ratio else null + gap, y_fav, right_label, transform=tx, ha="left",
-                 va="center", fontsize=FONT_SIZE - 0.5, color=INK)
+        favours(sheet, ax, bottom - 0.42, null, ratio, x_lo, x_hi, overall.better,
+                experimental, control)
         y0 = bottom - axis_h
         for k, line in enumerate(footer):
             put(MARGIN, y0 - (k + 0.5) * ROW_H, line)
     return fig
-
-
-def _whisker(ax, y, lo, hi, x_lo, x_hi, color, lw=1.0):
-    """A CI line; where it leaves the axis it ends in an arrow at the axis edge."""
-    if lo is None or hi is None:
-        return
-    a, b = max(lo, x_lo), min(hi, x_hi)
-    if b < x_lo or a > x_hi:
-        a = b = x_lo if hi < x_lo else x_hi
-    ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2)
-    if lo < x_lo:
-        ax.plot([x_lo], [y], marker="<", color=color, markersize=4, zorder=2, clip_on=False)
-    if hi > x_hi:
-        ax.plot([x_hi], [y], marker=">", color=color, markersize=4, zorder=2, clip_on=False)
 
 
 def _dot(cx, cy, color, transform):
@@ -404,26 +314,3 @@ def rob_judgements(studies) -> dict:
             out[item.study.id] = {d: getattr(rob, d).judgement
                                   for d in ("D1", "D2", "D3", "D4", "D5", "overall")}
     return out
-
-
-def save_figure(fig, path) -> None:
-    """Save with fixed metadata so the same data give byte-identical SVG and PDF files
-    (no dates, fixed SVG hash salt); written to a temporary file and renamed."""
-    import os
-    from pathlib import Path
-
-    import matplotlib as mpl
-
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    metadata = {"svg": {"Date": None, "Creator": "metasynth"},
-                "pdf": {"CreationDate": None, "ModDate": None, "Creator": "metasynth",
-                        "Producer": "metasynth"},
-                "png": {"Software": "metasynth"}}.get(fmt)
-    if metadata is None:
-        raise ValueError(f"unsupported figure format {path.suffix!r} (use .png, .svg or .pdf)")
-    tmp = path.with_name(f".{path.name}.tmp")
-    with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
-                         "pdf.fonttype": 42}):
-        fig.savefig(tmp, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
-    os.replace(tmp, path)

@@ -1,0 +1,179 @@
+"""What every metasynth figure shares: fonts, sizes, colour-blind-safe colours, measured
+text, the effect axis, CI whiskers and reproducible saving.
+
+Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas, never pyplot, so
+nothing depends on global state. Text is measured with the renderer so layouts are
+computed (column widths, figure size) rather than guessed.
+"""
+
+from __future__ import annotations
+
+import math
+
+FONT_SIZE = 9.0
+ROW_H = 0.22  # inches per row
+GAP = 0.14  # inches between columns
+MARGIN = 0.15
+INK = "#1a1a1a"
+GREY = "#7f7f7f"
+# Okabe & Ito (2008) colour-blind-safe palette
+BLUE, VERMILLION, GREEN, YELLOW, SKY = "#0072B2", "#D55E00", "#009E73", "#F0E442", "#56B4E9"
+# Risk-of-bias palettes as robvis offers them: Cochrane's and a colour-blind-safe one
+ROB_PALETTES = {
+    "cochrane": {"low": "#02C100", "some-concerns": "#E2DF07", "high": "#BF0000",
+                 "not assessed": "#BBBBBB"},
+    "colourblind": {"low": GREEN, "some-concerns": YELLOW, "high": VERMILLION,
+                    "not assessed": "#BBBBBB"},
+}
+ROB_SYMBOLS = {"low": "+", "some-concerns": "?", "high": "−", "not assessed": ""}
+ROB_DOMAINS = ("D1", "D2", "D3", "D4", "D5", "overall")
+ROB_DOMAIN_NAMES = {
+    "D1": "Randomization process", "D2": "Deviations from intended interventions",
+    "D3": "Missing outcome data", "D4": "Measurement of the outcome",
+    "D5": "Selection of the reported result", "overall": "Overall risk of bias"}
+MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference"}
+
+# Axis ranges as RevMan offers them, each with ticks that fit a 2.6-inch axis.
+LOG_RANGES = {(0.5, 2): (0.5, 0.7, 1, 1.5, 2), (0.2, 5): (0.2, 0.5, 1, 2, 5),
+              (0.1, 10): (0.1, 0.2, 0.5, 1, 2, 5, 10), (0.05, 20): (0.05, 0.2, 1, 5, 20),
+              (0.02, 50): (0.02, 0.1, 1, 10, 50), (0.01, 100): (0.01, 0.1, 1, 10, 100),
+              (0.005, 200): (0.005, 0.1, 1, 10, 200), (0.001, 1000): (0.001, 0.1, 1, 10, 1000)}
+LIN_RANGES = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
+WIDEST_FOR_POOLED_CI = 5  # pooled CIs widen a ratio axis up to 0.01-100, no further
+
+
+def rc() -> dict:
+    return {"font.family": "DejaVu Sans", "font.size": FONT_SIZE, "svg.fonttype": "none",
+            "pdf.fonttype": 42, "axes.linewidth": 0.8, "xtick.labelsize": FONT_SIZE - 1,
+            "ytick.labelsize": FONT_SIZE - 1}
+
+
+class Sheet:
+    """A Figure with an Agg renderer; positions in inches from the bottom left."""
+
+    def __init__(self):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.fig = Figure(figsize=(8, 4), dpi=100)
+        self.renderer = FigureCanvasAgg(self.fig).get_renderer()
+        self.inch = self.fig.dpi_scale_trans
+
+    def width(self, text: str, bold: bool = False, size: float = FONT_SIZE) -> float:
+        """Width of ``text`` in inches as it will be drawn."""
+        if not text:
+            return 0.0
+        t = self.fig.text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal")
+        w = t.get_window_extent(self.renderer).width / self.fig.dpi
+        t.remove()
+        return w
+
+    def put(self, x: float, y: float, text: str, ha: str = "left", bold: bool = False,
+            color: str = INK, size: float = FONT_SIZE, **kw):
+        if text:
+            return self.fig.text(x, y, text, transform=self.inch, ha=ha, va="center",
+                                 fontsize=size, fontweight="bold" if bold else "normal",
+                                 color=color, **kw)
+        return None
+
+    def axes_inches(self, x0: float, y0: float, w: float, h: float):
+        fw, fh = self.fig.get_size_inches()
+        return self.fig.add_axes((x0 / fw, y0 / fh, w / fw, h / fh))
+
+
+def x_range(points, pooled_cis, ratio: bool) -> tuple[float, float]:
+    """The narrowest standard range holding every point estimate and, up to 0.01-100
+    (ratios) or -1 to 1 (RD), the pooled CIs; what lies beyond ends in arrows."""
+    ranges = list(LOG_RANGES) if ratio else [(-h, h) for h in LIN_RANGES]
+
+    def need(vals):
+        vals = [v for v in vals if v is not None and math.isfinite(v) and (v > 0 or not ratio)]
+        return next((i for i, (lo, hi) in enumerate(ranges)
+                     if all(lo <= v <= hi for v in vals)), len(ranges) - 1)
+
+    cap = WIDEST_FOR_POOLED_CI if ratio else len(ranges) - 1
+    return ranges[max(need(points), min(need(pooled_cis), cap))]
+
+
+def effect_axis(ax, x_lo: float, x_hi: float, ratio: bool) -> float:
+    """Log (ratios) or linear (RD) effect axis with the line of no effect; returns it."""
+    if ratio:
+        ax.set_xscale("log")
+        ticks = list(LOG_RANGES[(x_lo, x_hi)])
+    else:
+        half = x_hi / 2
+        ticks = [x_lo, -half, 0.0, half, x_hi] if round(half, 2) == half else [x_lo, 0.0, x_hi]
+    ax.set_xlim(x_lo, x_hi)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}".replace("-", "−") for t in ticks])
+    ax.minorticks_off()
+    ax.tick_params(axis="x", length=3, pad=2)
+    ax.set_yticks([])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    null = 1.0 if ratio else 0.0
+    ax.axvline(null, color=GREY, lw=0.8, zorder=0)
+    ax.patch.set_alpha(0)
+    return null
+
+
+def whisker(ax, y, lo, hi, x_lo, x_hi, color=INK, lw=1.0):
+    """A CI line; where it leaves the axis it ends in an arrow at the axis edge."""
+    if lo is None or hi is None:
+        return
+    a, b = max(lo, x_lo), min(hi, x_hi)
+    if b < x_lo or a > x_hi:
+        a = b = x_lo if hi < x_lo else x_hi
+    ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2)
+    if lo < x_lo:
+        ax.plot([x_lo], [y], marker="<", color=color, markersize=4, zorder=2, clip_on=False)
+    if hi > x_hi:
+        ax.plot([x_hi], [y], marker=">", color=color, markersize=4, zorder=2, clip_on=False)
+
+
+def diamond(ax, y, est, lo, hi, x_lo, x_hi, color=INK, half_height=0.32):
+    from matplotlib.patches import Polygon
+
+    lo, hi = max(lo, x_lo), min(hi, x_hi)
+    est = min(max(est, x_lo), x_hi)
+    ax.add_patch(Polygon([(lo, y), (est, y - half_height), (hi, y), (est, y + half_height)],
+                         closed=True, color=color, zorder=3))
+
+
+def favours(sheet: Sheet, ax, y: float, null: float, ratio: bool, x_lo: float, x_hi: float,
+            better: str, experimental: str, control: str) -> None:
+    """"Favours ..." either side of the line of no effect, the side from the outcome's
+    direction (lower is better: the experimental arm is favoured left of it)."""
+    from matplotlib.transforms import blended_transform_factory
+
+    tx = blended_transform_factory(ax.transData, sheet.inch)
+    left, right = (experimental, control) if better == "lower" else (control, experimental)
+    gap = (x_hi / x_lo) ** 0.02 if ratio else (x_hi - x_lo) * 0.02
+    for label, xpos, ha in ((left, null / gap if ratio else null - gap, "right"),
+                            (right, null * gap if ratio else null + gap, "left")):
+        sheet.fig.text(xpos, y, f"Favours {label}", transform=tx, ha=ha, va="center",
+                       fontsize=FONT_SIZE - 0.5, color=INK)
+
+
+def save_figure(fig, path) -> None:
+    """Save with fixed metadata so the same data give byte-identical SVG and PDF files
+    (no dates, fixed SVG hash salt); written to a temporary file and renamed, so an
+    interrupted run leaves the previous file intact."""
+    import os
+    from pathlib import Path
+
+    import matplotlib as mpl
+
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    metadata = {"svg": {"Date": None, "Creator": "metasynth"},
+                "pdf": {"CreationDate": None, "ModDate": None, "Creator": "metasynth",
+                        "Producer": "metasynth"},
+                "png": {"Software": "metasynth"}}.get(fmt)
+    if metadata is None:
+        raise ValueError(f"unsupported figure format {path.suffix!r} (use .png, .svg or .pdf)")
+    tmp = path.with_name(f".{path.name}.tmp")
+    with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
+                         "pdf.fonttype": 42}):
+        fig.savefig(tmp, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
+    os.replace(tmp, path)
