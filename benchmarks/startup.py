@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import ROOT, medians
 
 R_CODE = """
 suppressPackageStartupMessages(library(metafor))
@@ -30,15 +29,6 @@ dat <- escalc("RR", ai = treatment_events, n1i = treatment_total, ci = control_e
 res <- rma(yi, vi, data = dat, method = "REML", test = "knha")
 print(res); print(confint(res)); print(predict(res, transf = exp))
 """
-
-
-def _time(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    elapsed = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return elapsed
 
 
 def main() -> None:
@@ -65,22 +55,11 @@ def main() -> None:
     if rscript and subprocess.run([rscript, "-e", "library(metafor)"], capture_output=True).returncode == 0:
         theirs = [rscript, str(tmp / "pool.R"), str(csv)]
 
-    _time(ours)  # load files into the OS cache once; each timed run is still a new process
-    if theirs:
-        _time(theirs)
-    t_ours, t_theirs = [], []
-    for _ in range(args.runs):
-        t_ours.append(_time(ours))
-        if theirs:
-            t_theirs.append(_time(theirs))
-    m_ours = statistics.median(t_ours)
+    m_ours, m_theirs = medians(ours, theirs, args.runs)
     print(f"studies pooled: {len(table.rows)} trials (outcome mortality)")
-    print(f"metasynth pool studies/        median {m_ours:.3f} s over {args.runs} runs "
-          f"(min {min(t_ours):.3f})")
-    if theirs:
-        m_theirs = statistics.median(t_theirs)
-        print(f"Rscript + metafor (same pool)  median {m_theirs:.3f} s over {args.runs} runs "
-              f"(min {min(t_theirs):.3f})")
+    print(f"metasynth pool studies/        median {m_ours:.3f} s over {args.runs} runs")
+    if m_theirs is not None:
+        print(f"Rscript + metafor (same pool)  median {m_theirs:.3f} s over {args.runs} runs")
         print(f"ratio metasynth / metafor = {m_ours / m_theirs:.2f} (target <= 0.50)")
     else:
         print("Rscript with metafor not found: no baseline (apt-get install r-cran-metafor)")

@@ -91,6 +91,28 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--experimental", default="MSC", help="name of the experimental arm (MSC)")
     f.add_argument("--control", default="Control", help="name of the control arm (Control)")
 
+    fu = sub.add_parser("funnel", help="contour-enhanced funnel plot")
+    fu.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(fu)
+    fu.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
+
+    rb = sub.add_parser("rob-plot", help="risk-of-bias traffic-light or summary plot")
+    rb.add_argument("path", help="studies folder")
+    rb.add_argument("--summary", action="store_true", help="the weighted summary bar plot")
+    rb.add_argument("--weighted", action="store_true",
+                    help="summary weighted by the random-effects weights of --outcome")
+    rb.add_argument("--outcome", default=None, help="outcome whose weights --weighted uses")
+    rb.add_argument("--palette", choices=("colourblind", "cochrane"), default="colourblind")
+    rb.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
+
+    for name, what in (("leave-one-out", "the pooled result without each study in turn"),
+                       ("cumulative", "the pooled result as studies accrue by year")):
+        sp = sub.add_parser(name, help=what)
+        sp.add_argument("path", help="studies folder, or CSV/TSV file")
+        _add_pool_options(sp)
+        sp.add_argument("-o", "--output", default=None,
+                        help="also draw it: .png, .svg or .pdf")
+
     n = sub.add_parser("new", help="write a blank, commented record studies/ID.yaml")
     n.add_argument("id", help="firstauthorYEAR in lower case, e.g. monsel2022")
     n.add_argument("--dir", default="studies", help="studies folder (default: studies)")
@@ -149,8 +171,7 @@ def _forest(args) -> int:
     from metasynth.render.figure_kit import save_figure
     from metasynth.render.forest import forest_plot, rob_judgements
 
-    if Path(args.output).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"output must end in .png, .svg or .pdf, not {args.output!r}")
+    _check_figure_path(args.output)
     options = _options(args)
     data = args.path
     rob = None
@@ -168,6 +189,80 @@ def _forest(args) -> int:
                       experimental=args.experimental, control=args.control)
     save_figure(fig, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _check_figure_path(path: str) -> None:
+    from pathlib import Path
+
+    if Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"output must end in .png, .svg or .pdf, not {path!r}")
+
+
+def _funnel(args) -> int:
+    from metasynth import api
+    from metasynth.render.figure_kit import save_figure
+    from metasynth.render.funnel import funnel_plot
+
+    _check_figure_path(args.output)
+    result = api.pool(args.path, args.outcome, options=_options(args), alternative=args.alternative)
+    save_figure(funnel_plot(result), args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _rob_plot(args) -> int:
+    from metasynth import api
+    from metasynth.render.figure_kit import save_figure
+    from metasynth.render.forest import rob_judgements
+    from metasynth.render.rob_plots import summary_plot, traffic_light_plot
+
+    _check_figure_path(args.output)
+    studies = api.load_studies(args.path)
+    judgements = rob_judgements(studies)
+    if not judgements:
+        raise MetasynthError(f"{args.path}: no record has a risk_of_bias section")
+    if args.summary:
+        weights = None
+        if args.weighted:
+            result = api.pool(studies, args.outcome)
+            weights = {s.id: s.weight_random for s in result.included}
+            judgements = {k: v for k, v in judgements.items() if k in weights}
+        fig = summary_plot(judgements, weights, palette=args.palette)
+    else:
+        labels = {s.study.id: f"{s.study.citation.first_author} {s.study.citation.year}"
+                  for s in studies.studies}
+        fig = traffic_light_plot(judgements, labels, palette=args.palette)
+    save_figure(fig, args.output)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _subsets(args) -> int:
+    from metasynth import api
+    from metasynth.render.numbers import interval, num, percent
+
+    options = _options(args)
+    run = api.leave_one_out if args.command == "leave-one-out" else api.cumulative
+    analysis = run(args.path, args.outcome, options=options)
+    overall = api.pool(args.path, args.outcome, options=options)
+    head = "Left out" if args.command == "leave-one-out" else "Added (cumulative)"
+    width = max([len(head)] + [len(r.label) for r in analysis.rows]) + 2
+    print(f"{head:<{width}}{'k':>3}  {options.measure + ' [95% CI]':<22}{'Tau²':>8}{'I²':>6}")
+    for r in analysis.rows:
+        tau2 = num(r.tau2, 3) if r.tau2 is not None else ""
+        i2 = percent(r.I2) if r.I2 is not None else ""
+        print(f"{r.label:<{width}}{r.k:>3}  {interval(r.estimate, r.ci_lower, r.ci_upper):<22}"
+              f"{tau2:>8}{i2:>6}")
+    o = overall.random
+    print(f"{'All studies':<{width}}{overall.k:>3}  {interval(o.estimate, o.ci_lower, o.ci_upper)}")
+    if args.output:
+        from metasynth.render.figure_kit import save_figure
+        from metasynth.render.subset_forest import subset_forest_plot
+
+        _check_figure_path(args.output)
+        save_figure(subset_forest_plot(analysis, overall), args.output)
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -216,8 +311,9 @@ def _diff(args) -> int:
     return 1 if diff.after_errors else 0
 
 
-COMMANDS = {"pool": _pool, "forest": _forest, "validate": _validate, "new": _new, "diff": _diff,
-            "schema": _schema}
+COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
+            "leave-one-out": _subsets, "cumulative": _subsets, "validate": _validate,
+            "new": _new, "diff": _diff, "schema": _schema}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -117,3 +117,58 @@ def test_cli_forest_writes_each_format(tmp_path):
         assert out.stat().st_size > 1000
     proc = run_cli("forest", STUDIES, "-o", tmp_path / "x.jpg")
     assert proc.returncode == 2
+
+
+def legend_texts(fig):
+    out = []
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if leg is not None:
+            out += [t for t in leg.get_texts()]
+    return out
+
+
+@pytest.mark.parametrize("k", [3, 12, 60])
+@pytest.mark.parametrize("kind", ["leave-one-out", "cumulative", "funnel", "traffic", "summary"])
+def test_other_figures_have_no_overlaps(k, kind):
+    from metasynth.api import cumulative, leave_one_out
+    from metasynth.render.funnel import funnel_plot
+    from metasynth.render.rob_plots import summary_plot, traffic_light_plot
+    from metasynth.render.subset_forest import subset_forest_plot
+
+    data = table(k)
+    levels = ("low", "some-concerns", "high")
+    rob = {r.id: {d: levels[(i + j) % 3] for j, d in enumerate(("D1", "D2", "D3", "D4", "D5"))}
+           | {"overall": levels[i % 3]} for i, r in enumerate(data.rows)}
+    if kind == "leave-one-out":
+        fig = subset_forest_plot(leave_one_out(data), pool(data))
+    elif kind == "cumulative":
+        fig = subset_forest_plot(cumulative(data), pool(data))
+    elif kind == "funnel":
+        fig = funnel_plot(pool(data))
+    elif kind == "traffic":
+        fig = traffic_light_plot(rob, {r.id: r.label for r in data.rows})
+    else:
+        fig = summary_plot(rob)
+    assert_no_overlap(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    w = fig.get_size_inches()[0] * fig.dpi
+    for t in legend_texts(fig):
+        b = t.get_window_extent(renderer)
+        assert b.x1 <= w + 0.5 and b.y0 >= -0.5, f"legend {t.get_text()!r} leaves the figure"
+
+
+def test_figure_commands(tmp_path):
+    from tests.conftest import run_cli
+
+    for args in (["funnel", STUDIES], ["rob-plot", STUDIES], ["rob-plot", STUDIES, "--summary",
+                                                               "--weighted"],
+                 ["leave-one-out", STUDIES], ["cumulative", STUDIES]):
+        out = tmp_path / f"{args[0]}.svg"
+        proc = run_cli(*args, "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        assert out.stat().st_size > 1000
+    proc = run_cli("leave-one-out", STUDIES)
+    assert "Omitting" not in proc.stdout and "Bowdish 2023" in proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith("All studies")
