@@ -113,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-o", "--output", default=None,
                         help="also draw it: .png, .svg or .pdf")
 
+    rp = sub.add_parser("report", help="the evidence report (PDF, HTML, summary.json)")
+    rp.add_argument("path", help="studies folder (with analysis.yaml)")
+    rp.add_argument("-o", "--output", default="reports", help="output folder (default: reports)")
+    rp.add_argument("--plan", default=None, help="analysis plan (default: PATH/analysis.yaml)")
+    rp.add_argument("--page-size", choices=("A4", "Letter"), default=None,
+                    help="page size (default: the plan's)")
+    rp.add_argument("--no-pdf", action="store_true", help="write only HTML and summary.json")
+
     n = sub.add_parser("new", help="write a blank, commented record studies/ID.yaml")
     n.add_argument("id", help="firstauthorYEAR in lower case, e.g. monsel2022")
     n.add_argument("--dir", default="studies", help="studies folder (default: studies)")
@@ -266,6 +274,18 @@ def _subsets(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from metasynth.report.write import write_report
+
+    files = write_report(args.path, args.output, args.plan, args.page_size, pdf=not args.no_pdf)
+    for f in (files.pdf, files.html, files.summary):
+        if f is not None:
+            print(f"wrote {f}", file=sys.stderr)
+    pages = f", {files.pages} pages" if files.pages else ""
+    print(f"report built in {files.seconds:.1f} s{pages}", file=sys.stderr)
+    return 0
+
+
 def _validate(args) -> int:
     from metasynth.records.load import validate_studies
 
@@ -312,7 +332,8 @@ def _diff(args) -> int:
 
 
 COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
-            "leave-one-out": _subsets, "cumulative": _subsets, "validate": _validate,
+            "leave-one-out": _subsets, "cumulative": _subsets, "report": _report,
+            "validate": _validate,
             "new": _new, "diff": _diff, "schema": _schema}
 
 

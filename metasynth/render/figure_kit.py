@@ -177,3 +177,16 @@ def save_figure(fig, path) -> None:
                          "pdf.fonttype": 42}):
         fig.savefig(tmp, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
     os.replace(tmp, path)
+
+
+def figure_svg(fig) -> str:
+    """The figure as SVG markup (text kept as text, no date, fixed ids) for inlining."""
+    import io
+
+    import matplotlib as mpl
+
+    buf = io.StringIO()
+    with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "metasynth"})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining

@@ -1,0 +1,1 @@
+"""The evidence report: analysis plan -> analyses -> GRADE -> HTML and PDF."""

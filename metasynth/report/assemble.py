@@ -1,0 +1,380 @@
+"""Run every analysis the plan asks for and gather what the report shows.
+
+Nothing here formats a page: the result is plain data (dicts and lists) for the
+template, plus ``summary`` (every pooled result, in the JSON contract of ``pool``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from metasynth import __version__
+from metasynth.effects.binary import ZeroCellRule, effect_sizes
+from metasynth.errors import DataError
+from metasynth.models.common_effect import COMMON_REFERENCES
+from metasynth.models.options import PoolOptions
+from metasynth.models.pool import pool_effects
+from metasynth.models.random_effects import CI_REFERENCES, PI_REFERENCES
+from metasynth.models.results import PoolResult
+from metasynth.models.subgroups import pool_subgroups
+from metasynth.models.tau2 import TAU2_REFERENCES
+from metasynth.records.load import StudySet, load_studies
+from metasynth.records.select import select_outcome, study_label
+from metasynth.records.table import StudyTable
+from metasynth.render.numbers import interval, num, p_value, percent
+from metasynth.render.text import CI_NAMES, heterogeneity_line, overall_effect_line
+from metasynth.report.grade import DOMAIN_NAMES, control_risk, propose
+from metasynth.report.plan import PLAN_FILE, AnalysisPlan, load_overrides, load_plan
+
+METHOD_REFERENCES = [
+    "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials 1986;7:177-188.",
+    "Viechtbauer W. Bias and efficiency of meta-analytic variance estimators in the random-effects "
+    "model. J Educ Behav Stat 2005;30:261-293.",
+    "Paule RC, Mandel J. Consensus values and weighting factors. J Res Natl Bur Stand 1982;87:377-385.",
+    "Hartung J, Knapp G. A refined method for the meta-analysis of controlled clinical trials with "
+    "binary outcome. Stat Med 2001;20:3875-3889.",
+    "Röver C, Knapp G, Friede T. Hartung-Knapp-Sidik-Jonkman approach and its modification for "
+    "random-effects meta-analysis with few studies. BMC Med Res Methodol 2015;15:99.",
+    "Higgins JPT, Thompson SG, Spiegelhalter DJ. A re-evaluation of random-effects meta-analysis. "
+    "J R Stat Soc A 2009;172:137-159.",
+    "Higgins JPT, Thompson SG. Quantifying heterogeneity in a meta-analysis. Stat Med "
+    "2002;21:1539-1558.",
+    "Viechtbauer W. Confidence intervals for the amount of heterogeneity in meta-analysis. Stat Med "
+    "2007;26:37-52.",
+    "Greenland S, Robins JM. Estimation of a common effect parameter from sparse follow-up data. "
+    "Biometrics 1985;41:55-68.",
+    "Sterne JAC, Savović J, Page MJ, et al. RoB 2: a revised tool for assessing risk of bias in "
+    "randomised trials. BMJ 2019;366:l4898.",
+    "Guyatt GH, Oxman AD, Kunz R, et al. GRADE guidelines 6. Rating the quality of evidence: "
+    "imprecision. J Clin Epidemiol 2011;64:1283-1293.",
+    "Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L. Contour-enhanced meta-analysis funnel "
+    "plots help distinguish publication bias from other causes of asymmetry. J Clin Epidemiol "
+    "2008;61:991-996.",
+    "Higgins JPT, Thomas J, Chandler J, et al. (eds). Cochrane Handbook for Systematic Reviews of "
+    "Interventions, version 6.4. Cochrane, 2023.",
+    "Viechtbauer W. Conducting meta-analyses in R with the metafor package. J Stat Softw "
+    "2010;36(3):1-48.",
+]
+
+
+@dataclass
+class OutcomeSection:
+    id: str
+    label: str
+    better: str
+    k: int
+    result: PoolResult | None
+    forest_svg: str = ""
+    subgroup_tables: list = field(default_factory=list)
+    sensitivity_rows: list = field(default_factory=list)
+    certainty: object = None
+    sof: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    lines: list = field(default_factory=list)
+    appendix: list = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    plan: AnalysisPlan
+    title: dict
+    methods: list
+    included: list
+    outcomes: list
+    rob_traffic_svg: str
+    rob_summary_svg: str
+    not_contributing: list
+    references: list
+    summary: dict
+
+
+def base_options(plan: AnalysisPlan) -> PoolOptions:
+    m = plan.model
+    z = m.zero_cells
+    return PoolOptions(measure=m.measure, tau2_method=m.tau2, ci_method=m.ci, pi_method=m.pi,
+                       common_method=m.common, mh_correction=m.mh_correction,
+                       zero_cells=ZeroCellRule(add=z.add, to=z.to, drop00=z.drop00))
+
+
+def _git_commit(folder: Path) -> str:
+    """The last commit that changed the records (stable when only reports/ changes)."""
+    try:
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=12", "--", "."],
+                              cwd=folder, capture_output=True, text=True, timeout=20)
+        if head.returncode != 0 or not head.stdout.strip():
+            return "not under version control"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder,
+                               capture_output=True, text=True, timeout=20).stdout.strip()
+        return head.stdout.strip() + (" (with uncommitted changes to the records)" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "not under version control"
+
+
+def _filtered(table: StudyTable, include, exclude) -> StudyTable:
+    def value(row, key):
+        v = row.attributes.get(key)
+        return str(v).lower() if isinstance(v, bool) else str(v)
+
+    rows = []
+    for row in table.rows:
+        if include and not all(value(row, k) in [str(x) for x in vals] for k, vals in include.items()):
+            continue
+        if exclude and any(value(row, k) in [str(x) for x in vals] for k, vals in exclude.items()):
+            continue
+        rows.append(row)
+    return replace(table, rows=tuple(rows))
+
+
+def _row(label: str, result: PoolResult | None, model: str = "random", why: str = "") -> dict:
+    if result is None:
+        return {"label": label, "k": 0, "effect": why or "no trials", "tau2": "", "I2": "", "p": ""}
+    r = result.random if model == "random" else result.common
+    h = result.heterogeneity
+    return {"label": label, "k": result.k, "effect": interval(r.estimate, r.ci_lower, r.ci_upper),
+            "tau2": num(h.tau2, 3) if model == "random" and h.tau2 is not None else "",
+            "I2": percent(h.I2) if h.I2 is not None else "", "p": p_value(r.p)}
+
+
+def _sensitivity(plan, studies, outcome, options) -> tuple[list, dict]:
+    rows, results = [], {}
+    for s in plan.sensitivity:
+        opts = options
+        if s.options:
+            changes = {k: v for k, v in {"tau2_method": s.options.tau2, "ci_method": s.options.ci,
+                                         "common_method": s.options.common,
+                                         "mh_correction": s.options.mh_correction}.items()
+                       if v is not None}
+            opts = options.with_(**changes)
+        table = _filtered(select_outcome(studies, outcome, s.alternative), s.include, s.exclude)
+        try:
+            result = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
+        except DataError as err:
+            rows.append(_row(s.label, None, why=err.message.split(" (")[0]))
+            continue
+        rows.append(_row(s.label, result, s.model))
+        results[s.id] = result
+    return rows, results
+
+
+def _subgroups(plan, effects, options) -> tuple[list, dict]:
+    from metasynth.api import subgroup_labels
+
+    tables, results = [], {}
+    for by in plan.subgroups:
+        labels = subgroup_labels(effects.table, by)
+        res = pool_subgroups(effects, labels, by, options)
+        rows = [_row(f"{by}: {name}", r) for name, r in res.groups]
+        rows += [_row(f"{by}: {name}", None, why=why) for name, why in res.not_pooled]
+        t = res.test
+        test = (f"Test for subgroup differences: Chi² = {num(t.Q)}, df = {t.df} ({p_value(t.p)}), "
+                f"I² = {percent(t.I2, 1)}" if t else "Test for subgroup differences: not "
+                "possible (fewer than two subgroups with a pooled estimate)")
+        tables.append({"by": by, "rows": rows, "test": test})
+        results[by] = res
+    return tables, results
+
+
+def _sof(plan, result: PoolResult, certainty) -> dict:
+    r = result.random
+    p0 = control_risk(result)
+    n = sum((s.treatment_total or 0) + (s.control_total or 0) for s in result.studies)
+    trials = len(result.studies)
+    row = {"relative": f"{result.measure} {interval(r.estimate, r.ci_lower, r.ci_upper)}",
+           "participants": f"{n} ({trials} RCT{'s' if trials != 1 else ''})",
+           "certainty": f"{certainty.symbols} {certainty.label}", "reasons": certainty.reasons()}
+    if p0 is not None and result.measure in ("RR", "OR") and r.estimate is not None:
+        def risk(rr):  # intervention risk from the control risk and RR (or OR)
+            if result.measure == "RR":
+                return min(1.0, p0 * rr)
+            odds = p0 / (1 - p0) * rr
+            return odds / (1 + odds)
+        c, e = 1000 * p0, [1000 * risk(x) for x in (r.estimate, r.ci_lower, r.ci_upper)]
+        diff = [x - c for x in e]
+
+        def words(d):
+            return f"{abs(d):.0f} {'fewer' if d < 0 else 'more'}"
+        row.update(control=f"{c:.0f} per 1000",
+                   experimental=f"{e[0]:.0f} per 1000 ({e[1]:.0f} to {e[2]:.0f})",
+                   difference=f"{words(diff[0])} per 1000 ({words(diff[1])} to {words(diff[2])})")
+    else:
+        row.update(control="", experimental="", difference="")
+    return row
+
+
+def _appendix(studies: StudySet, table: StudyTable, outcome_endpoint: str) -> list:
+    out = []
+    for row in table.rows:
+        study = studies.get(row.id)
+        if study is None:
+            continue
+        day = row.attributes.get("timepoint_days")
+        entry = next((o for o in study.outcomes
+                      if o.endpoint == outcome_endpoint and o.timepoint_days == day), None)
+        if entry is None:
+            continue
+        sources = {s.id: s for s in study.sources}
+        counts = (f"{row.treatment_events}/{row.treatment_total} vs "
+                  f"{row.control_events}/{row.control_total}" if row.has_counts else "reported estimate")
+        for p in entry.provenance:
+            src = sources.get(p.source)
+            out.append({"study": row.label, "day": day, "counts": counts,
+                        "source": f"{src.citation} ({src.kind})" if src else p.source,
+                        "link": (f"https://doi.org/{src.doi}" if src and src.doi else
+                                 (src.url if src else "")),
+                        "location": p.location, "quote": p.quote, "derived": p.derived or ""})
+    return out
+
+
+def _warnings_in_words(result: PoolResult) -> list[str]:
+    return list(result.warnings)
+
+
+def methods_text(plan: AnalysisPlan, options: PoolOptions) -> list[str]:
+    m = plan.model
+    rule = ZeroCellRule(add=m.zero_cells.add, to=m.zero_cells.to,
+                        drop00=m.zero_cells.drop00).describe(m.measure)
+    sens = "; ".join(s.label.lower() for s in plan.sensitivity) or "none"
+    subs = ", ".join(plan.subgroups) or "none"
+    return [
+        f"Effect measure: the {dict(RR='risk ratio', OR='odds ratio', RD='risk difference')[m.measure]} "
+        f"({m.measure}) with its 95% confidence interval, computed from the 2x2 counts of each "
+        f"trial. Zero cells: {rule}. Trials with several experimental arms contribute their arms "
+        "combined against the shared control (Cochrane Handbook 23.3.4).",
+        f"Random-effects model: between-trial variance tau² by "
+        f"{TAU2_REFERENCES[options.tau2_method]}; confidence interval for the mean by "
+        f"{CI_REFERENCES[options.ci_method]}; prediction interval by "
+        f"{PI_REFERENCES[options.pi_method]}. Common-effect model by "
+        f"{COMMON_REFERENCES[options.common_method]}.",
+        "Heterogeneity: Cochran's Q, I² computed from tau² (Higgins & Thompson 2002), tau², and "
+        "Q-profile confidence intervals for tau² and I² (Viechtbauer 2007). With fewer than five "
+        "trials the report says in words how little tau² and I² can be estimated.",
+        f"Subgroup analyses ({subs}): each subgroup pooled with its own tau²; test for subgroup "
+        "differences by Cochran's Q between subgroup estimates (RevMan). Sensitivity analyses: "
+        f"{sens}.",
+        "Risk of bias: RoB 2 for all-cause mortality (Sterne et al. 2019), five domains and overall. "
+        "Certainty of evidence: GRADE, proposed from the data by the rules shown with each outcome "
+        f"(optimal information size for a {100 * plan.grade.relative_risk_reduction:.0f}% relative "
+        f"risk reduction, α = {plan.grade.alpha}, power {plan.grade.power:.0%}; thresholds of "
+        f"appreciable benefit and harm RR {plan.grade.benefit_threshold} and "
+        f"{plan.grade.harm_threshold}), then the reviewers' judgements in studies/grade.yaml.",
+        f"Software: metasynth {__version__}; every estimator is checked against R metafor 3.8.1 "
+        "(Viechtbauer 2010) by the test suite.",
+    ]
+
+
+def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
+    from metasynth.render.figure_kit import figure_svg
+    from metasynth.render.forest import forest_plot, rob_judgements
+    from metasynth.render.rob_plots import summary_plot, traffic_light_plot
+
+    folder = Path(folder)
+    plan_path = Path(plan_path) if plan_path else folder / PLAN_FILE
+    plan = load_plan(plan_path)
+    studies = load_studies(folder)
+    overrides = load_overrides(plan_path.parent / plan.grade.overrides) if plan.grade.overrides else {}
+    options = base_options(plan)
+    rob_full = rob_judgements(studies)
+    rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
+    labels = {s.study.id: study_label(s.study) for s in studies.studies}
+    unknown = [o for o in plan.outcomes if studies.registry.outcome(o) is None]
+    if unknown:
+        raise DataError(f"analysis plan names unknown outcome(s) {', '.join(unknown)}", str(plan_path))
+
+    sections, summary_outcomes, contributes = [], {}, {}
+    for oid in plan.outcomes:
+        definition = studies.registry.outcome(oid)
+        table = select_outcome(studies, oid)
+        sec = OutcomeSection(oid, definition.label, definition.better, 0, None)
+        effects = effect_sizes(table, options.measure, options.zero_cells)
+        for row in table.rows:
+            contributes.setdefault(row.id, []).append(oid)
+        if not effects.included.any():
+            sec.notes = list(table.notes) or ["No trial reports this outcome."]
+            sections.append(sec)
+            summary_outcomes[oid] = {"main": None}
+            continue
+        result = pool_effects(effects, options)
+        sec.result, sec.k = result, result.k
+        fig = forest_plot(result, rob=rob_full, experimental=plan.experimental, control=plan.control)
+        sec.forest_svg = figure_svg(fig)
+        sec.lines = [heterogeneity_line(result), overall_effect_line(
+            result, "random" if result.k > 1 else "common")]
+        sec.warnings = _warnings_in_words(result)
+        sec.notes = list(result.notes)
+        sec.sensitivity_rows, sens_results = _sensitivity(plan, studies, oid, options)
+        sec.sensitivity_rows.insert(0, _row("Main analysis (" + f"{options.tau2_method}, "
+                                            f"{CI_NAMES[options.ci_method]})", result))
+        sec.subgroup_tables, sub_results = _subgroups(plan, effects, options)
+        sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides)
+        sec.sof = _sof(plan, result, sec.certainty)
+        sec.appendix = _appendix(studies, table, definition.endpoint)
+        sections.append(sec)
+        summary_outcomes[oid] = {
+            "main": _portable(result.to_dict()),
+            "sensitivity": {k: _portable(v.to_dict()) for k, v in sens_results.items()},
+            "subgroups": {k: _portable_sub(v.to_dict()) for k, v in sub_results.items()},
+            "grade": sec.certainty.to_dict(),
+        }
+
+    included = []
+    for item in studies.studies:
+        s = item.study
+        deaths = sorted(o.timepoint_days for o in s.outcomes if o.endpoint == "death")
+        n = sum(a.randomized or 0 for a in s.arms)
+        iv = s.intervention
+        infusions = f"; {iv.infusions} infusion(s)" if iv.infusions else ""
+        included.append({
+            "label": labels[s.id], "design": f"{s.design.randomization}; {s.design.blinding}; "
+                                              f"{', '.join(s.design.countries)}",
+            "population": f"{s.population.condition}; ventilation: {s.population.ventilation_at_baseline}",
+            "intervention": f"{iv.product} ({iv.product_type}, {iv.tissue_source}); "
+                            f"{iv.dose}{infusions}",
+            "control": s.intervention.comparator,
+            "followup": ", ".join(f"day {d}" for d in deaths) or "no mortality data",
+            "n": str(n) if n else "not reported", "rob": rob_overall.get(s.id, "not assessed")})
+    not_contributing = [{"label": labels[s.study.id],
+                         "reason": "reports none of the plan's outcomes with usable counts "
+                                   "(see the record's notes)"}
+                        for s in studies.studies if s.study.id not in contributes]
+    not_contributing += [{"label": e.study, "reason": f"{e.reason} ({e.reference})"}
+                         for e in plan.excluded_studies]
+    references = []
+    for item in studies.studies:
+        c = item.study.citation
+        vol = f";{c.volume}" if c.volume else ""
+        vol += f"({c.issue})" if c.issue else ""
+        vol += f":{c.pages}" if c.pages else ""
+        references.append({"label": labels[item.study.id],
+                           "text": f"{c.first_author} et al. {c.title}. {c.journal} {c.year}{vol}.",
+                           "doi": c.doi})
+    extracted = [s.study.record.extracted_on for s in studies.studies if s.study.record]
+    participants = sum(sum(a.randomized or 0 for a in s.study.arms) for s in studies.studies)
+    title = {"title": plan.title, "subtitle": plan.subtitle or "",
+             "data_date": max(extracted) if extracted else "unknown",
+             "version": __version__, "commit": _git_commit(folder),
+             "trials": len(studies), "participants": participants}
+    rob_traffic = figure_svg(traffic_light_plot(rob_full, labels)) if rob_full else ""
+    rob_summary = figure_svg(summary_plot(rob_full)) if rob_full else ""
+    summary = {"report": plan.name, "metasynth_version": __version__,
+               "trials": len(studies), "outcomes": summary_outcomes}
+    return ReportData(plan, title, methods_text(plan, options), included, sections, rob_traffic,
+                      rob_summary, not_contributing, references + [], summary)
+
+
+def _portable(d: dict) -> dict:
+    d = dict(d)
+    d["source"] = "studies"  # the folder's name, not where it was read from
+    return d
+
+
+def _portable_sub(d: dict) -> dict:
+    d = dict(d)
+    d["overall"] = _portable(d["overall"])
+    d["subgroups"] = [_portable(s) for s in d["subgroups"]]
+    return d
+
+
+__all__ = ["DOMAIN_NAMES", "METHOD_REFERENCES", "ReportData", "assemble"]

@@ -1,0 +1,91 @@
+"""`metasynth report`: the analysis plan's report as PDF and self-contained HTML, plus
+``summary.json`` (every pooled result of the report, in the JSON contract of ``pool``).
+
+Every file is written to a temporary name and renamed, so an interrupted run leaves the
+previous report intact. The same inputs and ``SOURCE_DATE_EPOCH`` give byte-identical
+PDFs: the PDF's dates come from ``SOURCE_DATE_EPOCH`` (or the date of the data), its
+identifier is fixed, and figures are SVG with fixed ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
+from metasynth.report.grade import DOMAIN_NAMES
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    pdf: Path | None
+    html: Path
+    summary: Path
+    seconds: float
+    pages: int | None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _created(data: ReportData) -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    day = data.title["data_date"]
+    return f"{day}T00:00:00Z" if len(day) == 10 else "2000-01-01T00:00:00Z"
+
+
+def render_html(data: ReportData, font_files: dict | None = None, page_size: str | None = None) -> str:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("metasynth.report", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    template = env.get_template("report.html.j2")
+    return template.render(
+        t=data.title, plan=data.plan, methods=data.methods, included=data.included,
+        outcomes=data.outcomes, rob_traffic=data.rob_traffic_svg, rob_summary=data.rob_summary_svg,
+        not_contributing=data.not_contributing, references=data.references,
+        method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
+        created=_created(data), font_files=font_files,
+        page_size=page_size or data.plan.page_size)
+
+
+def _font_files() -> dict:
+    import matplotlib
+
+    base = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    return {"regular": (base / "DejaVuSans.ttf").as_uri(),
+            "bold": (base / "DejaVuSans-Bold.ttf").as_uri()}
+
+
+def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path | None = None,
+                 page_size: str | None = None, pdf: bool = True) -> ReportFiles:
+    start = time.perf_counter()
+    data = assemble(folder, plan_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = data.plan.name
+    html_path = out / f"{name}.html"
+    _atomic_write(html_path, render_html(data, None, page_size).encode("utf-8"))
+    summary_path = out / "summary.json"
+    _atomic_write(summary_path, (json.dumps(data.summary, indent=2, ensure_ascii=False,
+                                            sort_keys=True) + "\n").encode("utf-8"))
+    pdf_path, pages = None, None
+    if pdf:
+        import weasyprint
+
+        document = weasyprint.HTML(string=render_html(data, _font_files(), page_size),
+                                   base_url=str(out)).render()
+        pages = len(document.pages)
+        pdf_path = out / f"{name}.pdf"
+        _atomic_write(pdf_path, document.write_pdf(pdf_identifier=f"metasynth-{name}".encode()))
+    return ReportFiles(pdf_path, html_path, summary_path, time.perf_counter() - start, pages)

@@ -1,0 +1,117 @@
+"""The evidence report: PDF read back, reproducibility, summary.json kept current."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("weasyprint")
+pypdf = pytest.importorskip("pypdf")
+
+from metasynth.report.assemble import assemble  # noqa: E402
+from metasynth.report.grade import optimal_information_size, propose  # noqa: E402
+from metasynth.report.plan import Grade, Override  # noqa: E402
+from metasynth.report.write import write_report  # noqa: E402
+from tests.conftest import ROOT, STUDIES, run_cli  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    os.environ["SOURCE_DATE_EPOCH"] = "1764115200"
+    try:
+        files = write_report(STUDIES, out)
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    return files
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
+
+
+def test_pdf_states_the_pooled_mortality_and_every_trial(built):
+    import metasynth
+
+    text = pdf_text(built.pdf)
+    result = metasynth.pool(STUDIES, "mortality")
+    r = result.random
+    assert f"{r.estimate:.2f} [{r.ci_lower:.2f}, {r.ci_upper:.2f}]" in text
+    from metasynth.render.text import heterogeneity_line
+
+    assert heterogeneity_line(result) in text
+    for item in metasynth.load_studies(STUDIES).studies:
+        c = item.study.citation
+        assert f"{c.first_author} {c.year}" in text, c.first_author
+    assert "Summary of findings" in text and "⊕" in text
+    assert "Appendix: the source of every number pooled" in text
+    assert built.pages and built.pages > 10
+
+
+def test_pdf_is_reproducible_and_html_self_contained(built, tmp_path):
+    os.environ["SOURCE_DATE_EPOCH"] = "1764115200"
+    try:
+        again = write_report(STUDIES, tmp_path)
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    assert again.pdf.read_bytes() == built.pdf.read_bytes()
+    html = built.html.read_text()
+    assert "<svg" in html and 'src="http' not in html and "<link" not in html
+
+
+def test_committed_summary_matches_the_records():
+    """A pull request that changes studies/ must regenerate reports/."""
+    committed = json.loads((ROOT / "reports" / "summary.json").read_text())
+    fresh = json.loads(json.dumps(assemble(STUDIES).summary, sort_keys=True))
+    assert committed == fresh, "run: metasynth report studies/ -o reports/"
+    name = assemble(STUDIES).plan.name
+    assert (ROOT / "reports" / f"{name}.pdf").exists() and (ROOT / "reports" / f"{name}.html").exists()
+
+
+def test_interrupted_build_keeps_the_previous_report(tmp_path, monkeypatch):
+    (tmp_path / "msc-covid-ards.pdf").write_bytes(b"previous report")
+    import weasyprint
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weasyprint.HTML, "render", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(STUDIES, tmp_path)
+    assert (tmp_path / "msc-covid-ards.pdf").read_bytes() == b"previous report"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_plan_errors_are_one_line(tmp_path):
+    folder = tmp_path / "studies"
+    shutil.copytree(STUDIES, folder)
+    plan = (folder / "analysis.yaml").read_text().replace("  - sae\n", "  - happiness\n")
+    (folder / "analysis.yaml").write_text(plan)
+    proc = run_cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
+    assert proc.returncode == 1 and "unknown outcome(s) happiness" in proc.stderr
+    (folder / "analysis.yaml").write_text(plan.replace("page_size: A4", "page_size: A3"))
+    proc = run_cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
+    assert proc.returncode == 1 and "analysis.yaml:" in proc.stderr and "page_size" in proc.stderr
+
+
+def test_optimal_information_size():
+    # 40% -> 30% (RRR 25%), alpha 0.05, power 0.8:
+    # (1.95996 + 0.84162)^2 x (0.24 + 0.21) / 0.1^2 = 353.2 -> 354 per arm, 708 in all
+    assert optimal_information_size(0.40, 0.25, 0.05, 0.80) == 708
+
+
+def test_grade_rules_and_overrides():
+    import metasynth
+
+    result = metasynth.pool(STUDIES, "mortality")
+    rob = {s.id: "high" for s in result.included}
+    cert = propose("mortality", result, rob, Grade(), {})
+    rob_domain = next(d for d in cert.domains if d.domain == "risk_of_bias")
+    assert rob_domain.proposed == 2 and "high > 50%" in rob_domain.rule
+    overrides = {"mortality": {"risk_of_bias": Override(downgrade=1, reason="sensitivity agrees")}}
+    cert2 = propose("mortality", result, rob, Grade(), overrides)
+    d = next(d for d in cert2.domains if d.domain == "risk_of_bias")
+    assert d.proposed == 2 and d.final == 1 and d.override_reason == "sensitivity agrees"
+    assert cert2.level == cert.level + 1
