@@ -355,7 +355,9 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     title = {"title": plan.title, "subtitle": plan.subtitle or "",
              "data_date": max(extracted) if extracted else "unknown",
              "version": __version__, "commit": _git_commit(folder),
-             "trials": len(studies), "participants": participants}
+             "trials": len(studies), "participants": participants,
+             "unclear_randomization": sum(s.study.design.randomization != "randomized"
+                                          for s in studies.studies)}
     rob_traffic = figure_svg(traffic_light_plot(rob_full, labels)) if rob_full else ""
     rob_summary = figure_svg(summary_plot(rob_full)) if rob_full else ""
     summary = {"report": plan.name, "metasynth_version": __version__,
