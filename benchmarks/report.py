@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import medians  # noqa: E402
+from timing import medians
 
 
 def main() -> None:
