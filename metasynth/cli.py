@@ -61,6 +61,19 @@ def _add_pool_options(p) -> None:
                    help="use the alternative value where sources conflict (sensitivity analysis)")
 
 
+def _add_registry_options(p) -> None:
+    p.add_argument("--offline", action="store_true",
+                   help="use only cached registry responses; make no request")
+    p.add_argument("--cache", default=None,
+                   help="cache folder (default: $METASYNTH_CACHE or ~/.cache/metasynth)")
+
+
+def _client(args):
+    from metasynth.registries.client import ClientConfig, RegistryClient
+
+    return RegistryClient(ClientConfig.from_env(offline=args.offline, cache_dir=args.cache))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metasynth", description="Living meta-analysis of randomized trials.")
     parser.add_argument("--version", action="version", version=f"metasynth {__version__}")
@@ -121,9 +134,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="page size (default: the plan's)")
     rp.add_argument("--no-pdf", action="store_true", help="write only HTML and summary.json")
 
-    n = sub.add_parser("new", help="write a blank, commented record studies/ID.yaml")
+    n = sub.add_parser("new", help="write a new record studies/ID.yaml (blank, or scaffolded "
+                       "from ClinicalTrials.gov, Crossref and PubMed)")
     n.add_argument("id", help="firstauthorYEAR in lower case, e.g. monsel2022")
     n.add_argument("--dir", default="studies", help="studies folder (default: studies)")
+    n.add_argument("--nct", default=None, help="ClinicalTrials.gov id to scaffold from")
+    n.add_argument("--doi", default=None, help="DOI of the trial's paper (Crossref, PubMed)")
+    n.add_argument("--pmid", default=None, help="PMID of the trial's paper")
+    _add_registry_options(n)
+
+    ve = sub.add_parser("verify", help="check records against Crossref, PubMed and "
+                        "ClinicalTrials.gov")
+    ve.add_argument("path", help="studies folder")
+    ve.add_argument("--format", choices=("text", "json"), default="text")
+    _add_registry_options(ve)
 
     d = sub.add_parser("diff", help="what a change to the records does to the pooled evidence")
     d.add_argument("ref", nargs="?", default=None,
@@ -309,10 +333,30 @@ def _schema(args) -> int:
 def _new(args) -> int:
     from metasynth.records.scaffold import new_record
 
-    path = new_record(args.id, args.dir)
+    text = None
+    if args.nct or args.doi or args.pmid:
+        from metasynth.registries.scaffold import scaffold_record
+
+        text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi, pmid=args.pmid)
+    path = new_record(args.id, args.dir, text=text)
     print(f"wrote {path}: fill it from the trial's publication, then run "
           f"'metasynth validate {args.dir}'", file=sys.stderr)
     return 0
+
+
+def _verify(args) -> int:
+    import json
+
+    from metasynth.records.load import load_studies
+    from metasynth.registries.verify import render_checks, verify_studies
+
+    checks = verify_studies(load_studies(args.path), _client(args))
+    if args.format == "json":
+        sys.stdout.write(json.dumps([c.to_dict() for c in checks], indent=2, ensure_ascii=False)
+                         + "\n")
+    else:
+        sys.stdout.write(render_checks(checks))
+    return 1 if any(c.status == "error" for c in checks) else 0
 
 
 def _diff(args) -> int:
@@ -334,7 +378,7 @@ def _diff(args) -> int:
 COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
             "leave-one-out": _subsets, "cumulative": _subsets, "report": _report,
             "validate": _validate,
-            "new": _new, "diff": _diff, "schema": _schema}
+            "new": _new, "verify": _verify, "diff": _diff, "schema": _schema}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,8 @@ def template_text(study_id: str) -> str:
     return text.replace("__ID__", study_id)
 
 
-def new_record(study_id: str, folder: str | Path = "studies") -> Path:
-    """Write ``folder/<study_id>.yaml`` from the template; never overwrite a record."""
+def new_record(study_id: str, folder: str | Path = "studies", text: str | None = None) -> Path:
+    """Write ``folder/<study_id>.yaml`` (the blank template, or ``text``); never overwrite."""
     if not ID_RE.match(study_id):
         raise UsageError(f"id {study_id!r} must be firstauthorYEAR in lower case ASCII "
                          "(e.g. monsel2022)")
@@ -26,6 +26,6 @@ def new_record(study_id: str, folder: str | Path = "studies") -> Path:
     if path.exists():
         raise DataError("a record with this id already exists; edit it instead", str(path))
     tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(template_text(study_id), encoding="utf-8")
+    tmp.write_text(text if text is not None else template_text(study_id), encoding="utf-8")
     tmp.replace(path)
     return path
