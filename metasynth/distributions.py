@@ -49,6 +49,10 @@ def norm_cdf(x):
 def norm_sf2(z):
     """Two-sided normal p-value, 2 * P(Z > |z|)."""
     z = _as_array(z)
+    if z.size > LARGE:
+        from scipy import special
+
+        return 2.0 * special.ndtr(-np.abs(z))
     out = np.asarray(_erfc(np.abs(z) / math.sqrt(2.0)), dtype=float)
     return _scalar_if(z, out)
 
@@ -159,10 +163,19 @@ def _newton(f, fprime, x: float, lo: float, hi: float) -> float:
 
 # --- t and chi-square --------------------------------------------------------------------
 
+# Above this many values, scipy's vectorized ufuncs are imported (once, ~0.25 s) instead
+# of looping in Python (~20 us a value): batches of thousands of meta-analyses.
+LARGE = 2048
+
+
 def t_sf2(t, df):
     """Two-sided Student t p-value, 2 * P(T_df > |t|) = I_{df/(df+t^2)}(df/2, 1/2)."""
     t, df = _as_array(t), _as_array(df)
     tb, db = np.broadcast_arrays(t, df)
+    if tb.size > LARGE:
+        from scipy import special
+
+        return 2.0 * special.stdtr(db, -np.abs(tb))
     out = np.array([_t_sf2_1(a, b) for a, b in zip(tb.ravel().tolist(), db.ravel().tolist())])
     return _scalar_if(t, out.reshape(tb.shape))
 
@@ -213,6 +226,10 @@ def chi2_sf(x, df):
     """Upper tail of chi-square, P(X_df > x) (``pchisq(x, df, lower.tail = FALSE)``)."""
     x, df = _as_array(x), _as_array(df)
     xb, db = np.broadcast_arrays(x, df)
+    if xb.size > LARGE:
+        from scipy import special
+
+        return special.chdtrc(db, np.maximum(xb, 0.0))
     out = np.array([math.nan if math.isnan(a) else _gammaincc1(b / 2.0, max(a, 0.0) / 2.0)
                     for a, b in zip(xb.ravel().tolist(), db.ravel().tolist())])
     return _scalar_if(x, out.reshape(xb.shape))
@@ -236,3 +253,18 @@ def _chi2_quantile_one(p: float, k: float) -> float:
 def chi2_quantile(p: float, df):
     """Chi-square quantile (``qchisq(p, df)``)."""
     return _per_df(df, lambda d: _chi2_quantile_one(p, d))
+
+
+def f_sf(x, d1, d2):
+    """Upper tail of the F distribution, P(F_{d1,d2} > x) = I_{d2/(d2+d1 x)}(d2/2, d1/2)."""
+    x, d1, d2 = (_as_array(a) for a in (x, d1, d2))
+    xb, ab, bb = np.broadcast_arrays(x, d1, d2)
+    out = []
+    for xi, a, b in zip(xb.ravel().tolist(), ab.ravel().tolist(), bb.ravel().tolist()):
+        if math.isnan(xi):
+            out.append(math.nan)
+        elif xi <= 0:
+            out.append(1.0)
+        else:
+            out.append(_betainc1(b / 2.0, a / 2.0, b / (b + a * xi), a * xi / (b + a * xi)))
+    return _scalar_if(x, np.array(out).reshape(xb.shape))

@@ -60,3 +60,9 @@ def test_vectorized_paths_for_large_batches():
     np.testing.assert_allclose(d.t_sf2(t, df), 2 * special.stdtr(df, -np.abs(t)), rtol=1e-10)
     x = rng.uniform(0, 80, 5000)
     np.testing.assert_allclose(d.chi2_sf(x, df), special.chdtrc(df, x), rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("d1, d2", [(1, 1), (1, 11), (2, 10), (3, 30), (5, 4)])
+def test_f_upper_tail(d1, d2):
+    x = np.linspace(0, 30, 121)
+    np.testing.assert_allclose(d.f_sf(x, d1, d2), special.fdtrc(d1, d2, x), rtol=1e-11)

@@ -149,22 +149,24 @@ def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
     iterations = np.zeros(k.shape, dtype=int)
     running = active.copy()
     for _ in range(maxiter):
-        if not running.any():
+        idx = np.flatnonzero(running)  # only the rows still iterating are computed
+        if idx.size == 0:
             break
-        num, info = score(y, v, mask, tau2)
+        t = tau2[idx]
+        num, info = score(y[idx], v[idx], mask[idx], t)
         with np.errstate(invalid="ignore", divide="ignore"):
-            adj = np.where(running, num / info, 0.0)
+            adj = num / info
         adj = np.where(np.isfinite(adj), adj, 0.0)
         for _ in range(1100):  # step halving keeps tau^2 >= 0
-            neg = tau2 + adj < 0
+            neg = t + adj < 0
             if not neg.any():
                 break
             adj = np.where(neg, adj / 2.0, adj)
-        new = np.where(running, tau2 + adj, tau2)
-        iterations = iterations + running
-        done = np.abs(new - tau2) <= np.maximum(threshold * new, THRESHOLD_ABS)
-        tau2 = new
-        running = running & ~done
+        new = t + adj
+        iterations[idx] += 1
+        done = np.abs(new - t) <= np.maximum(threshold * new, THRESHOLD_ABS)
+        tau2[idx] = new
+        running[idx[done]] = False
     fallback = running
     if fallback.any():
         tau2 = np.where(fallback, _solve_score(y, v, mask, score, fallback), tau2)
