@@ -131,3 +131,87 @@ def cumulative(data, outcome: str | None = None, *, options: PoolOptions | None 
     """The pooled result as studies accrue by year (metafor ``cumul``)."""
     options = options or make_options(**settings)
     return subsets.cumulative(_effects(data, outcome, options, False), options)
+
+
+MODERATORS = ("dose_per_kg", "year", "control_risk")
+
+
+def moderator_values(table: StudyTable, name: str) -> list[float | None]:
+    """A study-level moderator for meta-regression: a record field (``dose_per_kg``,
+    ``year``) or ``control_risk`` (control events / control total)."""
+    out = []
+    for row in table.rows:
+        if name == "control_risk":
+            out.append(row.control_events / row.control_total if row.has_counts else None)
+        elif name == "year":
+            out.append(float(row.year) if row.year is not None else None)
+        elif name in row.attributes:
+            value = row.attributes[name]
+            out.append(float(value) if isinstance(value, (int, float)) and not isinstance(
+                value, bool) else None)
+        else:
+            raise DataError(f"unknown moderator '{name}' (known: {', '.join(MODERATORS)})",
+                            table.source or None)
+    return out
+
+
+def metaregression(data, moderators: list[str], outcome: str | None = None, *,
+                   options: PoolOptions | None = None, permutations: int = 1000, **settings):
+    """Mixed-effects meta-regression on study-level moderators (see models.metaregression)."""
+    from metasynth.models.metaregression import fit_metaregression
+
+    options = options or make_options(**settings)
+    effects = _effects(data, outcome, options, False)
+    columns = {m: moderator_values(effects.table, m) for m in moderators}
+    return fit_metaregression(effects, columns, options, permutations=permutations)
+
+
+def influence(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+              **settings):
+    """Influence diagnostics and Baujat coordinates (metafor ``influence``, ``baujat``)."""
+    from metasynth.models.influence import influence as run
+
+    options = options or make_options(**settings)
+    return run(_effects(data, outcome, options, False), options)
+
+
+def small_study_tests(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+                      force: bool = False, **settings) -> dict:
+    """Egger, Peters-type, Begg (and Harbord for OR) tests and trim-and-fill (L0, R0);
+    each entry is a result or the reason it was not run (fewer than 10 studies)."""
+    from metasynth.models import small_study as ss
+
+    options = options or make_options(**settings)
+    effects = _effects(data, outcome, options, False)
+    runs = {"egger": lambda: ss.egger(effects, options, force=force),
+            "egger_lm": lambda: ss.egger(effects, options, model="lm", force=force),
+            "peters": lambda: ss.egger(effects, options, model="lm", predictor="ninv", force=force),
+            "begg": lambda: ss.begg(effects, force=force),
+            "trimfill_L0": lambda: ss.trim_and_fill(effects, options, "L0", force=force),
+            "trimfill_R0": lambda: ss.trim_and_fill(effects, options, "R0", force=force)}
+    if options.measure == "OR":
+        runs["harbord"] = lambda: ss.harbord(effects, force=force)
+    out = {}
+    for name, fn in runs.items():
+        try:
+            out[name] = fn()
+        except ss.TooFewStudies as err:
+            out[name] = str(err)
+    return out
+
+
+def permutation_test(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+                     iterations: int = 10_000, **settings):
+    from metasynth.models.permutation import permutation_test as run
+
+    options = options or make_options(**settings)
+    return run(_effects(data, outcome, options, False), options, iterations=iterations)
+
+
+def gosh(data, outcome: str | None = None, *, options: PoolOptions | None = None,
+         max_subsets: int = 2**20, progress=None, **settings):
+    from metasynth.models.gosh import gosh as run
+
+    options = options or make_options(**settings)
+    return run(_effects(data, outcome, options, False), options, max_subsets=max_subsets,
+               progress=progress)

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "control_total; optional subgroup, year).")
     p.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(p)
+    p.add_argument("--by", default=None,
+                   help="subgroup analysis by a record field (or 'subgroup' for a CSV column)")
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
 
     v = sub.add_parser("validate", help="check every record; report all errors at once")
@@ -125,6 +127,41 @@ def build_parser() -> argparse.ArgumentParser:
         _add_pool_options(sp)
         sp.add_argument("-o", "--output", default=None,
                         help="also draw it: .png, .svg or .pdf")
+
+    mr = sub.add_parser("metareg", help="meta-regression on study-level moderators")
+    mr.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(mr)
+    mr.add_argument("--mods", required=True,
+                    help="comma-separated moderators: dose_per_kg, year, control_risk")
+    mr.add_argument("--permutations", type=int, default=1000)
+    mr.add_argument("--format", choices=("text", "json"), default="text")
+    mr.add_argument("-o", "--output", default=None, help="bubble plot: .png, .svg or .pdf")
+
+    inf = sub.add_parser("influence", help="influence diagnostics (and a Baujat plot)")
+    inf.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(inf)
+    inf.add_argument("--format", choices=("text", "json"), default="text")
+    inf.add_argument("-o", "--output", default=None, help="Baujat plot: .png, .svg or .pdf")
+
+    bi = sub.add_parser("bias", help="small-study effects: Egger, Peters, Begg, Harbord (OR), "
+                        "trim-and-fill")
+    bi.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(bi)
+    bi.add_argument("--force", action="store_true", help="run the tests below 10 studies")
+    bi.add_argument("--format", choices=("text", "json"), default="text")
+
+    pt = sub.add_parser("permutest", help="permutation test of the pooled effect")
+    pt.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(pt)
+    pt.add_argument("--iterations", type=int, default=10_000,
+                    help="Monte Carlo permutations when k > 16 (default 10000)")
+
+    go = sub.add_parser("gosh", help="GOSH: the model fitted to every subset of studies")
+    go.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(go)
+    go.add_argument("--max-subsets", type=int, default=2**20,
+                    help="sample this many subsets beyond it (default 1,048,576)")
+    go.add_argument("-o", "--output", required=True, help="GOSH plot: .png, .svg or .pdf")
 
     rp = sub.add_parser("report", help="the evidence report (PDF, HTML, summary.json)")
     rp.add_argument("path", help="studies folder (with analysis.yaml)")
@@ -177,8 +214,41 @@ def _options(args):
         raise UsageError(str(err)) from None
 
 
+def _pool_by(args) -> int:
+    from metasynth.api import pool_by
+    from metasynth.render.text import render_text
+
+    res = pool_by(args.path, args.by, args.outcome, options=_options(args),
+                  alternative=args.alternative)
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(res.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        return 0
+    for name, r in res.groups:
+        print(f"=== {args.by}: {name} ===")
+        sys.stdout.write(render_text(r))
+        print()
+    for name, why in res.not_pooled:
+        print(f"=== {args.by}: {name} === not pooled: {why}\n")
+    print("=== All studies ===")
+    sys.stdout.write(render_text(res.overall))
+    t = res.test
+    if t:
+        from metasynth.render.numbers import num, p_value, percent
+
+        print(f"Test for subgroup differences: Chi² = {num(t.Q)}, df = {t.df} ({p_value(t.p)}), "
+              f"I² = {percent(t.I2, 1)}  [{t.method}]")
+    return 0
+
+
 def _pool(args) -> int:
     from metasynth.api import pool
+
+    if args.by:
+        if args.format == "csv":
+            raise UsageError("--by gives text or json output, not csv")
+        return _pool_by(args)
 
     result = pool(args.path, args.outcome, options=_options(args), alternative=args.alternative)
     if args.format == "json":
@@ -298,6 +368,134 @@ def _subsets(args) -> int:
     return 0
 
 
+def _save_plot(fig, path) -> None:
+    from metasynth.render.figure_kit import save_figure
+
+    _check_figure_path(path)
+    save_figure(fig, path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _metareg(args) -> int:
+    from metasynth import api
+
+    mods = [m.strip() for m in args.mods.split(",") if m.strip()]
+    try:
+        reg = api.metaregression(args.path, mods, args.outcome, options=_options(args),
+                                 permutations=args.permutations)
+    except ValueError as err:
+        raise MetasynthError(str(err)) from None
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(reg.to_dict(), indent=2) + "\n")
+    else:
+        test = "t" if reg.test == "knha" else "z"
+        print(f"Mixed-effects meta-regression ({reg.tau2_method}, "
+              f"{'Knapp-Hartung' if reg.test == 'knha' else 'Wald'} tests); k = {reg.k}")
+        print(f"{'':<14}{'estimate':>10}{'se':>9}{test:>8}{'p':>9}   95% CI")
+        for c in reg.coefficients:
+            print(f"{c.name:<14}{c.estimate:>10.4f}{c.se:>9.4f}{c.statistic:>8.2f}{c.p:>9.4f}   "
+                  f"[{c.ci_lower:.4f}, {c.ci_upper:.4f}]")
+        r2 = f"{reg.R2:.1f}%" if reg.R2 is not None else "NA"
+        print(f"Residual heterogeneity: tau² = {reg.tau2:.4f}; QE = {reg.QE:.2f} (p = "
+              f"{reg.QE_p:.4f}); R² = {r2}")
+        print(f"Test of moderators: QM = {reg.QM:.3f} on {reg.QM_df} df, p = {reg.QM_p:.4f}; "
+              f"permutation p = {reg.permutation_p:.4f} ({reg.permutations} permutations)")
+        for name in reg.left_out:
+            print(f"  left out: {name}")
+        for w in reg.warnings:
+            print(f"  ! {w}")
+    if args.output:
+        from metasynth.render.robustness_plots import bubble_plot
+
+        _save_plot(bubble_plot(reg, args.measure), args.output)
+    return 0
+
+
+def _influence(args) -> int:
+    from metasynth import api
+
+    try:
+        inf = api.influence(args.path, args.outcome, options=_options(args))
+    except ValueError as err:
+        raise MetasynthError(str(err)) from None
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(inf.to_dict(), indent=2) + "\n")
+    else:
+        w = max(len(r.label) for r in inf.rows) + 2
+        print(f"{'study':<{w}}{'rstudent':>9}{'dffits':>8}{'cook.d':>8}{'cov.r':>7}"
+              f"{'tau2.del':>9}{'QE.del':>8}{'hat':>6}{'weight':>7}  influential")
+        for r in inf.rows:
+            print(f"{r.label:<{w}}{r.rstudent:>9.3f}{r.dffits:>8.3f}{r.cook_d:>8.3f}"
+                  f"{r.cov_r:>7.3f}{r.tau2_del:>9.4f}{r.QE_del:>8.2f}{r.hat:>6.3f}"
+                  f"{r.weight:>7.1f}  {'*' if r.influential else ''}")
+        print("Influential (*): |dffits| > 3 sqrt(1/(k-1)), Cook's distance above the chi²(1) "
+              "median, or hat > 3/k (Viechtbauer & Cheung 2010).")
+    if args.output:
+        from metasynth.render.robustness_plots import baujat_plot
+
+        _save_plot(baujat_plot(inf), args.output)
+    return 0
+
+
+def _bias(args) -> int:
+    from metasynth import api
+
+    results = api.small_study_tests(args.path, args.outcome, options=_options(args),
+                                    force=args.force)
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps({k: (v if isinstance(v, str) else v.to_dict())
+                                     for k, v in results.items()}, indent=2) + "\n")
+        return 0
+    for name, r in results.items():
+        if isinstance(r, str):
+            print(f"{name}: not run: {r}")
+        elif hasattr(r, "k0"):
+            print(f"{name}: {r.k0} studies imputed on the {r.side}; adjusted estimate "
+                  f"{r.theta:.4f} (se {r.se:.4f}, analysis scale)")
+        else:
+            df = f", df = {r.df:.0f}" if r.df else ""
+            print(f"{name}: {r.test}, statistic {r.statistic:.3f}{df}, p = {r.p:.4f}"
+                  + (f" ({r.detail})" if r.detail else ""))
+    return 0
+
+
+def _permutest(args) -> int:
+    from metasynth import api
+
+    r = api.permutation_test(args.path, args.outcome, options=_options(args),
+                             iterations=args.iterations)
+    print(f"Permutation test ({r.kind}, {r.permutations} sign patterns): observed statistic "
+          f"{r.statistic:.3f}, permutation p = {r.p:.4f}")
+    print(f"  {r.note}")
+    return 0
+
+
+def _gosh(args) -> int:
+    from metasynth import api
+    from metasynth.render.robustness_plots import gosh_plot
+
+    def progress(done, total):
+        if sys.stderr.isatty():
+            bar = int(30 * done / total)
+            print(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{total} subsets", end="",
+                  file=sys.stderr, flush=True)
+            if done == total:
+                print(file=sys.stderr)
+
+    g = api.gosh(args.path, args.outcome, options=_options(args), max_subsets=args.max_subsets,
+                 progress=progress)
+    print(f"GOSH: {g.subsets} subsets of {g.k} studies fitted"
+          + (" (random sample)" if g.sampled else ""), file=sys.stderr)
+    _save_plot(gosh_plot(g, args.measure), args.output)
+    return 0
+
+
 def _report(args) -> int:
     from metasynth.report.write import write_report
 
@@ -376,7 +574,9 @@ def _diff(args) -> int:
 
 
 COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
-            "leave-one-out": _subsets, "cumulative": _subsets, "report": _report,
+            "leave-one-out": _subsets, "cumulative": _subsets, "metareg": _metareg,
+            "influence": _influence, "bias": _bias, "permutest": _permutest, "gosh": _gosh,
+            "report": _report,
             "validate": _validate,
             "new": _new, "verify": _verify, "diff": _diff, "schema": _schema}
 

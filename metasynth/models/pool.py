@@ -148,8 +148,9 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
         H2_ci_lower=_f(het.h2_ci_lower[0]), H2_ci_upper=_f(het.h2_ci_upper[0]))
     warnings = small_k_warnings(k, options, random_res, het_res)
     if random_res.tau2_fallback:
-        warnings.append(f"{options.tau2_method} Fisher scoring did not converge; tau² was "
-                        "found by bisection of the estimating equation instead")
+        warnings.append(f"{options.tau2_method} Fisher scoring did not settle within 100 steps "
+                        "(metafor would stop with 'did not converge'); tau² was found by "
+                        "bisection of the estimating equation instead")
     notes = list(table.notes) + notes
     for s in studies:
         if not s.included:

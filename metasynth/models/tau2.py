@@ -39,7 +39,7 @@ TAU2_REFERENCES = {
 #: precision on every scale (risk differences have tau^2 near 1e-4, log ratios near 0.1).
 THRESHOLD = 1e-10
 THRESHOLD_ABS = 1e-14
-MAXITER = 1000
+MAXITER = 100  # as metafor; the few rows still moving then are solved by bisection
 
 
 @dataclass(frozen=True)
@@ -157,14 +157,23 @@ def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
         with np.errstate(invalid="ignore", divide="ignore"):
             adj = num / info
         adj = np.where(np.isfinite(adj), adj, 0.0)
-        for _ in range(1100):  # step halving keeps tau^2 >= 0
-            neg = t + adj < 0
-            if not neg.any():
-                break
-            adj = np.where(neg, adj / 2.0, adj)
+        # Step halving keeps tau^2 >= 0 (metafor halves the step until it does): the
+        # number of halvings is computed at once. A row that overshoots below zero while
+        # the estimating equation already points down at zero is heading for the
+        # boundary, where Fisher scoring only creeps: it is set to 0 there and then.
+        over = t + adj < 0
+        boundary = np.zeros_like(over)
+        if over.any():
+            ratio = np.where(over & (t > 0), -adj / np.where(t > 0, t, 1.0), 1.0)
+            halvings = np.ceil(np.log2(np.maximum(ratio, 1.0)))
+            adj = np.where(over, np.where(t > 0, adj / 2.0**halvings, 0.0), adj)
+            at_zero, _ = score(y[idx[over]], v[idx[over]], mask[idx[over]],
+                               np.zeros(int(over.sum())))
+            boundary[over] = at_zero <= 0
+            adj = np.where(boundary, -t, adj)
         new = t + adj
         iterations[idx] += 1
-        done = np.abs(new - t) <= np.maximum(threshold * new, THRESHOLD_ABS)
+        done = boundary | (np.abs(new - t) <= np.maximum(threshold * new, THRESHOLD_ABS))
         tau2[idx] = new
         running[idx[done]] = False
     fallback = running
@@ -174,17 +183,24 @@ def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
 
 
 def _solve_score(y, v, mask, score, active):
-    """Root of the (decreasing near the optimum) estimating equation; 0 if score(0) <= 0."""
-    n = y.shape[0]
-    s0, _ = score(y, v, mask, np.zeros(n))
-    active = active & (s0 > 0)
+    """Root of the (decreasing near the optimum) estimating equation; 0 if score(0) <= 0.
+
+    Computed on the ``active`` rows only (typically a few in a large batch)."""
+    out = np.zeros(y.shape[0])
+    idx = np.flatnonzero(active)
+    if idx.size == 0:
+        return out
+    ys, vs, ms = y[idx], v[idx], mask[idx]
+    s0, _ = score(ys, vs, ms, np.zeros(idx.size))
+    positive = s0 > 0
 
     def f(t):
-        s, _ = score(y, v, mask, t)
+        s, _ = score(ys, vs, ms, t)
         return s
 
-    root = solve_decreasing(f, np.zeros(n), active)
-    return np.where(active, root, 0.0)
+    root = solve_decreasing(f, np.zeros(idx.size), positive)
+    out[idx] = np.where(positive, root, 0.0)
+    return out
 
 
 def _truncate(tau2: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -75,6 +75,8 @@ class OutcomeSection:
     notes: list = field(default_factory=list)
     lines: list = field(default_factory=list)
     appendix: list = field(default_factory=list)
+    matrix: dict = field(default_factory=dict)
+    robustness: list = field(default_factory=list)
 
 
 @dataclass
@@ -175,6 +177,70 @@ def _subgroups(plan, effects, options) -> tuple[list, dict]:
         tables.append({"by": by, "rows": rows, "test": test})
         results[by] = res
     return tables, results
+
+
+MATRIX_MODELS = [("Common effect, Mantel-Haenszel", {"common": "MH"}),
+                 ("Common effect, inverse variance", {"common": "IV"})] + [
+    (f"{t}, {label}", {"tau2": t, "ci": c}) for t in ("DL", "REML", "PM")
+    for c, label in (("wald", "Wald"), ("hksj", "HKSJ"), ("hksj-adhoc", "HKSJ ad hoc"))]
+
+
+def _matrix(studies, outcome, options) -> dict:
+    """The sensitivity matrix: every model (rows) on every data set (columns)."""
+    columns = [("All trials", dict(alternative=False, exclude=None)),
+               ("Without high risk of bias", dict(alternative=False,
+                                                  exclude={"rob_overall": ["high"]})),
+               ("Alternative values", dict(alternative=True, exclude=None))]
+    rows = []
+    for label, spec in MATRIX_MODELS:
+        cells = []
+        for _, data in columns:
+            table = _filtered(select_outcome(studies, outcome, data["alternative"]), None,
+                              data["exclude"])
+            opts = options
+            if "common" in spec:
+                opts = options.with_(common_method=spec["common"])
+            else:
+                opts = options.with_(tau2_method=spec["tau2"], ci_method=spec["ci"])
+            try:
+                res = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
+            except (DataError, ValueError) as err:
+                cells.append(f"not estimable ({getattr(err, 'message', str(err)).split(' (')[0]})")
+                continue
+            r = res.common if "common" in spec else res.random
+            cells.append(f"{interval(r.estimate, r.ci_lower, r.ci_upper)} (k={res.k})")
+        rows.append({"label": label, "cells": cells})
+    return {"columns": [c for c, _ in columns], "rows": rows}
+
+
+def _robustness(effects, result: PoolResult, options) -> list[str]:
+    """Leave-one-out range, influential trials, permutation test, small-study tests, in words."""
+    from metasynth.models.influence import influence
+    from metasynth.models.permutation import permutation_test
+    from metasynth.models.small_study import TooFewStudies, egger
+    from metasynth.models.subsets import leave_one_out
+
+    out = []
+    if result.k >= 3:
+        loo = leave_one_out(effects, options)
+        ests = [(r.estimate, r.label) for r in loo.rows if r.estimate is not None]
+        lo, hi = min(ests), max(ests)
+        out.append(f"Leaving out one trial at a time, the pooled {result.measure} ranges from "
+                   f"{lo[0]:.2f} (without {lo[1]}) to {hi[0]:.2f} (without {hi[1]}).")
+        flagged = [r.label for r in influence(effects, options).rows if r.influential]
+        out.append("Influential trials by metafor's criteria (Viechtbauer & Cheung 2010): "
+                   + (", ".join(flagged) if flagged else "none") + ".")
+        perm = permutation_test(effects, options)
+        out.append(f"Permutation test of the pooled effect: p = {perm.p:.3f} ({perm.note}).")
+    else:
+        out.append("With fewer than 3 trials, leave-one-out, influence and permutation "
+                   "analyses are not informative and are not shown.")
+    try:
+        e = egger(effects, options)
+        out.append(f"Egger's regression test: p = {e.p:.3f} ({e.k} trials).")
+    except TooFewStudies as err:
+        out.append(f"Small-study effects were not tested: {str(err).split('; use --force')[0]}.")
+    return out
 
 
 def _sof(plan, result: PoolResult, certainty) -> dict:
@@ -311,6 +377,8 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides)
         sec.sof = _sof(plan, result, sec.certainty)
         sec.appendix = _appendix(studies, table, definition.endpoint)
+        sec.matrix = _matrix(studies, oid, options)
+        sec.robustness = _robustness(effects, result, options)
         sections.append(sec)
         summary_outcomes[oid] = {
             "main": _portable(result.to_dict()),
