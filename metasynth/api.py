@@ -215,3 +215,54 @@ def gosh(data, outcome: str | None = None, *, options: PoolOptions | None = None
     options = options or make_options(**settings)
     return run(_effects(data, outcome, options, False), options, max_subsets=max_subsets,
                progress=progress)
+
+
+def _ordered_included(effects: EffectSizes) -> list[int]:
+    """Indices of the included studies in order of publication (year, then table order)."""
+    idx = [i for i, inc in enumerate(effects.included) if inc]
+    rows = effects.table.rows
+    return sorted(idx, key=lambda i: (rows[i].year if rows[i].year is not None else 10**6, i))
+
+
+RR_THRESHOLDS = (1.0, 0.9, 0.8)
+
+
+def bayes(data, outcome: str | None = None, *, tau_prior=None, mu_prior=None,
+          options: PoolOptions | None = None, thresholds=RR_THRESHOLDS, **settings):
+    """Bayesian random-effects meta-analysis (see ``models.bayes``): posterior of the pooled
+    effect, of tau, of a new trial's effect and of each trial's effect (shrinkage), with
+    P(ratio < t) for each threshold t on the ratio scale (RR/OR) or the difference scale (RD).
+    ``tau_prior`` defaults to half-normal(0.5); ``mu_prior`` is None (flat) or (mean, sd)."""
+    import math
+
+    from metasynth.models.bayes import bayes_meta
+
+    options = options or make_options(**settings)
+    effects = _effects(data, outcome, options, False)
+    idx = _ordered_included(effects)
+    if not idx:
+        raise DataError("no study with usable counts for this outcome", effects.table.source)
+    ratio = options.measure in ("RR", "OR")
+    probs = {f"P({options.measure} < {t:g})": (math.log(t) if ratio else t) for t in thresholds}
+    return bayes_meta(effects.yi[idx], effects.vi[idx], tau_prior=tau_prior, mu_prior=mu_prior,
+                      labels=[effects.table.rows[i].label for i in idx], thresholds=probs)
+
+
+def tsa(data, outcome: str | None = None, *, plan=None, options: PoolOptions | None = None,
+        **settings):
+    """Trial sequential analysis (see ``models.tsa``) of a risk-ratio outcome; ``plan`` is a
+    ``TSAPlan`` (control risk, relative risk reduction, alpha, beta, D²)."""
+    from metasynth.models.tsa import trial_sequential_analysis
+
+    options = options or make_options(**settings)
+    if options.measure != "RR":
+        raise DataError("trial sequential analysis is implemented for risk ratios (measure RR)")
+    effects = _effects(data, outcome, options, False)
+    idx = _ordered_included(effects)
+    if not idx:
+        raise DataError("no study with usable counts for this outcome", effects.table.source)
+    rows = effects.table.rows
+    return trial_sequential_analysis(
+        effects.yi[idx], effects.vi[idx],
+        [rows[i].treatment_total + rows[i].control_total for i in idx],
+        [rows[i].label for i in idx], [rows[i].year for i in idx], plan)

@@ -60,6 +60,60 @@ class Grade(Strict):
     overrides: str | None = "grade.yaml"
 
 
+class TauPriorSpec(Strict):
+    kind: Literal["half-normal", "half-cauchy", "turner-mortality", "uniform"] = "half-normal"
+    scale: Annotated[float, Field(gt=0)] = 0.5
+    comparison: str = "pharmacological vs. placebo / control"  # turner-mortality only
+
+    def build(self):
+        from metasynth.models import bayes
+
+        if self.kind == "half-normal":
+            return bayes.half_normal(self.scale)
+        if self.kind == "half-cauchy":
+            return bayes.half_cauchy(self.scale)
+        if self.kind == "uniform":
+            return bayes.uniform_tau()
+        if self.comparison not in bayes.TURNER_ALL_CAUSE_MORTALITY:
+            known = "; ".join(bayes.TURNER_ALL_CAUSE_MORTALITY)
+            raise DataError(f"unknown Turner comparison {self.comparison!r} (known: {known})")
+        return bayes.turner_mortality(self.comparison)
+
+
+class Bayes(Strict):
+    """Bayesian random-effects meta-analysis (models.bayes): priors and thresholds."""
+
+    outcomes: list[NonEmpty] = Field(default_factory=lambda: ["mortality"])
+    tau_prior: TauPriorSpec = Field(default_factory=TauPriorSpec)
+    mu_prior_sd: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="sd of a normal prior on the pooled log effect (mean 0); none: flat")
+    thresholds: list[Annotated[float, Field(gt=0)]] = Field(default_factory=lambda: [1.0, 0.9, 0.8])
+    sensitivity_priors: list[TauPriorSpec] = Field(default_factory=list)
+
+    @property
+    def mu_prior(self):
+        return None if self.mu_prior_sd is None else (0.0, self.mu_prior_sd)
+
+
+class TSA(Strict):
+    """Trial sequential analysis (models.tsa): the anticipated effect and error rates."""
+
+    outcome: NonEmpty = "mortality"
+    control_risk: Annotated[float, Field(gt=0, lt=1)] = 0.40
+    relative_risk_reduction: Annotated[float, Field(gt=0, lt=1)] = 0.425
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    beta: Annotated[float, Field(gt=0, lt=0.5)] = 0.10
+    d2: Annotated[float, Field(ge=0, lt=1)] | None = None
+    futility: bool = True
+    rationale: str | None = None
+
+    def build(self):
+        from metasynth.models.tsa import TSAPlan
+
+        return TSAPlan(self.control_risk, self.relative_risk_reduction, self.alpha, self.beta,
+                       self.d2, "obf", self.futility)
+
+
 class ExcludedStudy(Strict):
     study: NonEmpty
     reference: NonEmpty
@@ -78,6 +132,8 @@ class AnalysisPlan(Strict):
     subgroups: list[NonEmpty] = Field(default_factory=list)
     sensitivity: list[Sensitivity] = Field(default_factory=list)
     grade: Grade = Field(default_factory=Grade)
+    bayes: Bayes | None = None
+    tsa: TSA | None = None
     excluded_studies: list[ExcludedStudy] = Field(default_factory=list)
 
 
