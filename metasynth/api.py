@@ -228,7 +228,8 @@ RR_THRESHOLDS = (1.0, 0.9, 0.8)
 
 
 def bayes(data, outcome: str | None = None, *, tau_prior=None, mu_prior=None,
-          options: PoolOptions | None = None, thresholds=RR_THRESHOLDS, **settings):
+          options: PoolOptions | None = None, thresholds=RR_THRESHOLDS, shrinkage: bool = True,
+          **settings):
     """Bayesian random-effects meta-analysis (see ``models.bayes``): posterior of the pooled
     effect, of tau, of a new trial's effect and of each trial's effect (shrinkage), with
     P(ratio < t) for each threshold t on the ratio scale (RR/OR) or the difference scale (RD).
@@ -245,7 +246,8 @@ def bayes(data, outcome: str | None = None, *, tau_prior=None, mu_prior=None,
     ratio = options.measure in ("RR", "OR")
     probs = {f"P({options.measure} < {t:g})": (math.log(t) if ratio else t) for t in thresholds}
     return bayes_meta(effects.yi[idx], effects.vi[idx], tau_prior=tau_prior, mu_prior=mu_prior,
-                      labels=[effects.table.rows[i].label for i in idx], thresholds=probs)
+                      labels=[effects.table.rows[i].label for i in idx], thresholds=probs,
+                      shrinkage=shrinkage)
 
 
 def tsa(data, outcome: str | None = None, *, plan=None, options: PoolOptions | None = None,

@@ -163,6 +163,43 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sample this many subsets beyond it (default 1,048,576)")
     go.add_argument("-o", "--output", required=True, help="GOSH plot: .png, .svg or .pdf")
 
+    by = sub.add_parser("bayes", help="Bayesian random-effects meta-analysis: posterior of the "
+                        "pooled effect and tau, prediction, P(RR < t)",
+                        description="Defaults come from the 'bayes' section of PATH/analysis.yaml "
+                        "when there is one; options override them.")
+    by.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(by)
+    by.add_argument("--tau-prior", choices=("half-normal", "half-cauchy", "turner-mortality",
+                                            "uniform"), default=None,
+                    help="prior for tau (default half-normal)")
+    by.add_argument("--tau-scale", type=float, default=None,
+                    help="scale of the half-normal or half-Cauchy prior (default 0.5)")
+    by.add_argument("--mu-prior-sd", type=float, default=None,
+                    help="normal(0, sd) prior for the pooled log effect (default: flat)")
+    by.add_argument("--thresholds", default=None,
+                    help="comma-separated t for P(RR < t) (default 1,0.9,0.8)")
+    by.add_argument("--format", choices=("text", "json"), default="text")
+    by.add_argument("-o", "--output", default=None, help="posterior plot: .png, .svg or .pdf")
+    by.add_argument("--forest", default=None, help="shrinkage forest plot: .png, .svg or .pdf")
+
+    ts = sub.add_parser("tsa", help="trial sequential analysis: Z-curve, monitoring and futility "
+                        "boundaries, required information size",
+                        description="Defaults come from the 'tsa' section of PATH/analysis.yaml "
+                        "when there is one; options override them.")
+    ts.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(ts)
+    ts.add_argument("--control-risk", type=float, default=None,
+                    help="anticipated control-arm risk (default 0.40)")
+    ts.add_argument("--rrr", type=float, default=None,
+                    help="anticipated relative risk reduction (default 0.425)")
+    ts.add_argument("--alpha", type=float, default=None, help="two-sided alpha (default 0.05)")
+    ts.add_argument("--beta", type=float, default=None, help="1 - power (default 0.10)")
+    ts.add_argument("--d2", type=float, default=None,
+                    help="diversity D² to assume (default: the observed D²)")
+    ts.add_argument("--no-futility", action="store_true", help="no futility boundaries")
+    ts.add_argument("--format", choices=("text", "json"), default="text")
+    ts.add_argument("-o", "--output", default=None, help="TSA plot: .png, .svg or .pdf")
+
     rp = sub.add_parser("report", help="the evidence report (PDF, HTML, summary.json)")
     rp.add_argument("path", help="studies folder (with analysis.yaml)")
     rp.add_argument("-o", "--output", default="reports", help="output folder (default: reports)")
@@ -496,6 +533,85 @@ def _gosh(args) -> int:
     return 0
 
 
+def _plan_section(path: str, name: str):
+    """The ``bayes`` or ``tsa`` section of PATH/analysis.yaml, if PATH is a studies folder
+    with a plan; else None."""
+    from pathlib import Path
+
+    plan_file = Path(path) / "analysis.yaml"
+    if not plan_file.is_file():
+        return None
+    from metasynth.report.plan import load_plan
+
+    return getattr(load_plan(plan_file), name)
+
+
+def _bayes(args) -> int:
+    from metasynth import api
+    from metasynth.report.plan import Bayes, TauPriorSpec
+
+    section = _plan_section(args.path, "bayes") or Bayes()
+    spec = section.tau_prior
+    if args.tau_prior or args.tau_scale:
+        spec = TauPriorSpec(kind=args.tau_prior or spec.kind,
+                            scale=args.tau_scale or spec.scale, comparison=spec.comparison)
+    mu_prior = (0.0, args.mu_prior_sd) if args.mu_prior_sd else section.mu_prior
+    try:
+        thresholds = ([float(t) for t in args.thresholds.split(",")] if args.thresholds
+                      else section.thresholds)
+        result = api.bayes(args.path, args.outcome, tau_prior=spec.build(), mu_prior=mu_prior,
+                           options=_options(args), thresholds=thresholds)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        from metasynth.render.beyond_text import bayes_table
+
+        sys.stdout.write(bayes_table(result, args.measure, args.outcome or "mortality"))
+    from metasynth.render import beyond_plots
+
+    if args.output:
+        _save_plot(beyond_plots.posterior_plot(result, args.measure), args.output)
+    if args.forest:
+        _save_plot(beyond_plots.shrinkage_forest(result, args.measure), args.forest)
+    return 0
+
+
+def _tsa(args) -> int:
+    from metasynth import api
+    from metasynth.models.tsa import TSAPlan
+
+    section = _plan_section(args.path, "tsa")
+    base = section.build() if section else TSAPlan()
+    given = {"control_risk": args.control_risk, "relative_risk_reduction": args.rrr,
+             "alpha": args.alpha, "beta": args.beta, "d2": args.d2}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if args.no_futility:
+        changes["futility"] = False
+    outcome = args.outcome or (section.outcome if section else None)
+    try:
+        plan = TSAPlan(**{**base.to_dict(), **changes})
+        result = api.tsa(args.path, outcome, plan=plan, options=_options(args))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+    else:
+        from metasynth.render.beyond_text import tsa_table
+
+        sys.stdout.write(tsa_table(result, outcome or "mortality"))
+    if args.output:
+        from metasynth.render.beyond_plots import tsa_plot
+
+        _save_plot(tsa_plot(result), args.output)
+    return 0
+
+
 def _report(args) -> int:
     from metasynth.report.write import write_report
 
@@ -576,6 +692,7 @@ def _diff(args) -> int:
 COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
             "leave-one-out": _subsets, "cumulative": _subsets, "metareg": _metareg,
             "influence": _influence, "bias": _bias, "permutest": _permutest, "gosh": _gosh,
+            "bayes": _bayes, "tsa": _tsa,
             "report": _report,
             "validate": _validate,
             "new": _new, "verify": _verify, "diff": _diff, "schema": _schema}

@@ -95,7 +95,39 @@ class _Recursion:
 
     def mass(self, k: int) -> float:
         """P(continuing up to k-1) -- total mass entering look k."""
-        return self.prob_between(k, -_ZMAX - 10, _ZMAX + 10)
+        return 1.0 if k == 0 else float(self.f.sum())
+
+    def density_at(self, k: int, x: float) -> float:
+        return float(self._next_density(k, np.array([x]))[0]) if k else \
+            math.exp(-0.5 * (x - self.drift * math.sqrt(self.t[0])) ** 2) / math.sqrt(2 * math.pi)
+
+    def symmetric_root(self, k: int, target: float, outer: bool, hi: float) -> float:
+        """c with P(|Z_k| >= c, continuing) = target (``outer``) or P(|Z_k| < c, continuing)
+        = target: Newton's method on c (the derivative is the density at +-c), safeguarded
+        by bisection on [0, hi]."""
+        mass = self.mass(k)
+
+        def g(c: float) -> float:
+            inside = self.prob_between(k, -c, c)
+            return (mass - inside if outer else inside) - target
+
+        lo_c, hi_c = 0.0, hi
+        c = min(max(norm_quantile(1 - target / 2) if outer else 0.5, 1e-3), hi)
+        for _ in range(40):
+            val = g(c)
+            if abs(val) < 1e-13:
+                return c
+            # g decreasing in c when outer, increasing otherwise
+            if (val > 0) == outer:
+                lo_c = c
+            else:
+                hi_c = c
+            slope = (self.density_at(k, c) + self.density_at(k, -c)) * (-1 if outer else 1)
+            step = c - val / slope if slope != 0 else None
+            c = step if step is not None and lo_c < step < hi_c else (lo_c + hi_c) / 2
+            if hi_c - lo_c < 1e-11:
+                return c
+        return c
 
     def advance(self, k: int, regions: list[tuple[float, float]]) -> None:
         """Restrict to the continuation region at look k (a union of intervals)."""
@@ -109,13 +141,6 @@ class _Recursion:
         self.f = np.concatenate(fs) if fs else np.zeros(1)
 
 
-def _solve(fn, target: float, lo: float, hi: float) -> float:
-    """Root of fn(x) = target for fn decreasing (efficacy) or increasing, by bisection."""
-    from scipy.optimize import brentq
-
-    return brentq(lambda x: fn(x) - target, lo, hi, xtol=1e-10)
-
-
 def efficacy_boundaries(times, alpha: float = 0.05, spending: str = "obf") -> np.ndarray:
     """Two-sided symmetric alpha-spending boundaries b_k (|Z_k| >= b_k rejects)."""
     times = _check_times(times)
@@ -125,11 +150,10 @@ def efficacy_boundaries(times, alpha: float = 0.05, spending: str = "obf") -> np
     for k, t in enumerate(times):
         inc = spent(t, alpha, spending) - prev
         prev = spent(t, alpha, spending)
-        mass = rec.mass(k)
         if inc <= 1e-15:
             b = _ZMAX
         else:
-            b = _solve(lambda c, k=k, m=mass: m - rec.prob_between(k, -c, c), inc, 0.0, _ZMAX + 5)
+            b = rec.symmetric_root(k, inc, True, _ZMAX + 5)
         out.append(b)
         rec.advance(k, [(-b, b)])
     return np.asarray(out)
@@ -183,7 +207,7 @@ def design(times, alpha: float = 0.05, beta: float = 0.1, spending: str = "obf",
             elif rec.prob_between(k, -b, b) <= inc:
                 a = b
             else:
-                a = _solve(lambda c, k=k: rec.prob_between(k, -c, c), inc, 0.0, b)
+                a = rec.symmetric_root(k, inc, False, b)
             out.append(a)
             rec.advance(k, [(-b, -a), (a, b)] if a < b else [])
         raise AssertionError("unreachable")

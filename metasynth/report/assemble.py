@@ -56,6 +56,19 @@ METHOD_REFERENCES = [
     "Interventions, version 6.4. Cochrane, 2023.",
     "Viechtbauer W. Conducting meta-analyses in R with the metafor package. J Stat Softw "
     "2010;36(3):1-48.",
+    "Röver C. Bayesian random-effects meta-analysis using the bayesmeta R package. J Stat Softw "
+    "2020;93(6):1-51.",
+    "Turner RM, Jackson D, Wei Y, Thompson SG, Higgins JPT. Predictive distributions for "
+    "between-study heterogeneity and simple methods for their application in Bayesian "
+    "meta-analysis. Stat Med 2015;34:984-998.",
+    "Wetterslev J, Thorlund K, Brok J, Gluud C. Trial sequential analysis may establish when firm "
+    "evidence is reached in cumulative meta-analysis. J Clin Epidemiol 2008;61:64-75.",
+    "Wetterslev J, Thorlund K, Brok J, Gluud C. Estimating required information size by "
+    "quantifying diversity in random-effects model meta-analyses. BMC Med Res Methodol 2009;9:86.",
+    "Lan KKG, DeMets DL. Discrete sequential boundaries for clinical trials. Biometrika "
+    "1983;70:659-663.",
+    "Jennison C, Turnbull BW. Group Sequential Methods with Applications to Clinical Trials. "
+    "Chapman & Hall/CRC, 2000.",
 ]
 
 
@@ -80,6 +93,30 @@ class OutcomeSection:
 
 
 @dataclass
+class BayesSection:
+    id: str
+    label: str
+    k: int
+    sentences: list
+    rows: list  # one per prior: label, median [CrI], probabilities, tau
+    thresholds: list
+    posterior_svg: str = ""
+    shrinkage_svg: str = ""
+    few_trials: bool = False
+
+
+@dataclass
+class TSASection:
+    id: str
+    label: str
+    sentences: list
+    assumptions: str
+    table: list
+    adjusted: str
+    plot_svg: str = ""
+
+
+@dataclass
 class ReportData:
     plan: AnalysisPlan
     title: dict
@@ -91,6 +128,8 @@ class ReportData:
     not_contributing: list
     references: list
     summary: dict
+    bayes: list = field(default_factory=list)
+    tsa: TSASection | None = None
 
 
 def base_options(plan: AnalysisPlan) -> PoolOptions:
@@ -326,9 +365,122 @@ def methods_text(plan: AnalysisPlan, options: PoolOptions) -> list[str]:
         f"risk reduction, α = {plan.grade.alpha}, power {plan.grade.power:.0%}; thresholds of "
         f"appreciable benefit and harm RR {plan.grade.benefit_threshold} and "
         f"{plan.grade.harm_threshold}), then the reviewers' judgements in studies/grade.yaml.",
+        *_beyond_methods(plan),
         f"Software: metasynth {__version__}; every estimator is checked against R metafor 3.8.1 "
         "(Viechtbauer 2010) by the test suite.",
     ]
+
+
+def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions) -> tuple[list, dict]:
+    """The Bayesian meta-analysis of each outcome the plan names, under its prior and the
+    sensitivity priors (posterior plots and shrinkage forest for the main prior)."""
+    import math
+
+    from metasynth import api
+    from metasynth.render.beyond_plots import posterior_plot, shrinkage_forest
+    from metasynth.render.beyond_text import bayes_sentences
+    from metasynth.render.figure_kit import figure_svg
+
+    sections, summary = [], {}
+    cfg = plan.bayes
+    for oid in cfg.outcomes:
+        definition = studies.registry.outcome(oid)
+        table = select_outcome(studies, oid)
+        if not effect_sizes(table, options.measure, options.zero_cells).included.any():
+            continue
+        rows, results = [], []
+        for i, spec in enumerate([cfg.tau_prior, *cfg.sensitivity_priors]):
+            r = api.bayes(table, tau_prior=spec.build(), mu_prior=cfg.mu_prior, options=options,
+                          thresholds=cfg.thresholds, shrinkage=i == 0 and not sections)
+            results.append(r)
+            f = math.exp if options.measure in ("RR", "OR") else (lambda v: v)
+            rows.append({"prior": r.tau_prior + ("" if i else " (main)"),
+                         "effect": f"{f(r.mu.median):.2f} [{f(r.mu.central_lower):.2f}, "
+                                   f"{f(r.mu.central_upper):.2f}]",
+                         "prediction": f"{f(r.theta_new.central_lower):.2f} to "
+                                       f"{f(r.theta_new.central_upper):.2f}",
+                         "probabilities": [f"{p:.0%}" for p in r.probabilities.values()],
+                         "tau": f"{r.tau.median:.2f} [{r.tau.central_lower:.2f}, "
+                                f"{r.tau.central_upper:.2f}]"})
+        main = results[0]
+        label = definition.label
+        sec = BayesSection(oid, label, main.k,
+                           bayes_sentences(main, options.measure, label.lower(), plan.experimental),
+                           rows, list(main.probabilities), few_trials=main.k < 5)
+        if not sections:  # figures for the first (primary) outcome
+            sec.posterior_svg = figure_svg(posterior_plot(main, options.measure,
+                                                          plan.experimental))
+            sec.shrinkage_svg = figure_svg(shrinkage_forest(main, options.measure,
+                                                            plan.experimental, plan.control))
+        sections.append(sec)
+        summary[oid] = [_bayes_summary(r) for r in results]
+    return sections, summary
+
+
+def _bayes_summary(r) -> dict:
+    d = r.to_dict()
+    d.pop("mu_density")
+    d.pop("tau_density")
+    return d
+
+
+def _tsa_section(plan: AnalysisPlan, studies: StudySet, options: PoolOptions):
+    import math
+
+    from metasynth import api
+    from metasynth.render.beyond_plots import tsa_plot
+    from metasynth.render.beyond_text import tsa_sentences
+    from metasynth.render.figure_kit import figure_svg
+
+    cfg = plan.tsa
+    definition = studies.registry.outcome(cfg.outcome)
+    if definition is None:
+        raise DataError(f"the tsa section names an unknown outcome {cfg.outcome!r}")
+    table = select_outcome(studies, cfg.outcome)
+    r = api.tsa(table, plan=cfg.build(), options=replace(options, measure="RR"))
+    p = r.plan
+    assumptions = (f"Anticipated effect: {cfg.outcome.replace('_', ' ')} from "
+                   f"{p.control_risk:.0%} with control to {p.intervention_risk:.0%} with "
+                   f"{plan.experimental} (relative risk reduction {p.relative_risk_reduction:.1%}); "
+                   f"two-sided alpha {p.alpha:.0%}, power {1 - p.beta:.0%}; diversity D² "
+                   f"{r.d2:.0%} ({'stated' if p.d2 is not None else 'observed'}). Required "
+                   f"information size {math.ceil(r.ris)} participants, diversity-adjusted "
+                   f"{math.ceil(r.daris)}." + (f" Rationale: {cfg.rationale}" if cfg.rationale else ""))
+    table_rows = [{"label": lab, "n": n, "info": f"{t:.0%}", "z": f"{z:.2f}",
+                   "boundary": f"±{b:.2f}" if b < 8 else "beyond ±8",
+                   "futility": f"±{a:.2f}" if p.futility and a > 0.005 else "–"}
+                  for lab, n, t, z, b, a in zip(r.labels, r.participants, r.information_fraction,
+                                                r.z, r.efficacy,
+                                                r.futility or (0.0,) * len(r.labels))]
+    adjusted = (f"Pooled RR (DerSimonian-Laird) {r.rr:.2f}, 95% CI {r.rr_ci[0]:.2f} to "
+                f"{r.rr_ci[1]:.2f}; TSA-adjusted 95% CI {r.rr_tsa_ci[0]:.2f} to "
+                f"{r.rr_tsa_ci[1]:.2f}.")
+    sec = TSASection(cfg.outcome, definition.label, tsa_sentences(r, plan.experimental),
+                     assumptions, table_rows, adjusted)
+    sec.plot_svg = figure_svg(tsa_plot(r, plan.experimental, plan.control))
+    return sec, r.to_dict()
+
+
+def _beyond_methods(plan: AnalysisPlan) -> list[str]:
+    out = []
+    if plan.bayes is not None:
+        b = plan.bayes
+        prior = b.tau_prior.build().describe()
+        others = "; ".join(s.build().describe() for s in b.sensitivity_priors) or "none"
+        mu = "a flat prior" if b.mu_prior is None else f"a normal(0, {b.mu_prior_sd:g}²) prior"
+        out.append("Bayesian random-effects meta-analysis: the normal-normal hierarchical model "
+                   "on the log risk ratio, computed by numerical integration (Röver 2020), with "
+                   f"{mu} on the pooled effect and a {prior} (sensitivity priors: {others}, "
+                   "Turner et al. 2015). Posterior medians with 95% central credible intervals, "
+                   "the prediction for a new trial, and posterior probabilities of benefit.")
+    if plan.tsa is not None:
+        out.append("Trial sequential analysis (Wetterslev et al. 2008): the cumulative "
+                   "DerSimonian-Laird Z-curve in order of publication, monitored with Lan-DeMets "
+                   "O'Brien-Fleming alpha-spending boundaries for benefit and harm and "
+                   "beta-spending futility boundaries (Lan & DeMets 1983; Jennison & Turnbull "
+                   "2000), against the diversity-adjusted required information size (Wetterslev "
+                   "et al. 2009).")
+    return out
 
 
 def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
@@ -430,8 +582,14 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     rob_summary = figure_svg(summary_plot(rob_full)) if rob_full else ""
     summary = {"report": plan.name, "metasynth_version": __version__,
                "trials": len(studies), "outcomes": summary_outcomes}
+    bayes_sections, tsa_sec = [], None
+    if plan.bayes is not None:
+        bayes_sections, summary["bayes"] = _bayes_sections(plan, studies, options)
+    if plan.tsa is not None:
+        tsa_sec, summary["tsa"] = _tsa_section(plan, studies, options)
     return ReportData(plan, title, methods_text(plan, options), included, sections, rob_traffic,
-                      rob_summary, not_contributing, references + [], summary)
+                      rob_summary, not_contributing, references + [], summary, bayes_sections,
+                      tsa_sec)
 
 
 def _portable(d: dict) -> dict:

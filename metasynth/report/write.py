@@ -55,7 +55,7 @@ def render_html(data: ReportData, font_files: dict | None = None, page_size: str
         outcomes=data.outcomes, rob_traffic=data.rob_traffic_svg, rob_summary=data.rob_summary_svg,
         not_contributing=data.not_contributing, references=data.references,
         method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
-        created=_created(data), font_files=font_files,
+        created=_created(data), font_files=font_files, bayes=data.bayes, tsa=data.tsa,
         page_size=page_size or data.plan.page_size)
 
 

@@ -1,0 +1,76 @@
+"""`metasynth bayes` and `metasynth tsa` on the shipped corpus, their figures, the plan
+defaults, bad input, and the report sections."""
+
+import json
+
+from metasynth import api
+from metasynth.models.bayes import half_normal
+from tests.conftest import FIXTURES, STUDIES, run_cli
+
+BCG = FIXTURES / "data" / "bcg.csv"
+
+
+def test_bayes_text_json_and_figures(tmp_path):
+    proc = run_cli("bayes", STUDIES, "-o", tmp_path / "post.svg", "--forest", tmp_path / "shr.png")
+    assert proc.returncode == 0, proc.stderr
+    assert "Prior for tau: half-normal(scale=0.5) on tau" in proc.stdout
+    assert "P(RR < 0.9)" in proc.stdout and "Shrunken trial estimates" in proc.stdout
+    assert (tmp_path / "post.svg").stat().st_size > 0 and (tmp_path / "shr.png").exists()
+    doc = json.loads(run_cli("bayes", STUDIES, "--format", "json").stdout)
+    direct = api.bayes(STUDIES, tau_prior=half_normal(0.5))
+    assert doc["probabilities"]["P(RR < 1)"] == direct.probabilities["P(RR < 1)"]
+    assert doc["k"] == direct.k == len(doc["shrinkage"])
+    assert 0.5 < doc["probabilities"]["P(RR < 1)"] < 1
+
+
+def test_bayes_options_override_the_plan():
+    base = json.loads(run_cli("bayes", STUDIES, "--format", "json").stdout)
+    turner = json.loads(run_cli("bayes", STUDIES, "--tau-prior", "turner-mortality",
+                                "--format", "json").stdout)
+    assert turner["tau_prior"].startswith("Turner et al. (2015)")
+    assert turner["tau"]["median"] != base["tau"]["median"]
+    proc = run_cli("bayes", BCG, "--thresholds", "1,0.5", "--format", "json")
+    assert set(json.loads(proc.stdout)["probabilities"]) == {"P(RR < 1)", "P(RR < 0.5)"}
+
+
+def test_bayes_bad_input_is_one_line():
+    proc = run_cli("bayes", STUDIES, "--tau-prior", "flat")
+    assert proc.returncode == 2 and "usage error" in proc.stderr
+    proc = run_cli("bayes", STUDIES, "--thresholds", "1,zero")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_tsa_text_json_and_plot(tmp_path):
+    proc = run_cli("tsa", STUDIES, "-o", tmp_path / "tsa.pdf")
+    assert proc.returncode == 0, proc.stderr
+    assert "Required information size 313.8 participants" in proc.stdout
+    assert "control risk 40.0%, relative risk reduction 42.5%" in proc.stdout
+    assert "TSA-adjusted CI" in proc.stdout and (tmp_path / "tsa.pdf").exists()
+    doc = json.loads(run_cli("tsa", STUDIES, "--format", "json").stdout)
+    assert doc["participants"][-1] == 449 and doc["crossed"] in {"none", "futility"}
+    assert abs(doc["ris"] - 313.8047) < 1e-3
+
+
+def test_tsa_options_and_errors():
+    doc = json.loads(run_cli("tsa", STUDIES, "--rrr", "0.2", "--d2", "0.3", "--no-futility",
+                             "--format", "json").stdout)
+    assert doc["plan"]["relative_risk_reduction"] == 0.2 and doc["futility"] == []
+    assert abs(doc["daris"] - doc["ris"] / 0.7) < 1e-9
+    # a 20% RRR needs far more than the 449 participants: no boundary can be crossed yet
+    assert doc["fraction_reached"] < 0.5 and doc["crossed"] == "none"
+    proc = run_cli("tsa", STUDIES, "--rrr", "1.5")
+    assert proc.returncode == 2 and "relative risk reduction" in proc.stderr
+    proc = run_cli("tsa", STUDIES, "--measure", "OR")
+    assert proc.returncode == 1 and "risk ratios" in proc.stderr
+
+
+def test_report_has_both_sections(tmp_path):
+    from metasynth.report.assemble import assemble
+
+    data = assemble(STUDIES)
+    assert [b.id for b in data.bayes] == ["mortality", "mortality_longest"]
+    first = data.bayes[0]
+    assert any("by at least 10%" in s for s in first.sentences)
+    assert len(first.rows) == 3 and first.posterior_svg.startswith("<svg")
+    assert data.tsa.sentences[0].startswith("The accrued information is 449 participants")
+    assert "bayes" in data.summary and data.summary["tsa"]["participants"][-1] == 449
