@@ -27,6 +27,8 @@ _EXPORTS = {
     "leave_one_out": "metasynth.api",
     "cumulative": "metasynth.api",
     "study_table": "metasynth.api",
+    "bayes": "metasynth.api",
+    "tsa": "metasynth.api",
     "render_text": "metasynth.render.text",
     "forest_plot": "metasynth.render.forest",
 }

@@ -13,7 +13,12 @@ from metasynth.models.sequential import (
     efficacy_boundaries,
     spent,
 )
-from metasynth.models.tsa import TSAPlan, required_information_size, trial_sequential_analysis
+from metasynth.models.tsa import (
+    TSAPlan,
+    required_information_size,
+    required_information_size_md,
+    trial_sequential_analysis,
+)
 
 
 def test_obrien_fleming_boundaries_match_rtsa_vignette():
@@ -81,6 +86,13 @@ def test_required_information_size_formula():
     z = 1.959963985 + 1.281551566
     assert ris == pytest.approx(4 * z * z * 0.315 * 0.685 / 0.17**2, rel=1e-9)
     assert math.ceil(ris) == 314
+
+
+def test_information_size_for_a_mean_difference_matches_rtsa():
+    # RTSA manual: ris(outcome = "MD", mc = 0.5, sd_mc = 1, alpha = 0.05, beta = 0.1) prints
+    # 84.06 participants per arm (rounded up to 85, 170 in all)
+    per_arm = required_information_size_md(0.5, 1.0) / 2
+    assert round(per_arm, 2) == 84.06 and 2 * math.ceil(per_arm) == 170
 
 
 def test_diversity_adjustment_and_conclusions_on_synthetic_trials():

@@ -74,6 +74,13 @@ def required_information_size(control_risk: float, intervention_risk: float,
     return 4 * z * z * p * (1 - p) / (delta * delta)
 
 
+def required_information_size_md(difference: float, sd: float, alpha: float = 0.05,
+                                 beta: float = 0.10) -> float:
+    """Participants for a mean difference (1:1): 4 (z_{1-alpha/2} + z_{1-beta})^2 sd^2 / d^2."""
+    z = norm_quantile(1 - alpha / 2) + norm_quantile(1 - beta)
+    return 4 * z * z * sd * sd / (difference * difference)
+
+
 @dataclass(frozen=True)
 class TSAResult:
     labels: tuple[str, ...]
