@@ -5,7 +5,10 @@ Trial Unit's TSA manual (Thorlund et al. 2017): the cumulative meta-analysis, tr
 in order of publication, is monitored like an interim analysis of one large trial.
 
 - Cumulative Z-curve: DerSimonian-Laird random-effects pooled log RR (Wald), the TSA
-  program's default, signed so that Z > 0 favours the experimental arm (RR < 1).
+  program's default, signed so that Z > 0 favours the experimental arm (RR < 1). The trials
+  are those of the main analysis: unlike the TSA program, which adds a continuity
+  correction to trials without events in either arm, metasynth leaves them out of the RR
+  (Cochrane Handbook 10.4.4) and so also out of the accrued information.
 - Required information size (participants), for a two-sided test at level alpha with power
   1 - beta to detect a relative risk reduction RRR from control risk pC:
   RIS = 4 (z_{1-alpha/2} + z_{1-beta})^2 p(1 - p) / delta^2, p = (pC + pI) / 2,
