@@ -60,7 +60,8 @@ def bisection_boundaries(times, alpha=0.05):
         inc = sequential.spent(t, alpha) - prev
         prev += inc
         m = rec.mass(k)
-        b = brentq(lambda c, k=k: m - rec.prob_between(k, -c, c) - inc, 0.0, 14.0, xtol=1e-10)
+        b = brentq(lambda c, k=k, m=m, inc=inc: m - rec.prob_between(k, -c, c) - inc, 0.0, 14.0,
+                   xtol=1e-10)
         out.append(b)
         rec.advance(k, [(-b, b)])
     return np.asarray(out)
