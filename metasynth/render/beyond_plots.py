@@ -69,9 +69,8 @@ def posterior_plot(result, measure: str = "RR", experimental: str = "MSC"):
         ax.set_xlabel(f"{MEASURE_NAMES[measure]} (pooled)")
         ax.set_ylabel(f"density of log {measure}" if ratio else "density")
         ax.set_yticks([])
-        ax.text(0.98, 0.95, f"shaded: P({measure} < {null:g}) = "
-                f"{_prob_below(result, measure, null):.1%}", transform=ax.transAxes, ha="right",
-                fontsize=8, va="top")
+        ax.set_title(f"shaded: P({measure} < {null:g}) = {_prob_below(result, measure, null):.1%}",
+                     fontsize=8, loc="left")
         ax2 = sheet.axes_inches(4.7, y0, 2.4, 2.4)
         t = np.array([p[0] for p in result.tau_density])
         dt = np.array([p[1] for p in result.tau_density])
