@@ -18,7 +18,7 @@ from metasynth.models.subgroups import SubgroupResult, pool_subgroups
 from metasynth.models.subsets import SubsetAnalysis
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome
-from metasynth.records.table import StudyRow, StudyTable, read_table
+from metasynth.records.table import StudyRow, StudyTable, publication_order, read_table
 
 DEFAULT_OUTCOME = "mortality"
 
@@ -218,10 +218,12 @@ def gosh(data, outcome: str | None = None, *, options: PoolOptions | None = None
 
 
 def _ordered_included(effects: EffectSizes) -> list[int]:
-    """Indices of the included studies in order of publication (year, then table order)."""
+    """Indices of the included studies in order of publication; an error if there are none."""
     idx = [i for i, inc in enumerate(effects.included) if inc]
+    if not idx:
+        raise DataError("no study with usable counts for this outcome", effects.table.source)
     rows = effects.table.rows
-    return sorted(idx, key=lambda i: (rows[i].year if rows[i].year is not None else 10**6, i))
+    return [idx[j] for j in publication_order([rows[i] for i in idx])]
 
 
 RR_THRESHOLDS = (1.0, 0.9, 0.8)
@@ -241,8 +243,6 @@ def bayes(data, outcome: str | None = None, *, tau_prior=None, mu_prior=None,
     options = options or make_options(**settings)
     effects = _effects(data, outcome, options, False)
     idx = _ordered_included(effects)
-    if not idx:
-        raise DataError("no study with usable counts for this outcome", effects.table.source)
     ratio = options.measure in ("RR", "OR")
     probs = {f"P({options.measure} < {t:g})": (math.log(t) if ratio else t) for t in thresholds}
     return bayes_meta(effects.yi[idx], effects.vi[idx], tau_prior=tau_prior, mu_prior=mu_prior,
@@ -261,8 +261,6 @@ def tsa(data, outcome: str | None = None, *, plan=None, options: PoolOptions | N
         raise DataError("trial sequential analysis is implemented for risk ratios (measure RR)")
     effects = _effects(data, outcome, options, False)
     idx = _ordered_included(effects)
-    if not idx:
-        raise DataError("no study with usable counts for this outcome", effects.table.source)
     rows = effects.table.rows
     return trial_sequential_analysis(
         effects.yi[idx], effects.vi[idx],

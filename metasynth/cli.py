@@ -571,12 +571,14 @@ def _bayes(args) -> int:
         from metasynth.render.beyond_text import bayes_table
 
         sys.stdout.write(bayes_table(result, args.measure, args.outcome or "mortality"))
-    from metasynth.render import beyond_plots
-
     if args.output:
-        _save_plot(beyond_plots.posterior_plot(result, args.measure), args.output)
+        from metasynth.render.beyond_plots import posterior_plot
+
+        _save_plot(posterior_plot(result, args.measure), args.output)
     if args.forest:
-        _save_plot(beyond_plots.shrinkage_forest(result, args.measure), args.forest)
+        from metasynth.render.beyond_plots import shrinkage_forest
+
+        _save_plot(shrinkage_forest(result, args.measure), args.forest)
     return 0
 
 

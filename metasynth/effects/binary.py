@@ -27,6 +27,12 @@ from metasynth.records.table import StudyRow, StudyTable
 
 MEASURES = ("RR", "OR", "RD")
 RATIO_MEASURES = ("RR", "OR")
+
+
+def back_transform(measure: str):
+    """From the analysis scale to the reporting scale: exp for ratios (log RR, log OR),
+    the identity for RD. Works on scalars and arrays."""
+    return np.exp if measure in RATIO_MEASURES else (lambda x: x)
 ZERO_CELL_TO = ("only0", "all", "if0all", "none")
 
 

@@ -13,11 +13,13 @@ Then mu | tau, y ~ N(mu_hat, 1/S); a new trial's effect theta_new | tau, y ~
 N(mu_hat, 1/S + tau²); study i's effect (shrinkage) | tau, y ~ N(mu_hat + B (y_i - mu_hat),
 tau² v_i/(v_i + tau²) + (v_i/(v_i + tau²))² / S), B = tau²/(v_i + tau²).
 
-Integrals use adaptive Gauss-Kronrod quadrature (QUADPACK via scipy, relative tolerance
-1e-10): "exact to the integration tolerance". bayesmeta approximates the marginal of mu by
-a discrete mixture (DIRECT algorithm, bounded divergence), so its printed values can
-differ from the exact integrals in the 5th or 6th digit; ``tests/test_bayes.py`` checks
-ours against bayesmeta's printed examples and against an independent brute-force grid.
+The normalizing constant and tau's moments use adaptive Gauss-Kronrod quadrature (QUADPACK
+via scipy, relative tolerance 1e-10); tau's quantiles and the mixtures use composite
+Gauss-Legendre rules in u = tau / (c + tau): "exact to the integration tolerance".
+bayesmeta approximates the marginal of mu by a discrete mixture (DIRECT algorithm,
+bounded divergence), so its printed mu can differ from the exact integral in the 4th
+significant digit (5e-4 in its eight-schools example); ``tests/test_bayes.py`` checks ours
+against bayesmeta's printed examples and against an independent brute-force grid.
 
 Priors for tau (``TauPrior``): half-normal (default scale 0.5 on the log scale, Röver et
 al. 2021), half-Cauchy, uniform (improper; use with care), and the log-normal empirical
@@ -149,7 +151,9 @@ class Posterior:
         peak = self._peak()
         self._log_norm = self._log_unnorm(np.array([peak]))[0]
         self._z = self._integrate(lambda t: self._density_unnorm(t))
-        self._mean_mu = None
+        self._tau_mean: float | None = None
+        self._table = None  # tau's cumulative posterior at panel edges (_cdf_table)
+        self._node_cache = None  # quadrature nodes for the mixtures (_nodes)
 
     # --- tau -------------------------------------------------------------------------
     def _parts(self, tau):
@@ -190,9 +194,9 @@ class Posterior:
     def _nodes(self):
         """Quadrature nodes and normalized weights over tau for the mixtures: composite
         Gauss-Legendre (20 points on each of 100 panels) in u, tau = c u / (1 - u), with c
-        the posterior median of tau. Checked against adaptive quadrature in the tests."""
-        if getattr(self, "_node_cache", None) is None:
-            c = max(self.tau_quantile_fast(0.5), 1e-3 * max(float(np.sqrt(self.v).max()), 1e-9))
+        the posterior median of tau. Checked against a brute-force grid in the tests."""
+        if self._node_cache is None:
+            c = max(self.tau_quantile(0.5), 1e-3 * max(float(np.sqrt(self.v).max()), 1e-9))
             x, w = np.polynomial.legendre.leggauss(20)
             edges = np.linspace(0.0, 1.0, 101)
             a, b = edges[:-1, None], edges[1:, None]
@@ -209,9 +213,9 @@ class Posterior:
 
     def _cdf_table(self):
         """Cumulative posterior of tau at panel edges (400 panels in u = tau / (c + tau),
-        20-point Gauss-Legendre on each): fast quantiles for the shortest interval."""
-        if getattr(self, "_table", None) is None:
-            c = max(self._expect_tau(lambda t: t), 1e-3 * max(float(np.sqrt(self.v).max()), 1e-9))
+        20-point Gauss-Legendre on each), from which every quantile of tau is found."""
+        if self._table is None:
+            c = max(self.tau_mean(), 1e-3 * max(float(np.sqrt(self.v).max()), 1e-9))
             edges = np.linspace(0.0, 1.0, 401)
             parts = self._gl(edges[:-1], edges[1:], c)
             cum = np.concatenate([[0.0], np.cumsum(parts)])
@@ -227,7 +231,7 @@ class Posterior:
         f = np.exp(self._log_unnorm(tau.ravel())).reshape(u.shape) * c / (1 - u) ** 2
         return ((b - a) / 2 * w * f).sum(1)
 
-    def tau_quantile_fast(self, p: float) -> float:
+    def tau_quantile(self, p: float) -> float:
         from scipy.optimize import brentq
 
         c, edges, cum, total = self._cdf_table()
@@ -244,30 +248,20 @@ class Posterior:
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         return np.exp(self._log_unnorm(tau)) / self._z
 
-    def tau_cdf(self, t: float) -> float:
-        if t <= 0:
-            return 0.0
-        return min(1.0, self._integrate(lambda x: self._density_unnorm(x), 0.0, t) / self._z)
-
-    def tau_quantile(self, p: float) -> float:
-        from scipy.optimize import brentq
-
-        if p <= 0:
-            return 0.0
-        hi = max(float(np.sqrt(self.v).max()), 1e-6)
-        while self.tau_cdf(hi) < p:
-            hi *= 2
-        return brentq(lambda t: self.tau_cdf(t) - p, 0.0, hi, xtol=1e-14, rtol=1e-12)
-
     def _expect_tau(self, g) -> float:
         return self._integrate(lambda t: g(t) * self._density_unnorm(t)) / self._z
+
+    def tau_mean(self) -> float:
+        if self._tau_mean is None:
+            self._tau_mean = self._expect_tau(lambda t: t)
+        return self._tau_mean
 
     def tau_summary(self) -> Summary:
         from scipy.optimize import minimize_scalar
 
-        mean = self._expect_tau(lambda t: t)
+        mean = self.tau_mean()
         sd = math.sqrt(max(self._expect_tau(lambda t: t * t) - mean**2, 0.0))
-        med = self.tau_quantile_fast(0.5)
+        med = self.tau_quantile(0.5)
         # mode: 0 when the density falls from the origin, else the interior maximum
         d0 = self._log_unnorm(np.array([0.0, 1e-7 * max(sd, 1e-9)]))
         if d0[0] >= d0[1]:
@@ -277,12 +271,12 @@ class Posterior:
                                   bounds=(0.0, mean + 10 * sd), method="bounded",
                                   options={"xatol": 1e-12 * max(mean, 1)})
             mode = float(res.x)
-        q = self.tau_quantile_fast
+        q = self.tau_quantile
         c_lo, c_hi = q((1 - LEVEL) / 2), q((1 + LEVEL) / 2)
         if mode == 0.0:
             lo, hi = 0.0, q(LEVEL)
         else:
-            lo, hi = _shortest(self.tau_quantile_fast)
+            lo, hi = _shortest(q)
         return Summary(mode, med, mean, sd, lo, hi, c_lo, c_hi)
 
     # --- mixtures over tau (mu, theta_new, shrinkage) ----------------------------------

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from metasynth.distributions import norm_quantile, norm_sf2, t_quantile
-from metasynth.effects.binary import RATIO_MEASURES, EffectSizes, escalc
+from metasynth.effects.binary import EffectSizes, back_transform, escalc
 from metasynth.errors import DataError
 from metasynth.models.common_effect import (
     CommonBatch,
@@ -89,8 +89,7 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
     rand = fit_random(y, v, mask, options.tau2_method, options.ci_method, options.pi_method,
                       options.level)
     het = heterogeneity(y, v, mask, rand.tau2.tau2, options.level, with_ci=k >= 2)
-    ratio = effects.measure in RATIO_MEASURES
-    back = np.exp if ratio else (lambda x: x)
+    back = back_transform(effects.measure)
 
     def rep(x):
         x = _f(x)

@@ -168,7 +168,7 @@ class SequentialDesign:
     beta: float
     spending: str
     efficacy: tuple[float, ...]
-    futility: tuple[float, ...]  # empty when no futility wedge; NaN where none applies
+    futility: tuple[float, ...]  # empty when no futility wedge; 0 where none applies
     drift: float  # drift under the alternative (at t = 1 of the inflated information size)
     inflation: float  # sequential inflation factor of the information size
 

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from metasynth.effects.binary import RATIO_MEASURES, EffectSizes
+from metasynth.effects.binary import EffectSizes, back_transform
 from metasynth.models.heterogeneity import heterogeneity
 from metasynth.models.options import PoolOptions
 from metasynth.models.random_effects import fit_random
 from metasynth.models.weighted import as_batch
+from metasynth.records.table import publication_order
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _fit_masks(effects: EffectSizes, options: PoolOptions, masks: np.ndarray, la
     yy, vv, mm = as_batch(np.tile(y, (b, 1)), np.tile(v, (b, 1)), masks)
     fit = fit_random(yy, vv, mm, options.tau2_method, options.ci_method, "hts", options.level)
     het = heterogeneity(yy, vv, mm, fit.tau2.tau2, options.level, with_ci=False)
-    back = np.exp if effects.measure in RATIO_MEASURES else (lambda x: x)
+    back = back_transform(effects.measure)
 
     def f(x):
         x = float(x)
@@ -82,9 +83,7 @@ def cumulative(effects: EffectSizes, options: PoolOptions | None = None,
     options = options or PoolOptions(measure=effects.measure)
     rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
     k = len(rows)
-    idx = list(range(k))
-    if order == "year":
-        idx.sort(key=lambda i: (rows[i].year if rows[i].year is not None else 10**6, i))
+    idx = publication_order(rows) if order == "year" else list(range(k))
     masks = np.zeros((k, k), dtype=bool)
     for step in range(k):
         masks[step, idx[: step + 1]] = True

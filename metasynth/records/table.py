@@ -48,6 +48,13 @@ class StudyRow:
                             self.control_events, self.control_total)
 
 
+def publication_order(rows) -> list[int]:
+    """Indices of ``rows`` in order of publication: by year (rows without one last), ties
+    kept in table order (cumulative meta-analysis, trial sequential analysis)."""
+    return sorted(range(len(rows)),
+                  key=lambda i: (rows[i].year if rows[i].year is not None else 10**6, i))
+
+
 @dataclass(frozen=True)
 class StudyTable:
     """Rows in presentation order, plus where they came from (for messages)."""

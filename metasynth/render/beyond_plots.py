@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from metasynth.effects.binary import back_transform
 from metasynth.render.figure_kit import (
     BLUE,
     GREY,
@@ -18,21 +19,10 @@ from metasynth.render.figure_kit import (
     VERMILLION,
     Sheet,
     rc,
+    titled_frame,
 )
 
 _Z_CAP = 8.0  # boundaries above this are drawn at the edge
-
-
-def _frame(title: str, notes: list[str], plot_w: float, plot_h: float, left: float = 0.9):
-    sheet = Sheet()
-    w = max(plot_w + left + 0.4, max([sheet.width(n) for n in notes] + [0]) + 2 * MARGIN,
-            sheet.width(title, True) + 2 * MARGIN)
-    h = MARGIN + ROW_H * 1.5 + plot_h + 0.6 + ROW_H * (len(notes) + 0.3) + MARGIN
-    sheet.fig.set_size_inches(w, h)
-    sheet.put(MARGIN, h - MARGIN - ROW_H / 2, title, bold=True)
-    for i, n in enumerate(notes):
-        sheet.put(MARGIN, MARGIN + ROW_H * (len(notes) - i - 0.5), n)
-    return sheet, MARGIN + ROW_H * (len(notes) + 0.3) + 0.5, h
 
 
 def posterior_plot(result, measure: str = "RR", experimental: str = "MSC"):
@@ -47,7 +37,7 @@ def posterior_plot(result, measure: str = "RR", experimental: str = "MSC"):
     notes = [f"Priors: {result.tau_prior}; pooled log {measure}: {result.mu_prior}.",
              f"{probs} (posterior probabilities)."]
     with mpl.rc_context(rc()):
-        sheet, y0, _ = _frame("Posterior distributions (Bayesian random-effects model)", notes,
+        sheet, y0, _ = titled_frame("Posterior distributions (Bayesian random-effects model)", notes,
                               6.6, 2.4)
         ax = sheet.axes_inches(0.7, y0, 3.4, 2.4)
         xs = np.exp(x) if ratio else x
@@ -95,7 +85,7 @@ def _prob_below(result, measure: str, t: float) -> float:
 
 
 def shrinkage_forest(result, measure: str = "RR", experimental: str = "MSC",
-                     control: str = "Control"):
+                     control: str = "Control", better: str = "lower"):
     """Each trial's own estimate (grey) and its posterior (shrunken) estimate (blue), then
     the pooled effect and the prediction for a new trial, with 95% (central) intervals."""
     import matplotlib as mpl
@@ -103,7 +93,7 @@ def shrinkage_forest(result, measure: str = "RR", experimental: str = "MSC",
     from metasynth.render.figure_kit import diamond, effect_axis, favours, whisker, x_range
 
     ratio = measure in ("RR", "OR")
-    f = np.exp if ratio else (lambda v: v)
+    f = back_transform(measure)
     k = result.k
     rows = []
     for i in range(k):
@@ -150,7 +140,7 @@ def shrinkage_forest(result, measure: str = "RR", experimental: str = "MSC",
             sheet.put(MARGIN, yin, lab, bold=i >= k)
             if val:
                 sheet.put(MARGIN + label_w + 3.1, yin, f"{val[1]:.2f} [{val[0]:.2f}, {val[2]:.2f}]")
-        favours(sheet, ax, y0 - 0.4, null, ratio, lo, hi, "lower", experimental, control)
+        favours(sheet, ax, y0 - 0.4, null, ratio, lo, hi, better, experimental, control)
         for i, n in enumerate(notes):
             sheet.put(MARGIN, MARGIN + ROW_H * (len(notes) - i - 0.5), n)
     return sheet.fig
@@ -177,7 +167,7 @@ def tsa_plot(result, experimental: str = "MSC", control: str = "Control"):
              f"({r.fraction_reached:.0%}). Boundaries: Lan-DeMets O'Brien-Fleming; "
              f"Z-curve: DerSimonian-Laird."]
     with mpl.rc_context(rc()):
-        sheet, y0, _h = _frame("Trial sequential analysis", notes, 5.2, 3.4, left=1.0)
+        sheet, y0, _h = titled_frame("Trial sequential analysis", notes, 5.2, 3.4, left=1.0)
         ax = sheet.axes_inches(1.0, y0, 5.2, 3.4)
         x_max = max(n[-1], r.daris) * 1.08
         ax.set_xlim(0, x_max)

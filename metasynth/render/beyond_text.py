@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import math
 
-
-def _scale(measure: str):
-    return math.exp if measure in ("RR", "OR") else (lambda v: v)
+from metasynth.effects.binary import back_transform
 
 
 def bayes_table(result, measure: str = "RR", outcome: str = "") -> str:
-    f = _scale(measure)
+    f = back_transform(measure)
     ratio = measure in ("RR", "OR")
     lines = ["Bayesian random-effects meta-analysis (normal-normal hierarchical model, "
              "numerical integration; Röver 2020)",
@@ -47,7 +45,7 @@ def bayes_table(result, measure: str = "RR", outcome: str = "") -> str:
 
 def bayes_sentences(result, measure: str, outcome: str, experimental: str = "MSC") -> list[str]:
     """Plain-language statements of the posterior probabilities of benefit."""
-    f = _scale(measure)
+    f = back_transform(measure)
     out = [f"Given the trials and the prior, the pooled {measure} is most probably about "
            f"{f(result.mu.median):.2f}, with 95% probability between "
            f"{f(result.mu.central_lower):.2f} and {f(result.mu.central_upper):.2f}."]

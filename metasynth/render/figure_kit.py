@@ -81,6 +81,22 @@ class Sheet:
         return self.fig.add_axes((x0 / fw, y0 / fh, w / fw, h / fh))
 
 
+def titled_frame(title: str, notes: list[str], plot_w: float, plot_h: float,
+                 left: float = 0.9) -> tuple[Sheet, float, float]:
+    """A figure with a bold title on top and one line per note below: room for a plot area
+    ``plot_w`` x ``plot_h`` inches starting ``left`` inches from the edge. Returns the
+    sheet, the bottom of the plot area and the figure's height (inches)."""
+    sheet = Sheet()
+    w = max(plot_w + left + 0.4, max([sheet.width(n) for n in notes] + [0]) + 2 * MARGIN,
+            sheet.width(title, True) + 2 * MARGIN)
+    h = MARGIN + ROW_H * 1.5 + plot_h + 0.6 + ROW_H * (len(notes) + 0.3) + MARGIN
+    sheet.fig.set_size_inches(w, h)
+    sheet.put(MARGIN, h - MARGIN - ROW_H / 2, title, bold=True)
+    for i, n in enumerate(notes):
+        sheet.put(MARGIN, MARGIN + ROW_H * (len(notes) - i - 0.5), n)
+    return sheet, MARGIN + ROW_H * (len(notes) + 0.3) + 0.5, h
+
+
 def x_range(points, pooled_cis, ratio: bool) -> tuple[float, float]:
     """The narrowest standard range holding every point estimate and, up to 0.01-100
     (ratios) or -1 to 1 (RD), the pooled CIs; what lies beyond ends in arrows."""

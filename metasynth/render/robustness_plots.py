@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from metasynth.render.figure_kit import BLUE, GREY, INK, MARGIN, MEASURE_NAMES, ROW_H, VERMILLION, Sheet, rc
+from metasynth.render.figure_kit import BLUE, GREY, INK, MEASURE_NAMES, VERMILLION, rc, titled_frame
 
 
 def _frame(title: str, notes: list[str], plot_w: float = 4.2, plot_h: float = 3.2):
-    sheet = Sheet()
-    w = max(plot_w + 1.3, max([sheet.width(n) for n in notes] + [0]) + 2 * MARGIN,
-            sheet.width(title, True) + 2 * MARGIN)
-    h = MARGIN + ROW_H * 1.5 + plot_h + 0.6 + ROW_H * (len(notes) + 0.3) + MARGIN
-    sheet.fig.set_size_inches(w, h)
-    sheet.put(MARGIN, h - MARGIN - ROW_H / 2, title, bold=True)
-    ax = sheet.axes_inches(0.9, MARGIN + ROW_H * (len(notes) + 0.3) + 0.5, plot_w, plot_h)
-    for i, n in enumerate(notes):
-        sheet.put(MARGIN, MARGIN + ROW_H * (len(notes) - i - 0.5), n)
+    sheet, y0, _ = titled_frame(title, notes, plot_w, plot_h)
+    ax = sheet.axes_inches(0.9, y0, plot_w, plot_h)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return sheet, ax

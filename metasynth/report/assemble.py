@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from metasynth import __version__
-from metasynth.effects.binary import ZeroCellRule, effect_sizes
+from metasynth.effects.binary import ZeroCellRule, back_transform, effect_sizes
 from metasynth.errors import DataError
 from metasynth.models.common_effect import COMMON_REFERENCES
 from metasynth.models.options import PoolOptions
@@ -374,8 +374,6 @@ def methods_text(plan: AnalysisPlan, options: PoolOptions) -> list[str]:
 def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions) -> tuple[list, dict]:
     """The Bayesian meta-analysis of each outcome the plan names, under its prior and the
     sensitivity priors (posterior plots and shrinkage forest for the main prior)."""
-    import math
-
     from metasynth import api
     from metasynth.render.beyond_plots import posterior_plot, shrinkage_forest
     from metasynth.render.beyond_text import bayes_sentences
@@ -383,6 +381,7 @@ def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions)
 
     sections, summary = [], {}
     cfg = plan.bayes
+    f = back_transform(options.measure)
     for oid in cfg.outcomes:
         definition = studies.registry.outcome(oid)
         table = select_outcome(studies, oid)
@@ -393,7 +392,6 @@ def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions)
             r = api.bayes(table, tau_prior=spec.build(), mu_prior=cfg.mu_prior, options=options,
                           thresholds=cfg.thresholds, shrinkage=i == 0 and not sections)
             results.append(r)
-            f = math.exp if options.measure in ("RR", "OR") else (lambda v: v)
             rows.append({"prior": r.tau_prior + ("" if i else " (main)"),
                          "effect": f"{f(r.mu.median):.2f} [{f(r.mu.central_lower):.2f}, "
                                    f"{f(r.mu.central_upper):.2f}]",
@@ -411,7 +409,8 @@ def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions)
             sec.posterior_svg = figure_svg(posterior_plot(main, options.measure,
                                                           plan.experimental))
             sec.shrinkage_svg = figure_svg(shrinkage_forest(main, options.measure,
-                                                            plan.experimental, plan.control))
+                                                            plan.experimental, plan.control,
+                                                            definition.better))
         sections.append(sec)
         summary[oid] = [_bayes_summary(r) for r in results]
     return sections, summary
