@@ -1,7 +1,7 @@
 """Bayesian meta-analysis and TSA: time per analysis of the shipped corpus, against a naive
 baseline measured in the same run.
 
-- Bayes: numerical integration (metasynth.models.bayes, half-normal(0.5) prior) against a
+- Bayes: numerical integration (metasynth.models.bayes.normal_normal, half-normal(0.5) prior) against a
   brute-force 2-D posterior grid (tau x mu, 2001 x 2001 points) giving the same median to
   ~1e-5 (the difference is printed) -- the approach a hand-written script would take.
 - TSA boundaries: Newton on the recursive integration against bisection on the same
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from metasynth import api  # noqa: E402
-from metasynth.models import sequential  # noqa: E402
-from metasynth.models.bayes import bayes_meta, half_normal  # noqa: E402
+from metasynth.models.bayes.normal_normal import bayes_meta, half_normal  # noqa: E402
+from metasynth.models.sequential import boundaries as sequential  # noqa: E402
 
 
 def best(fn, runs: int = 5) -> float:

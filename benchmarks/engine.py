@@ -1,7 +1,7 @@
 """Engine benchmark: batched fits against metafor (when Rscript is present) and PyMARE,
 measured in the same run; prints each ratio.
 
-1. GOSH with REML on 12 studies (4,095 fits): metasynth.models.gosh vs metafor gosh().
+1. GOSH with REML on 12 studies (4,095 fits): metasynth.models.robustness.gosh vs metafor gosh().
 2. Leave-one-out and exact permutation test on the shipped mortality pool vs metafor
    leave1out() and permutest(exact = TRUE).
 3. 100,000 simulated meta-analyses of 10 studies, REML + HKSJ, in one batch (target
@@ -30,10 +30,10 @@ sys.path.insert(0, str(ROOT))
 from metasynth.api import study_table  # noqa: E402
 from metasynth.effects.binary import effect_sizes  # noqa: E402
 from metasynth.models import PoolOptions  # noqa: E402
-from metasynth.models.gosh import gosh  # noqa: E402
-from metasynth.models.permutation import permutation_test  # noqa: E402
-from metasynth.models.random_effects import fit_random  # noqa: E402
-from metasynth.models.subsets import leave_one_out  # noqa: E402
+from metasynth.models.engine.random_effects import fit_random  # noqa: E402
+from metasynth.models.robustness.gosh import gosh  # noqa: E402
+from metasynth.models.robustness.permutation import permutation_test  # noqa: E402
+from metasynth.models.robustness.refits import leave_one_out  # noqa: E402
 from metasynth.records.table import read_table  # noqa: E402
 
 R_CODE = r"""

@@ -29,8 +29,8 @@ _EXPORTS = {
     "study_table": "metasynth.api",
     "bayes": "metasynth.api",
     "tsa": "metasynth.api",
-    "render_text": "metasynth.render.text",
-    "forest_plot": "metasynth.render.forest",
+    "render_text": "metasynth.render.text.pool",
+    "forest_plot": "metasynth.render.plots.forest",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from metasynth.effects.binary import EffectSizes, ZeroCellRule, effect_sizes
 from metasynth.errors import DataError
-from metasynth.models import subsets
 from metasynth.models.options import PoolOptions
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
+from metasynth.models.robustness import refits as subsets
+from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
-from metasynth.models.subsets import SubsetAnalysis
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyRow, StudyTable, publication_order, read_table
@@ -158,7 +158,7 @@ def moderator_values(table: StudyTable, name: str) -> list[float | None]:
 def metaregression(data, moderators: list[str], outcome: str | None = None, *,
                    options: PoolOptions | None = None, permutations: int = 1000, **settings):
     """Mixed-effects meta-regression on study-level moderators (see models.metaregression)."""
-    from metasynth.models.metaregression import fit_metaregression
+    from metasynth.models.robustness.metaregression import fit_metaregression
 
     options = options or make_options(**settings)
     effects = _effects(data, outcome, options, False)
@@ -169,7 +169,7 @@ def metaregression(data, moderators: list[str], outcome: str | None = None, *,
 def influence(data, outcome: str | None = None, *, options: PoolOptions | None = None,
               **settings):
     """Influence diagnostics and Baujat coordinates (metafor ``influence``, ``baujat``)."""
-    from metasynth.models.influence import influence as run
+    from metasynth.models.robustness.influence import influence as run
 
     options = options or make_options(**settings)
     return run(_effects(data, outcome, options, False), options)
@@ -179,7 +179,7 @@ def small_study_tests(data, outcome: str | None = None, *, options: PoolOptions 
                       force: bool = False, **settings) -> dict:
     """Egger, Peters-type, Begg (and Harbord for OR) tests and trim-and-fill (L0, R0);
     each entry is a result or the reason it was not run (fewer than 10 studies)."""
-    from metasynth.models import small_study as ss
+    from metasynth.models.robustness import small_study as ss
 
     options = options or make_options(**settings)
     effects = _effects(data, outcome, options, False)
@@ -202,7 +202,7 @@ def small_study_tests(data, outcome: str | None = None, *, options: PoolOptions 
 
 def permutation_test(data, outcome: str | None = None, *, options: PoolOptions | None = None,
                      iterations: int = 10_000, **settings):
-    from metasynth.models.permutation import permutation_test as run
+    from metasynth.models.robustness.permutation import permutation_test as run
 
     options = options or make_options(**settings)
     return run(_effects(data, outcome, options, False), options, iterations=iterations)
@@ -210,7 +210,7 @@ def permutation_test(data, outcome: str | None = None, *, options: PoolOptions |
 
 def gosh(data, outcome: str | None = None, *, options: PoolOptions | None = None,
          max_subsets: int = 2**20, progress=None, **settings):
-    from metasynth.models.gosh import gosh as run
+    from metasynth.models.robustness.gosh import gosh as run
 
     options = options or make_options(**settings)
     return run(_effects(data, outcome, options, False), options, max_subsets=max_subsets,
@@ -238,7 +238,7 @@ def bayes(data, outcome: str | None = None, *, tau_prior=None, mu_prior=None,
     ``tau_prior`` defaults to half-normal(0.5); ``mu_prior`` is None (flat) or (mean, sd)."""
     import math
 
-    from metasynth.models.bayes import bayes_meta
+    from metasynth.models.bayes.normal_normal import bayes_meta
 
     options = options or make_options(**settings)
     effects = _effects(data, outcome, options, False)
@@ -254,7 +254,7 @@ def tsa(data, outcome: str | None = None, *, plan=None, options: PoolOptions | N
         **settings):
     """Trial sequential analysis (see ``models.tsa``) of a risk-ratio outcome; ``plan`` is a
     ``TSAPlan`` (control risk, relative risk reduction, alpha, beta, D²)."""
-    from metasynth.models.tsa import trial_sequential_analysis
+    from metasynth.models.sequential.tsa import trial_sequential_analysis
 
     options = options or make_options(**settings)
     if options.measure != "RR":

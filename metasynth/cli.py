@@ -253,7 +253,7 @@ def _options(args):
 
 def _pool_by(args) -> int:
     from metasynth.api import pool_by
-    from metasynth.render.text import render_text
+    from metasynth.render.text.pool import render_text
 
     res = pool_by(args.path, args.by, args.outcome, options=_options(args),
                   alternative=args.alternative)
@@ -293,11 +293,11 @@ def _pool(args) -> int:
 
         sys.stdout.write(render_json(result))
     elif args.format == "csv":
-        from metasynth.render.tabular import render_csv
+        from metasynth.render.text.tabular import render_csv
 
         sys.stdout.write(render_csv(result))
     else:
-        from metasynth.render.text import render_text
+        from metasynth.render.text.pool import render_text
 
         sys.stdout.write(render_text(result))
     return 0
@@ -307,8 +307,8 @@ def _forest(args) -> int:
     from pathlib import Path
 
     from metasynth import api
-    from metasynth.render.figure_kit import save_figure
-    from metasynth.render.forest import forest_plot, rob_judgements
+    from metasynth.render.plots.forest import forest_plot, rob_judgements
+    from metasynth.render.plots.kit import save_figure
 
     _check_figure_path(args.output)
     options = _options(args)
@@ -340,8 +340,8 @@ def _check_figure_path(path: str) -> None:
 
 def _funnel(args) -> int:
     from metasynth import api
-    from metasynth.render.figure_kit import save_figure
-    from metasynth.render.funnel import funnel_plot
+    from metasynth.render.plots.funnel import funnel_plot
+    from metasynth.render.plots.kit import save_figure
 
     _check_figure_path(args.output)
     result = api.pool(args.path, args.outcome, options=_options(args), alternative=args.alternative)
@@ -352,9 +352,9 @@ def _funnel(args) -> int:
 
 def _rob_plot(args) -> int:
     from metasynth import api
-    from metasynth.render.figure_kit import save_figure
-    from metasynth.render.forest import rob_judgements
-    from metasynth.render.rob_plots import summary_plot, traffic_light_plot
+    from metasynth.render.plots.forest import rob_judgements
+    from metasynth.render.plots.kit import save_figure
+    from metasynth.render.plots.rob import summary_plot, traffic_light_plot
 
     _check_figure_path(args.output)
     studies = api.load_studies(args.path)
@@ -396,8 +396,8 @@ def _subsets(args) -> int:
     o = overall.random
     print(f"{'All studies':<{width}}{overall.k:>3}  {interval(o.estimate, o.ci_lower, o.ci_upper)}")
     if args.output:
-        from metasynth.render.figure_kit import save_figure
-        from metasynth.render.subset_forest import subset_forest_plot
+        from metasynth.render.plots.kit import save_figure
+        from metasynth.render.plots.subset_forest import subset_forest_plot
 
         _check_figure_path(args.output)
         save_figure(subset_forest_plot(analysis, overall), args.output)
@@ -406,7 +406,7 @@ def _subsets(args) -> int:
 
 
 def _save_plot(fig, path) -> None:
-    from metasynth.render.figure_kit import save_figure
+    from metasynth.render.plots.kit import save_figure
 
     _check_figure_path(path)
     save_figure(fig, path)
@@ -444,7 +444,7 @@ def _metareg(args) -> int:
         for w in reg.warnings:
             print(f"  ! {w}")
     if args.output:
-        from metasynth.render.robustness_plots import bubble_plot
+        from metasynth.render.plots.robustness import bubble_plot
 
         _save_plot(bubble_plot(reg, args.measure), args.output)
     return 0
@@ -472,7 +472,7 @@ def _influence(args) -> int:
         print("Influential (*): |dffits| > 3 sqrt(1/(k-1)), Cook's distance above the chi²(1) "
               "median, or hat > 3/k (Viechtbauer & Cheung 2010).")
     if args.output:
-        from metasynth.render.robustness_plots import baujat_plot
+        from metasynth.render.plots.robustness import baujat_plot
 
         _save_plot(baujat_plot(inf), args.output)
     return 0
@@ -515,7 +515,7 @@ def _permutest(args) -> int:
 
 def _gosh(args) -> int:
     from metasynth import api
-    from metasynth.render.robustness_plots import gosh_plot
+    from metasynth.render.plots.robustness import gosh_plot
 
     def progress(done, total):
         if sys.stderr.isatty():
@@ -568,15 +568,15 @@ def _bayes(args) -> int:
 
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        from metasynth.render.beyond_text import bayes_table
+        from metasynth.render.text.bayes_tsa import bayes_table
 
         sys.stdout.write(bayes_table(result, args.measure, args.outcome or "mortality"))
     if args.output:
-        from metasynth.render.beyond_plots import posterior_plot
+        from metasynth.render.plots.bayes_tsa import posterior_plot
 
         _save_plot(posterior_plot(result, args.measure), args.output)
     if args.forest:
-        from metasynth.render.beyond_plots import shrinkage_forest
+        from metasynth.render.plots.bayes_tsa import shrinkage_forest
 
         _save_plot(shrinkage_forest(result, args.measure), args.forest)
     return 0
@@ -584,7 +584,7 @@ def _bayes(args) -> int:
 
 def _tsa(args) -> int:
     from metasynth import api
-    from metasynth.models.tsa import TSAPlan
+    from metasynth.models.sequential.tsa import TSAPlan
 
     section = _plan_section(args.path, "tsa")
     base = section.build() if section else TSAPlan()
@@ -604,11 +604,11 @@ def _tsa(args) -> int:
 
         sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
     else:
-        from metasynth.render.beyond_text import tsa_table
+        from metasynth.render.text.bayes_tsa import tsa_table
 
         sys.stdout.write(tsa_table(result, outcome or "mortality"))
     if args.output:
-        from metasynth.render.beyond_plots import tsa_plot
+        from metasynth.render.plots.bayes_tsa import tsa_plot
 
         _save_plot(tsa_plot(result), args.output)
     return 0
@@ -647,11 +647,11 @@ def _schema(args) -> int:
 
 
 def _new(args) -> int:
-    from metasynth.records.scaffold import new_record
+    from metasynth.records.template import new_record
 
     text = None
     if args.nct or args.doi or args.pmid:
-        from metasynth.registries.scaffold import scaffold_record
+        from metasynth.registries.draft import scaffold_record
 
         text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi, pmid=args.pmid)
     path = new_record(args.id, args.dir, text=text)
@@ -685,7 +685,7 @@ def _diff(args) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(diff.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
-        from metasynth.render.diff_markdown import render_diff
+        from metasynth.render.text.diff import render_diff
 
         sys.stdout.write(render_diff(diff))
     return 1 if diff.after_errors else 0

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from metasynth.models.heterogeneity import heterogeneity
-from metasynth.models.random_effects import fit_random
-from metasynth.models.tau2 import TAU2_METHODS, estimate_tau2
-from metasynth.models.weighted import as_batch
+from metasynth.models.engine.heterogeneity import heterogeneity
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.tau2 import TAU2_METHODS, estimate_tau2
+from metasynth.models.engine.weighted import as_batch
 
 
 def _data(k=12, seed=1, tau2=0.1):
@@ -55,7 +55,7 @@ def test_mixed_k_in_one_batch():
 def test_fallback_when_fisher_scoring_stalls():
     """With maxiter=1 Fisher scoring cannot converge; bisection of the REML equation
     must land on the same root."""
-    from metasynth.models.tau2 import fisher_scoring
+    from metasynth.models.engine.tau2 import fisher_scoring
 
     y, v = _data(10, seed=3, tau2=0.5)
     good = fisher_scoring(*as_batch(y, v), "REML")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from metasynth.models.bayes import (
+from metasynth.models.bayes.normal_normal import (
     TURNER_ALL_CAUSE_MORTALITY,
     bayes_meta,
     half_cauchy,

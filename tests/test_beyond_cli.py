@@ -4,7 +4,7 @@ defaults, bad input, and the report sections."""
 import json
 
 from metasynth import api
-from metasynth.models.bayes import half_normal
+from metasynth.models.bayes.normal_normal import half_normal
 from tests.conftest import FIXTURES, STUDIES, run_cli
 
 BCG = FIXTURES / "data" / "bcg.csv"

@@ -10,8 +10,8 @@ pytest.importorskip("matplotlib")
 
 from metasynth.api import pool, pool_by
 from metasynth.records.table import StudyRow, StudyTable
-from metasynth.render.figure_kit import save_figure
-from metasynth.render.forest import forest_plot
+from metasynth.render.plots.forest import forest_plot
+from metasynth.render.plots.kit import save_figure
 from tests.conftest import STUDIES
 
 
@@ -75,7 +75,7 @@ def test_no_text_overlaps(k, measure, subgroups):
 
 def test_shipped_corpus_with_rob_columns():
     import metasynth
-    from metasynth.render.forest import rob_judgements
+    from metasynth.render.plots.forest import rob_judgements
 
     studies = metasynth.load_studies(STUDIES)
     fig = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies))
@@ -132,9 +132,9 @@ def legend_texts(fig):
 @pytest.mark.parametrize("kind", ["leave-one-out", "cumulative", "funnel", "traffic", "summary"])
 def test_other_figures_have_no_overlaps(k, kind):
     from metasynth.api import cumulative, leave_one_out
-    from metasynth.render.funnel import funnel_plot
-    from metasynth.render.rob_plots import summary_plot, traffic_light_plot
-    from metasynth.render.subset_forest import subset_forest_plot
+    from metasynth.render.plots.funnel import funnel_plot
+    from metasynth.render.plots.rob import summary_plot, traffic_light_plot
+    from metasynth.render.plots.subset_forest import subset_forest_plot
 
     data = table(k)
     levels = ("low", "some-concerns", "high")

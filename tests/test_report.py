@@ -39,7 +39,7 @@ def test_pdf_states_the_pooled_mortality_and_every_trial(built):
     result = metasynth.pool(STUDIES, "mortality")
     r = result.random
     assert f"{r.estimate:.2f} [{r.ci_lower:.2f}, {r.ci_upper:.2f}]" in text
-    from metasynth.render.text import heterogeneity_line
+    from metasynth.render.text.pool import heterogeneity_line
 
     assert heterogeneity_line(result) in text
     for item in metasynth.load_studies(STUDIES).studies:

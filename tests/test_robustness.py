@@ -9,11 +9,11 @@ import pytest
 
 from metasynth.effects.binary import effect_sizes
 from metasynth.models import PoolOptions
-from metasynth.models.gosh import gosh
-from metasynth.models.influence import influence
-from metasynth.models.mixed_effects import fit_mixed
-from metasynth.models.permutation import permutation_test
-from metasynth.models.small_study import TooFewStudies, begg, egger, harbord, trim_and_fill
+from metasynth.models.engine.mixed_effects import fit_mixed
+from metasynth.models.robustness.gosh import gosh
+from metasynth.models.robustness.influence import influence
+from metasynth.models.robustness.permutation import permutation_test
+from metasynth.models.robustness.small_study import TooFewStudies, begg, egger, harbord, trim_and_fill
 from metasynth.records.table import read_table
 from tests.conftest import FIXTURES
 

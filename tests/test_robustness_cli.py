@@ -49,7 +49,7 @@ def test_influence_bias_permutest_gosh(tmp_path):
 @pytest.mark.parametrize("kind", ["bubble", "baujat", "gosh"])
 def test_robustness_figures_have_no_overlaps(kind):
     from metasynth import api
-    from metasynth.render.robustness_plots import baujat_plot, bubble_plot, gosh_plot
+    from metasynth.render.plots.robustness import baujat_plot, bubble_plot, gosh_plot
 
     if kind == "bubble":
         fig = bubble_plot(api.metaregression(STUDIES, ["control_risk"], "mortality_longest"), "RR")

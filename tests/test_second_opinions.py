@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from metasynth.effects.binary import effect_sizes
-from metasynth.models.random_effects import fit_random
-from metasynth.models.tau2 import estimate_tau2
-from metasynth.models.weighted import as_batch
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.tau2 import estimate_tau2
+from metasynth.models.engine.weighted import as_batch
 from metasynth.records.table import read_table
 
 DATA = Path(__file__).parent / "fixtures" / "data"
@@ -71,7 +71,7 @@ def test_pymare_meta_regression_agrees_with_ours():
     pymare = pytest.importorskip("pymare")
     from pymare.estimators import VarianceBasedLikelihoodEstimator
 
-    from metasynth.models.mixed_effects import fit_mixed
+    from metasynth.models.engine.mixed_effects import fit_mixed
 
     ref = json.loads((DATA.parent / "metafor-analyses" / "bcg_robustness.json").read_text())
     y, v = _yv("bcg_groups")

@@ -7,8 +7,8 @@ import pytest
 
 from metasynth.effects.binary import effect_sizes
 from metasynth.models import PoolOptions
+from metasynth.models.robustness.refits import cumulative, leave_one_out
 from metasynth.models.subgroups import pool_subgroups
-from metasynth.models.subsets import cumulative, leave_one_out
 from metasynth.records.table import read_table
 from tests.conftest import FIXTURES
 

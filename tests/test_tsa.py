@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from metasynth import api
-from metasynth.models.sequential import (
+from metasynth.models.sequential.boundaries import (
     crossing_probabilities,
     design,
     efficacy_boundaries,
     spent,
 )
-from metasynth.models.tsa import (
+from metasynth.models.sequential.tsa import (
     TSAPlan,
     required_information_size,
     required_information_size_md,

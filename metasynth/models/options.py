@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from metasynth.effects.binary import MEASURES, ZeroCellRule
-from metasynth.models.common_effect import COMMON_METHODS
-from metasynth.models.random_effects import CI_METHODS, PI_METHODS
-from metasynth.models.tau2 import TAU2_METHODS
+from metasynth.models.engine.common_effect import COMMON_METHODS
+from metasynth.models.engine.random_effects import CI_METHODS, PI_METHODS
+from metasynth.models.engine.tau2 import TAU2_METHODS
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,17 @@ import numpy as np
 from metasynth.distributions import norm_quantile, norm_sf2, t_quantile
 from metasynth.effects.binary import EffectSizes, back_transform, escalc
 from metasynth.errors import DataError
-from metasynth.models.common_effect import (
+from metasynth.models.engine.common_effect import (
     CommonBatch,
     inverse_variance,
     mantel_haenszel,
     peto,
     peto_effects,
 )
-from metasynth.models.heterogeneity import heterogeneity
+from metasynth.models.engine.heterogeneity import heterogeneity
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.options import PoolOptions
-from metasynth.models.random_effects import fit_random
 from metasynth.models.results import (
     CommonEffect,
     Heterogeneity,
@@ -31,7 +32,6 @@ from metasynth.models.results import (
     RandomEffects,
     StudyEffect,
 )
-from metasynth.models.weighted import as_batch
 
 
 def _f(x) -> float | None:

@@ -154,6 +154,6 @@ class PoolResult:
 
     def summary(self) -> str:
         """The text report (as ``metasynth pool`` prints it)."""
-        from metasynth.render.text import render_text
+        from metasynth.render.text.pool import render_text
 
         return render_text(self)

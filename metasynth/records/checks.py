@@ -10,7 +10,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from metasynth.records.registry import Registry
+from metasynth.records.outcomes import Registry
 from metasynth.records.schema import Outcome, Study
 from metasynth.records.yaml_source import YamlDocument
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from metasynth.errors import DataError, MetasynthError
 from metasynth.records.checks import Finding, check_study
-from metasynth.records.registry import REGISTRY_FILE, Registry, load_registry
+from metasynth.records.outcomes import REGISTRY_FILE, Registry, load_registry
 from metasynth.records.schema import Study
 from metasynth.records.yaml_source import YamlDocument, load_yaml
 

@@ -13,18 +13,18 @@ from pathlib import Path
 from metasynth import __version__
 from metasynth.effects.binary import ZeroCellRule, back_transform, effect_sizes
 from metasynth.errors import DataError
-from metasynth.models.common_effect import COMMON_REFERENCES
+from metasynth.models.engine.common_effect import COMMON_REFERENCES
+from metasynth.models.engine.random_effects import CI_REFERENCES, PI_REFERENCES
+from metasynth.models.engine.tau2 import TAU2_REFERENCES
 from metasynth.models.options import PoolOptions
 from metasynth.models.pool import pool_effects
-from metasynth.models.random_effects import CI_REFERENCES, PI_REFERENCES
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import pool_subgroups
-from metasynth.models.tau2 import TAU2_REFERENCES
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome, study_label
 from metasynth.records.table import StudyTable
 from metasynth.render.numbers import interval, num, p_value, percent
-from metasynth.render.text import CI_NAMES, heterogeneity_line, overall_effect_line
+from metasynth.render.text.pool import CI_NAMES, heterogeneity_line, overall_effect_line
 from metasynth.report.grade import DOMAIN_NAMES, control_risk, propose
 from metasynth.report.plan import PLAN_FILE, AnalysisPlan, load_overrides, load_plan
 
@@ -254,10 +254,10 @@ def _matrix(studies, outcome, options) -> dict:
 
 def _robustness(effects, result: PoolResult, options) -> list[str]:
     """Leave-one-out range, influential trials, permutation test, small-study tests, in words."""
-    from metasynth.models.influence import influence
-    from metasynth.models.permutation import permutation_test
-    from metasynth.models.small_study import TooFewStudies, egger
-    from metasynth.models.subsets import leave_one_out
+    from metasynth.models.robustness.influence import influence
+    from metasynth.models.robustness.permutation import permutation_test
+    from metasynth.models.robustness.refits import leave_one_out
+    from metasynth.models.robustness.small_study import TooFewStudies, egger
 
     out = []
     if result.k >= 3:
@@ -375,9 +375,9 @@ def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions)
     """The Bayesian meta-analysis of each outcome the plan names, under its prior and the
     sensitivity priors (posterior plots and shrinkage forest for the main prior)."""
     from metasynth import api
-    from metasynth.render.beyond_plots import posterior_plot, shrinkage_forest
-    from metasynth.render.beyond_text import bayes_sentences
-    from metasynth.render.figure_kit import figure_svg
+    from metasynth.render.plots.bayes_tsa import posterior_plot, shrinkage_forest
+    from metasynth.render.plots.kit import figure_svg
+    from metasynth.render.text.bayes_tsa import bayes_sentences
 
     sections, summary = [], {}
     cfg = plan.bayes
@@ -427,9 +427,9 @@ def _tsa_section(plan: AnalysisPlan, studies: StudySet, options: PoolOptions):
     import math
 
     from metasynth import api
-    from metasynth.render.beyond_plots import tsa_plot
-    from metasynth.render.beyond_text import tsa_sentences
-    from metasynth.render.figure_kit import figure_svg
+    from metasynth.render.plots.bayes_tsa import tsa_plot
+    from metasynth.render.plots.kit import figure_svg
+    from metasynth.render.text.bayes_tsa import tsa_sentences
 
     cfg = plan.tsa
     definition = studies.registry.outcome(cfg.outcome)
@@ -483,9 +483,9 @@ def _beyond_methods(plan: AnalysisPlan) -> list[str]:
 
 
 def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
-    from metasynth.render.figure_kit import figure_svg
-    from metasynth.render.forest import forest_plot, rob_judgements
-    from metasynth.render.rob_plots import summary_plot, traffic_light_plot
+    from metasynth.render.plots.forest import forest_plot, rob_judgements
+    from metasynth.render.plots.kit import figure_svg
+    from metasynth.render.plots.rob import summary_plot, traffic_light_plot
 
     folder = Path(folder)
     plan_path = Path(plan_path) if plan_path else folder / PLAN_FILE

@@ -66,7 +66,7 @@ class TauPriorSpec(Strict):
     comparison: str = "pharmacological vs. placebo / control"  # turner-mortality only
 
     def build(self):
-        from metasynth.models import bayes
+        from metasynth.models.bayes import normal_normal as bayes
 
         if self.kind == "half-normal":
             return bayes.half_normal(self.scale)
@@ -108,7 +108,7 @@ class TSA(Strict):
     rationale: str | None = None
 
     def build(self):
-        from metasynth.models.tsa import TSAPlan
+        from metasynth.models.sequential.tsa import TSAPlan
 
         return TSAPlan(self.control_risk, self.relative_risk_reduction, self.alpha, self.beta,
                        self.d2, "obf", self.futility)

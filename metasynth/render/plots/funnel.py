@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from metasynth.models.results import PoolResult
-from metasynth.render.figure_kit import BLUE, GREY, INK, MARGIN, MEASURE_NAMES, ROW_H, Sheet, rc
+from metasynth.render.plots.kit import BLUE, GREY, INK, MARGIN, MEASURE_NAMES, ROW_H, Sheet, rc
 
 # (z boundary, colour inside it, label of the band just outside it): darker = smaller p
 OUTSIDE = ("#969696", "p < 0.01")

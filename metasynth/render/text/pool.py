@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from metasynth.effects.labels import MEASURE_LABELS
-from metasynth.models.common_effect import COMMON_REFERENCES
-from metasynth.models.random_effects import CI_REFERENCES, PI_REFERENCES
+from metasynth.models.engine.common_effect import COMMON_REFERENCES
+from metasynth.models.engine.random_effects import CI_REFERENCES, PI_REFERENCES
+from metasynth.models.engine.tau2 import TAU2_REFERENCES
 from metasynth.models.results import PoolResult
-from metasynth.models.tau2 import TAU2_REFERENCES
 from metasynth.render.numbers import interval, num, p_value, percent
 
 CI_NAMES = {"wald": "Wald", "hksj": "HKSJ", "hksj-adhoc": "HKSJ (ad hoc)"}

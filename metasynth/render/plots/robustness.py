@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metasynth.render.figure_kit import BLUE, GREY, INK, MEASURE_NAMES, VERMILLION, rc, titled_frame
+from metasynth.render.plots.kit import BLUE, GREY, INK, MEASURE_NAMES, VERMILLION, rc, titled_frame
 
 
 def _frame(title: str, notes: list[str], plot_w: float = 4.2, plot_h: float = 3.2):

@@ -1,7 +1,7 @@
 """Estimators of the between-study variance tau^2, for batches of meta-analyses.
 
 Each estimator takes ``(batch, k)`` arrays ``y``, ``v`` and ``mask`` (see
-``metasynth.models.weighted``) and returns a ``Tau2Estimate`` of ``(batch,)`` arrays.
+``metasynth.models.engine.weighted``) and returns a ``Tau2Estimate`` of ``(batch,)`` arrays.
 Estimates are truncated at zero, as in metafor (``tau2.min = 0``).
 
 The intercept-only formulas below are those of metafor's ``rma.uni`` with ``p = 1``
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metasynth.models.weighted import solve_decreasing, study_count, weighted_fit
+from metasynth.models.engine.weighted import solve_decreasing, study_count, weighted_fit
 
 #: Names accepted for the ``tau2`` option, in the order the help text lists them.
 TAU2_METHODS = ("REML", "DL", "PM", "ML", "HE", "SJ", "EB")

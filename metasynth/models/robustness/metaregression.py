@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from metasynth.effects.binary import EffectSizes
-from metasynth.models.mixed_effects import fit_mixed
+from metasynth.models.engine.mixed_effects import fit_mixed
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.options import PoolOptions
-from metasynth.models.permutation import permutation_test_moderators
-from metasynth.models.random_effects import fit_random
-from metasynth.models.weighted import as_batch
+from metasynth.models.robustness.permutation import permutation_test_moderators
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import SubgroupResult
-from metasynth.render.figure_kit import (
+from metasynth.render.numbers import interval, num, p_value, percent
+from metasynth.render.plots.kit import (
     BLUE,
     GAP,
     INK,
@@ -37,8 +38,7 @@ from metasynth.render.figure_kit import (
     whisker,
     x_range,
 )
-from metasynth.render.numbers import interval, num, p_value, percent
-from metasynth.render.text import CI_NAMES, heterogeneity_line, overall_effect_line
+from metasynth.render.text.pool import CI_NAMES, heterogeneity_line, overall_effect_line
 
 PLOT_W = 2.6  # inches of the plot column
 STUDY_COLOUR = BLUE  # squares

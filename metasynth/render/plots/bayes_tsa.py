@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from metasynth.effects.binary import back_transform
-from metasynth.render.figure_kit import (
+from metasynth.render.plots.kit import (
     BLUE,
     GREY,
     INK,
@@ -90,7 +90,7 @@ def shrinkage_forest(result, measure: str = "RR", experimental: str = "MSC",
     the pooled effect and the prediction for a new trial, with 95% (central) intervals."""
     import matplotlib as mpl
 
-    from metasynth.render.figure_kit import diamond, effect_axis, favours, whisker, x_range
+    from metasynth.render.plots.kit import diamond, effect_axis, favours, whisker, x_range
 
     ratio = measure in ("RR", "OR")
     f = back_transform(measure)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.distributions import chi2_sf, f_sf, norm_quantile, norm_sf2, t_quantile, t_sf2
-from metasynth.models.tau2 import MAXITER, THRESHOLD, THRESHOLD_ABS
-from metasynth.models.weighted import solve_decreasing
+from metasynth.models.engine.tau2 import MAXITER, THRESHOLD, THRESHOLD_ABS
+from metasynth.models.engine.weighted import solve_decreasing
 
 MIXED_TAU2 = ("REML", "ML", "DL", "HE", "PM", "FE")
 

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from metasynth.effects.binary import EffectSizes
-from metasynth.models.mixed_effects import fit_mixed
+from metasynth.models.engine.mixed_effects import fit_mixed
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.options import PoolOptions
-from metasynth.models.random_effects import fit_random
-from metasynth.models.weighted import as_batch
 
 EXACT_LIMIT = 16  # 2^16 = 65,536 sign patterns, fitted in chunks
 TOLERANCE = 1e-8  # as metafor: |stat_perm| >= |stat_obs| - tolerance counts as extreme

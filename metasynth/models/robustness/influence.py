@@ -22,9 +22,9 @@ import numpy as np
 
 from metasynth.distributions import chi2_sf
 from metasynth.effects.binary import EffectSizes
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch, weighted_fit
 from metasynth.models.options import PoolOptions
-from metasynth.models.random_effects import fit_random
-from metasynth.models.weighted import as_batch, weighted_fit
 
 
 @dataclass(frozen=True)

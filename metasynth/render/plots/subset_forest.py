@@ -5,8 +5,9 @@ estimate and CI, tau² and I², with the all-studies result as a diamond below."
 from __future__ import annotations
 
 from metasynth.models.results import PoolResult
-from metasynth.models.subsets import SubsetAnalysis
-from metasynth.render.figure_kit import (
+from metasynth.models.robustness.refits import SubsetAnalysis
+from metasynth.render.numbers import interval, num, percent
+from metasynth.render.plots.kit import (
     BLUE,
     GAP,
     INK,
@@ -20,7 +21,6 @@ from metasynth.render.figure_kit import (
     whisker,
     x_range,
 )
-from metasynth.render.numbers import interval, num, percent
 
 PLOT_W = 2.6
 

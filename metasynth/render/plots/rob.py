@@ -6,7 +6,7 @@ also carries a symbol (+ ? −) so colour is never the only cue."""
 
 from __future__ import annotations
 
-from metasynth.render.figure_kit import (
+from metasynth.render.plots.kit import (
     GREY,
     MARGIN,
     ROB_DOMAIN_NAMES,

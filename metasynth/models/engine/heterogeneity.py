@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.distributions import chi2_quantile, chi2_sf
-from metasynth.models.weighted import (
+from metasynth.models.engine.weighted import (
     solve_decreasing,
     study_count,
     typical_variance,

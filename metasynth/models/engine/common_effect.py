@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.distributions import norm_quantile, norm_sf2
-from metasynth.models.weighted import weighted_fit
+from metasynth.models.engine.weighted import weighted_fit
 
 COMMON_METHODS = ("MH", "IV", "Peto")
 COMMON_REFERENCES = {

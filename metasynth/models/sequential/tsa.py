@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from metasynth.distributions import norm_quantile
-from metasynth.models.random_effects import fit_random
-from metasynth.models.sequential import design
-from metasynth.models.weighted import weighted_fit
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import weighted_fit
+from metasynth.models.sequential.boundaries import design
 
 
 @dataclass(frozen=True)

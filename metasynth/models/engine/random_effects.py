@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.distributions import norm_quantile, norm_sf2, t_quantile, t_sf2
-from metasynth.models.tau2 import Tau2Estimate, estimate_tau2
-from metasynth.models.weighted import study_count, weighted_fit
+from metasynth.models.engine.tau2 import Tau2Estimate, estimate_tau2
+from metasynth.models.engine.weighted import study_count, weighted_fit
 
 CI_METHODS = ("hksj", "hksj-adhoc", "wald")
 PI_METHODS = ("hts", "metafor")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.effects.binary import EffectSizes
-from metasynth.models.heterogeneity import heterogeneity
+from metasynth.models.engine.heterogeneity import heterogeneity
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.options import PoolOptions
-from metasynth.models.random_effects import fit_random
-from metasynth.models.weighted import as_batch
 
 CHUNK = 65_536
 

@@ -25,11 +25,11 @@ import numpy as np
 
 from metasynth.distributions import norm_sf2
 from metasynth.effects.binary import EffectSizes
-from metasynth.models.common_effect import peto_effects
-from metasynth.models.mixed_effects import fit_mixed
+from metasynth.models.engine.common_effect import peto_effects
+from metasynth.models.engine.mixed_effects import fit_mixed
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.options import PoolOptions
-from metasynth.models.random_effects import fit_random
-from metasynth.models.weighted import as_batch
 
 MIN_STUDIES = 10
 

@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from metasynth.effects.binary import EffectSizes, back_transform
-from metasynth.models.heterogeneity import heterogeneity
+from metasynth.models.engine.heterogeneity import heterogeneity
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.options import PoolOptions
-from metasynth.models.random_effects import fit_random
-from metasynth.models.weighted import as_batch
 from metasynth.records.table import publication_order
 
 
