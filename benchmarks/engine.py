@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from metasynth.api import study_table  # noqa: E402
 from metasynth.effects.binary import effect_sizes  # noqa: E402
-from metasynth.models import PoolOptions  # noqa: E402
 from metasynth.models.engine.random_effects import fit_random  # noqa: E402
 from metasynth.models.robustness.gosh import gosh  # noqa: E402
 from metasynth.models.robustness.permutation import permutation_test  # noqa: E402
 from metasynth.models.robustness.refits import leave_one_out  # noqa: E402
+from metasynth.plan.spec import AnalysisSpec  # noqa: E402
 from metasynth.records.table import read_table  # noqa: E402
 
 R_CODE = r"""
@@ -65,8 +65,8 @@ def main() -> None:
     bcg = effect_sizes(read_table(bcg_csv), "RR")
     bcg12 = bcg.subset(np.arange(13) < 12)
     corpus = effect_sizes(study_table(ROOT / "studies", "mortality"), "RR")
-    opts = PoolOptions(tau2_method="REML", ci_method="hksj")
-    wald = PoolOptions(tau2_method="REML", ci_method="wald")
+    opts = AnalysisSpec(tau2="REML", ci="hksj")
+    wald = AnalysisSpec(tau2="REML", ci="wald")
     gosh(bcg12, wald)  # warm-up
     t_gosh = timed(lambda: gosh(bcg12, wald))
     t_loo = timed(lambda: leave_one_out(corpus, opts))

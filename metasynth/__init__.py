@@ -7,7 +7,7 @@ The pipeline, one verb a step (as in metafor: escalc -> rma -> forest):
     print(result.summary())                                 # presentation
     result.to_dict()                                        # the JSON contract
 
-Heavy libraries (matplotlib, statsmodels, pymare) are imported only where used.
+Heavy libraries (matplotlib, scipy, pandas, weasyprint) are imported only where used.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ _EXPORTS = {
     "read_table": "metasynth.records.table",
     "effect_sizes": "metasynth.effects.binary",
     "ZeroCellRule": "metasynth.effects.binary",
-    "PoolOptions": "metasynth.models.options",
+    "AnalysisSpec": "metasynth.plan.spec",
+    "resolve_spec": "metasynth.api",
+    "OPTIONS": "metasynth.plan.options",
+    "PRESETS": "metasynth.plan.options",
     "PoolResult": "metasynth.models.results",
     "pool": "metasynth.api",
     "pool_by": "metasynth.api",

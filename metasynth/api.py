@@ -1,5 +1,13 @@
 """The library API: ``pool`` runs records -> effects -> models in one call.
 
+Every function takes its options as keyword arguments named as in the option table
+(``plan.options``: ``measure``, ``tau2``, ``ci``, ``pi``, ``common_method``, ``level``,
+``preset``, ...) or a resolved ``spec``; defaults come from that table. The verbs
+(``leave_one_out``, ``cumulative``, ``influence``, ``small_study_tests``,
+``permutation_test``, ``gosh``, ``metaregression``, ``bayes``, ``tsa``, ``pool_by``)
+take a fitted ``PoolResult`` and inherit its spec, as metafor's ``leave1out(x)`` reuses
+``x$method`` and ``x$level``; given data instead, they pool it first.
+
 Each step is also public on its own (``load_studies``, ``select_outcome``,
 ``effect_sizes``, ``pool_effects``) for users who want to stop in between.
 """
@@ -8,19 +16,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metasynth.effects.binary import EffectSizes, ZeroCellRule, effect_sizes
+import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
+from metasynth.effects.binary import EffectSizes, effect_sizes
 from metasynth.errors import DataError
-from metasynth.models.options import PoolOptions
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
+from metasynth.plan.options import OUTCOME
+from metasynth.plan.resolve import resolve
+from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyRow, StudyTable, publication_order, read_table
-
-DEFAULT_OUTCOME = "mortality"
 
 
 def study_table(data, outcome: str | None = None, alternative: bool = False) -> StudyTable:
@@ -29,14 +38,15 @@ def study_table(data, outcome: str | None = None, alternative: bool = False) -> 
     ``data`` may be a studies folder (path), a CSV/TSV file (path), a ``StudySet``,
     a ``StudyTable``, or a pandas DataFrame with the CSV columns.
     """
+    outcome = outcome or OUTCOME.default
     if isinstance(data, StudyTable):
         return data
     if isinstance(data, StudySet):
-        return select_outcome(data, outcome or DEFAULT_OUTCOME, alternative)
+        return select_outcome(data, outcome, alternative)
     if isinstance(data, (str, Path)):
         path = Path(data)
         if path.is_dir():
-            return select_outcome(load_studies(path), outcome or DEFAULT_OUTCOME, alternative)
+            return select_outcome(load_studies(path), outcome, alternative)
         if path.is_file():
             return read_table(path)
         raise DataError("no such file or folder", str(path))
@@ -55,42 +65,40 @@ def study_table(data, outcome: str | None = None, alternative: bool = False) -> 
     raise TypeError(f"cannot pool data of type {type(data).__name__}")
 
 
-def make_options(*, measure: str = "RR", tau2: str = "REML", ci: str = "hksj", pi: str = "hts",
-                 common: str = "MH", classic: bool = False, mh_correction: bool | None = None,
-                 zero_cells: ZeroCellRule | None = None, level: float = 0.95) -> PoolOptions:
-    """PoolOptions from the keyword arguments that ``pool`` and the CLI share."""
-    if classic:
-        options = PoolOptions.classic_revman5(measure.upper(), common)
-    else:
-        options = PoolOptions(measure=measure.upper(), tau2_method=tau2.upper(),
-                              ci_method=ci.lower(), pi_method=pi.lower(),
-                              common_method=common, level=level)
-    changes = {}
-    if mh_correction is not None:
-        changes["mh_correction"] = mh_correction
-    if zero_cells is not None:
-        changes["zero_cells"] = zero_cells
-    return options.with_(**changes) if changes else options
+def resolve_spec(spec: AnalysisSpec | None = None, **options) -> AnalysisSpec:
+    """``spec`` (default: the table's defaults) with ``options`` on top, validated."""
+    return resolve(options, base=spec)
 
 
-def _effects(data, outcome, options, alternative) -> EffectSizes:
-    table = study_table(data, outcome, alternative)
-    return effect_sizes(table, options.measure, options.zero_cells)
-
-
-def pool(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-         alternative: bool = False, **settings) -> PoolResult:
+def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+         **options) -> PoolResult:
     """Pool ``data`` (see ``study_table``) for ``outcome`` and return a ``PoolResult``.
 
-    ``settings`` are those of ``make_options``: ``measure`` (RR, OR, RD), ``tau2``
-    (REML, DL, PM, ML, HE, SJ, EB), ``ci`` (hksj, hksj-adhoc, wald), ``pi`` (hts,
-    metafor), ``common`` (MH, IV, Peto), ``classic`` (the RevMan 5 analysis:
-    DerSimonian-Laird, Wald CI, Mantel-Haenszel with 0.5 added to zero-cell studies),
-    ``mh_correction``, ``zero_cells``, ``level``. ``alternative=True`` uses, where
-    sources conflict, the first alternative value a record lists (sensitivity analysis).
-    """
-    options = options or make_options(**settings)
-    return pool_effects(_effects(data, outcome, options, alternative), options)
+    ``options`` are those of the option table (``plan.options.OPTIONS``), e.g.
+    ``measure="OR"``, ``tau2="PM"``, ``ci="hksj-adhoc"``, ``preset="revman5"``,
+    ``level=0.9``; ``alternative=True`` uses, where sources conflict, the first
+    alternative value a record lists (sensitivity analysis)."""
+    if outcome is not None:
+        options["outcome"] = outcome
+    spec = resolve_spec(spec, **options)
+    table = study_table(data, spec.outcome, spec.alternative)
+    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells), spec)
+
+
+def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
+           **options) -> PoolResult:
+    """``x`` if it is a ``PoolResult`` and no option changes (else refitted to the same
+    studies with the changes); otherwise ``pool(x, ...)``."""
+    if isinstance(x, PoolResult):
+        if outcome is not None:
+            options["outcome"] = outcome
+        base = spec or x.spec
+        new = resolve_spec(base, **options)
+        if new == x.spec:
+            return x
+        table = x.effects.table
+        return pool_effects(effect_sizes(table, new.measure, new.zero_cells), new)
+    return pool(x, outcome, spec=spec, **options)
 
 
 def subgroup_labels(table: StudyTable, by: str) -> list[str | None]:
@@ -110,27 +118,30 @@ def subgroup_labels(table: StudyTable, by: str) -> list[str | None]:
     return labels
 
 
-def pool_by(data, by: str, outcome: str | None = None, *, options: PoolOptions | None = None,
-            alternative: bool = False, **settings) -> SubgroupResult:
-    """Subgroup analysis: ``pool`` within each value of ``by`` and the test for
-    subgroup differences."""
-    options = options or make_options(**settings)
-    effects = _effects(data, outcome, options, alternative)
-    return pool_subgroups(effects, subgroup_labels(effects.table, by), by, options)
+def pool_by(x, by: str | None = None, outcome: str | None = None, *,
+            spec: AnalysisSpec | None = None, **options) -> SubgroupResult:
+    """Subgroup analysis: ``pool`` within each value of ``by`` (default: the spec's) and
+    the test for subgroup differences."""
+    result = fitted(x, outcome, spec, **options)
+    by = by or result.spec.by
+    if not by:
+        raise DataError("a subgroup analysis needs a variable to group by (--by)")
+    effects = result.effects
+    return pool_subgroups(effects, subgroup_labels(effects.table, by), by, result.spec)
 
 
-def leave_one_out(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-                  **settings) -> SubsetAnalysis:
+def leave_one_out(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+                  **options) -> SubsetAnalysis:
     """The pooled result without each study in turn (metafor ``leave1out``)."""
-    options = options or make_options(**settings)
-    return subsets.leave_one_out(_effects(data, outcome, options, False), options)
+    result = fitted(x, outcome, spec, **options)
+    return subsets.leave_one_out(result.effects, result.spec)
 
 
-def cumulative(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-               **settings) -> SubsetAnalysis:
+def cumulative(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+               **options) -> SubsetAnalysis:
     """The pooled result as studies accrue by year (metafor ``cumul``)."""
-    options = options or make_options(**settings)
-    return subsets.cumulative(_effects(data, outcome, options, False), options)
+    result = fitted(x, outcome, spec, **options)
+    return subsets.cumulative(result.effects, result.spec)
 
 
 MODERATORS = ("dose_per_kg", "year", "control_risk")
@@ -155,41 +166,39 @@ def moderator_values(table: StudyTable, name: str) -> list[float | None]:
     return out
 
 
-def metaregression(data, moderators: list[str], outcome: str | None = None, *,
-                   options: PoolOptions | None = None, permutations: int = 1000, **settings):
-    """Mixed-effects meta-regression on study-level moderators (see models.metaregression)."""
+def metaregression(x, moderators: list[str], outcome: str | None = None, *,
+                   spec: AnalysisSpec | None = None, permutations: int = 1000, **options):
+    """Mixed-effects meta-regression on study-level moderators (see models.robustness)."""
     from metasynth.models.robustness.metaregression import fit_metaregression
 
-    options = options or make_options(**settings)
-    effects = _effects(data, outcome, options, False)
-    columns = {m: moderator_values(effects.table, m) for m in moderators}
-    return fit_metaregression(effects, columns, options, permutations=permutations)
+    result = fitted(x, outcome, spec, **options)
+    columns = {m: moderator_values(result.effects.table, m) for m in moderators}
+    return fit_metaregression(result.effects, columns, result.spec, permutations=permutations)
 
 
-def influence(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-              **settings):
+def influence(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **options):
     """Influence diagnostics and Baujat coordinates (metafor ``influence``, ``baujat``)."""
     from metasynth.models.robustness.influence import influence as run
 
-    options = options or make_options(**settings)
-    return run(_effects(data, outcome, options, False), options)
+    result = fitted(x, outcome, spec, **options)
+    return run(result.effects, result.spec)
 
 
-def small_study_tests(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-                      force: bool = False, **settings) -> dict:
+def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+                      force: bool = False, **options) -> dict:
     """Egger, Peters-type, Begg (and Harbord for OR) tests and trim-and-fill (L0, R0);
     each entry is a result or the reason it was not run (fewer than 10 studies)."""
     from metasynth.models.robustness import small_study as ss
 
-    options = options or make_options(**settings)
-    effects = _effects(data, outcome, options, False)
-    runs = {"egger": lambda: ss.egger(effects, options, force=force),
-            "egger_lm": lambda: ss.egger(effects, options, model="lm", force=force),
-            "peters": lambda: ss.egger(effects, options, model="lm", predictor="ninv", force=force),
+    result = fitted(x, outcome, spec, **options)
+    effects, spec = result.effects, result.spec
+    runs = {"egger": lambda: ss.egger(effects, spec, force=force),
+            "egger_lm": lambda: ss.egger(effects, spec, model="lm", force=force),
+            "peters": lambda: ss.egger(effects, spec, model="lm", predictor="ninv", force=force),
             "begg": lambda: ss.begg(effects, force=force),
-            "trimfill_L0": lambda: ss.trim_and_fill(effects, options, "L0", force=force),
-            "trimfill_R0": lambda: ss.trim_and_fill(effects, options, "R0", force=force)}
-    if options.measure == "OR":
+            "trimfill_L0": lambda: ss.trim_and_fill(effects, spec, "L0", force=force),
+            "trimfill_R0": lambda: ss.trim_and_fill(effects, spec, "R0", force=force)}
+    if spec.measure == "OR":
         runs["harbord"] = lambda: ss.harbord(effects, force=force)
     out = {}
     for name, fn in runs.items():
@@ -200,21 +209,22 @@ def small_study_tests(data, outcome: str | None = None, *, options: PoolOptions 
     return out
 
 
-def permutation_test(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-                     iterations: int = 10_000, **settings):
+def permutation_test(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+                     iterations: int = 10_000, **options):
+    """Sign-flip permutation test of the pooled effect (metafor ``permutest``)."""
     from metasynth.models.robustness.permutation import permutation_test as run
 
-    options = options or make_options(**settings)
-    return run(_effects(data, outcome, options, False), options, iterations=iterations)
+    result = fitted(x, outcome, spec, **options)
+    return run(result.effects, result.spec, iterations=iterations)
 
 
-def gosh(data, outcome: str | None = None, *, options: PoolOptions | None = None,
-         max_subsets: int = 2**20, progress=None, **settings):
+def gosh(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+         max_subsets: int = 2**20, progress=None, **options):
+    """The model fitted to every subset of studies (metafor ``gosh``)."""
     from metasynth.models.robustness.gosh import gosh as run
 
-    options = options or make_options(**settings)
-    return run(_effects(data, outcome, options, False), options, max_subsets=max_subsets,
-               progress=progress)
+    result = fitted(x, outcome, spec, **options)
+    return run(result.effects, result.spec, max_subsets=max_subsets, progress=progress)
 
 
 def _ordered_included(effects: EffectSizes) -> list[int]:
@@ -226,43 +236,69 @@ def _ordered_included(effects: EffectSizes) -> list[int]:
     return [idx[j] for j in publication_order([rows[i] for i in idx])]
 
 
-RR_THRESHOLDS = (1.0, 0.9, 0.8)
+def tau_prior(spec: AnalysisSpec, kind: str | None = None, scale: float | None = None,
+              comparison: str | None = None):
+    """The prior for tau that the spec's bayes options (or the arguments) name."""
+    from metasynth.models.bayes import normal_normal as bayes
+
+    kind = kind or spec.tau_prior
+    scale = scale if scale is not None else spec.tau_scale
+    if kind == "half-normal":
+        return bayes.half_normal(scale)
+    if kind == "half-cauchy":
+        return bayes.half_cauchy(scale)
+    if kind == "uniform":
+        return bayes.uniform_tau()
+    comparison = comparison or spec.turner_comparison
+    if comparison not in bayes.TURNER_ALL_CAUSE_MORTALITY:
+        known = "; ".join(bayes.TURNER_ALL_CAUSE_MORTALITY)
+        raise DataError(f"unknown Turner comparison {comparison!r} (known: {known})")
+    return bayes.turner_mortality(comparison)
 
 
-def bayes(data, outcome: str | None = None, *, tau_prior=None, mu_prior=None,
-          options: PoolOptions | None = None, thresholds=RR_THRESHOLDS, shrinkage: bool = True,
-          **settings):
-    """Bayesian random-effects meta-analysis (see ``models.bayes``): posterior of the pooled
-    effect, of tau, of a new trial's effect and of each trial's effect (shrinkage), with
-    P(ratio < t) for each threshold t on the ratio scale (RR/OR) or the difference scale (RD).
-    ``tau_prior`` defaults to half-normal(0.5); ``mu_prior`` is None (flat) or (mean, sd)."""
+def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, prior=None,
+          shrinkage: bool = True, **options):
+    """Bayesian random-effects meta-analysis (see ``models.bayes``) of the studies of a
+    pooled result: posterior of the pooled effect, of tau, of a new trial's effect and of
+    each trial's effect (shrinkage), with P(effect < t) for the spec's thresholds (ratio
+    scale for RR/OR, difference scale for RD). The prior is the spec's (``tau_prior``,
+    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. The
+    result carries the spec and the pooled result's counts."""
     import math
+    from dataclasses import replace
 
     from metasynth.models.bayes.normal_normal import bayes_meta
 
-    options = options or make_options(**settings)
-    effects = _effects(data, outcome, options, False)
+    result = fitted(x, outcome, spec, **options)
+    spec, effects = result.spec, result.effects
     idx = _ordered_included(effects)
-    ratio = options.measure in ("RR", "OR")
-    probs = {f"P({options.measure} < {t:g})": (math.log(t) if ratio else t) for t in thresholds}
-    return bayes_meta(effects.yi[idx], effects.vi[idx], tau_prior=tau_prior, mu_prior=mu_prior,
-                      labels=[effects.table.rows[i].label for i in idx], thresholds=probs,
-                      shrinkage=shrinkage)
+    ratio = spec.measure in ("RR", "OR")
+    probs = {f"P({spec.measure} < {t:g})": (math.log(t) if ratio else t) for t in spec.thresholds}
+    mu_prior = None if spec.mu_prior_sd is None else (0.0, spec.mu_prior_sd)
+    fit = bayes_meta(effects.yi[idx], effects.vi[idx], tau_prior=prior or tau_prior(spec),
+                     mu_prior=mu_prior, labels=[effects.table.rows[i].label for i in idx],
+                     thresholds=probs, shrinkage=shrinkage)
+    return replace(fit, spec=spec, counts=result.counts)
 
 
-def tsa(data, outcome: str | None = None, *, plan=None, options: PoolOptions | None = None,
-        **settings):
-    """Trial sequential analysis (see ``models.tsa``) of a risk-ratio outcome; ``plan`` is a
-    ``TSAPlan`` (control risk, relative risk reduction, alpha, beta, D²)."""
-    from metasynth.models.sequential.tsa import trial_sequential_analysis
+def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **options):
+    """Trial sequential analysis (see ``models.sequential.tsa``) of a risk-ratio outcome,
+    with the spec's anticipated control risk, relative risk reduction, alpha, beta, D²
+    and futility option. The result carries the spec and the pooled result's counts."""
+    from dataclasses import replace
 
-    options = options or make_options(**settings)
-    if options.measure != "RR":
+    from metasynth.models.sequential.tsa import TSAPlan, trial_sequential_analysis
+
+    result = fitted(x, outcome, spec, **options)
+    spec, effects = result.spec, result.effects
+    if spec.measure != "RR":
         raise DataError("trial sequential analysis is implemented for risk ratios (measure RR)")
-    effects = _effects(data, outcome, options, False)
     idx = _ordered_included(effects)
     rows = effects.table.rows
-    return trial_sequential_analysis(
+    plan = TSAPlan(spec.control_risk, spec.relative_risk_reduction, spec.alpha, spec.beta,
+                   spec.d2, "obf", spec.futility)
+    fit = trial_sequential_analysis(
         effects.yi[idx], effects.vi[idx],
         [rows[i].treatment_total + rows[i].control_total for i in idx],
         [rows[i].label for i in idx], [rows[i].year for i in idx], plan)
+    return replace(fit, spec=spec, counts=result.counts)

@@ -13,52 +13,47 @@ import sys
 from metasynth import __version__
 from metasynth.errors import MetasynthError, UsageError
 
-MEASURES = ("RR", "OR", "RD")
-TAU2 = ("REML", "DL", "PM", "ML", "HE", "SJ", "EB")
-CI = ("hksj", "hksj-adhoc", "wald")
-PI = ("hts", "metafor")
-COMMON = ("MH", "IV", "Peto")
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
         self.exit(2, f"{self.prog}: usage error: {message} (see --help)\n")
 
 
-def _upper(choices):
-    def convert(text: str) -> str:
-        for c in choices:
-            if c.lower() == text.lower():
-                return c
-        raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {', '.join(choices)})")
-    return convert
+def _show(value) -> str:
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "none" if value is None else str(value)
+
+
+def _add_options(p, group: str) -> None:
+    """The flags of the option table (``plan.options``) that ``group`` shows ("analysis",
+    "bayes", "tsa"): names, help, defaults and allowed values all come from the table.
+    Defaults are not filled in here: an absent flag leaves the plan's (or the table's)
+    value, so ``resolve`` sees only what the user typed."""
+    from metasynth.plan.options import OPTIONS
+
+    for o in OPTIONS:
+        if group not in o.commands:
+            continue
+        default = "" if "default" in o.help else f"default {_show(o.default)}"
+        allowed = f"one of {', '.join(o.values)}" if o.choices else ""
+        text = f"{o.help} ({'; '.join(x for x in (default, allowed) if x)})"
+        if o.kind is bool:
+            p.add_argument(o.flag, *o.aliases, dest=o.name, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS, help=text)
+        else:
+            p.add_argument(o.flag, *o.aliases, dest=o.name, default=argparse.SUPPRESS,
+                           metavar=o.name.upper(), help=text)
+    if group == "analysis":
+        p.add_argument("--classic", action="store_true",
+                       help="the same as --preset revman5 (RevMan 5: DerSimonian-Laird, Wald CI, "
+                       "Mantel-Haenszel with the continuity correction in zero-cell studies)")
 
 
 def _add_pool_options(p) -> None:
-    """Options shared by every command that pools (pool, forest, ...)."""
-    p.add_argument("--outcome", default=None, help="outcome id from the registry "
-                   "(default: mortality; records only)")
-    p.add_argument("--measure", type=_upper(MEASURES), default="RR", help="RR (default), OR or RD")
-    p.add_argument("--tau2", type=_upper(TAU2), default="REML",
-                   help="tau² estimator: REML (default), DL, PM, ML, HE, SJ, EB")
-    p.add_argument("--ci", type=_upper(CI), default="hksj",
-                   help="CI for the random-effects mean: hksj (default), hksj-adhoc, wald")
-    p.add_argument("--pi", type=_upper(PI), default="hts",
-                   help="prediction interval: hts (default; t with k-2 df) or metafor")
-    p.add_argument("--common-method", type=_upper(COMMON), default="MH",
-                   help="common-effect method: MH (default), IV, Peto (OR only)")
-    p.add_argument("--mh-correction", action="store_true",
-                   help="add 0.5 to zero-cell studies inside Mantel-Haenszel (RevMan 5, R meta)")
-    p.add_argument("--classic", action="store_true",
-                   help="RevMan 5 analysis: DL, Wald CI, MH with 0.5 added to zero cells")
-    p.add_argument("--add", type=float, default=0.5, help="continuity correction (default 0.5)")
-    p.add_argument("--to", choices=("only0", "all", "if0all", "none"), default="only0",
-                   help="which studies get the correction (default only0: those with a zero cell)")
-    p.add_argument("--keep-double-zero", action="store_true",
-                   help="keep studies without events in either arm for RR/OR")
-    p.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
-    p.add_argument("--alternative", action="store_true",
-                   help="use the alternative value where sources conflict (sensitivity analysis)")
+    _add_options(p, "analysis")
 
 
 def _add_registry_options(p) -> None:
@@ -85,8 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
                        "control_total; optional subgroup, year).")
     p.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(p)
-    p.add_argument("--by", default=None,
-                   help="subgroup analysis by a record field (or 'subgroup' for a CSV column)")
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
 
     v = sub.add_parser("validate", help="check every record; report all errors at once")
@@ -97,14 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(f)
     f.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
-    f.add_argument("--by", default=None,
-                   help="subgroups by a record field (tissue_source, product_type, "
-                   "ventilation_at_baseline, control, blinding, rob_overall, ...) or 'subgroup' "
-                   "(CSV column)")
     f.add_argument("--common", action="store_true", help="also draw the common-effect diamond")
     f.add_argument("--rob", action="store_true", help="add RoB 2 columns (records only)")
-    f.add_argument("--experimental", default="MSC", help="name of the experimental arm (MSC)")
-    f.add_argument("--control", default="Control", help="name of the control arm (Control)")
 
     fu = sub.add_parser("funnel", help="contour-enhanced funnel plot")
     fu.add_argument("path", help="studies folder, or CSV/TSV file")
@@ -169,15 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "when there is one; options override them.")
     by.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(by)
-    by.add_argument("--tau-prior", choices=("half-normal", "half-cauchy", "turner-mortality",
-                                            "uniform"), default=None,
-                    help="prior for tau (default half-normal)")
-    by.add_argument("--tau-scale", type=float, default=None,
-                    help="scale of the half-normal or half-Cauchy prior (default 0.5)")
-    by.add_argument("--mu-prior-sd", type=float, default=None,
-                    help="normal(0, sd) prior for the pooled log effect (default: flat)")
-    by.add_argument("--thresholds", default=None,
-                    help="comma-separated t for P(RR < t) (default 1,0.9,0.8)")
+    _add_options(by, "bayes")
     by.add_argument("--format", choices=("text", "json"), default="text")
     by.add_argument("-o", "--output", default=None, help="posterior plot: .png, .svg or .pdf")
     by.add_argument("--forest", default=None, help="shrinkage forest plot: .png, .svg or .pdf")
@@ -188,15 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "when there is one; options override them.")
     ts.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(ts)
-    ts.add_argument("--control-risk", type=float, default=None,
-                    help="anticipated control-arm risk (default 0.40)")
-    ts.add_argument("--rrr", type=float, default=None,
-                    help="anticipated relative risk reduction (default 0.425)")
-    ts.add_argument("--alpha", type=float, default=None, help="two-sided alpha (default 0.05)")
-    ts.add_argument("--beta", type=float, default=None, help="1 - power (default 0.10)")
-    ts.add_argument("--d2", type=float, default=None,
-                    help="diversity D² to assume (default: the observed D²)")
-    ts.add_argument("--no-futility", action="store_true", help="no futility boundaries")
+    _add_options(ts, "tsa")
     ts.add_argument("--format", choices=("text", "json"), default="text")
     ts.add_argument("-o", "--output", default=None, help="TSA plot: .png, .svg or .pdf")
 
@@ -227,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("ref", nargs="?", default=None,
                    help="git revision to compare with (default: merge base with main)")
     d.add_argument("--dir", default="studies", help="studies folder (default: studies)")
-    d.add_argument("--measure", type=_upper(MEASURES), default="RR")
+    d.add_argument("--measure", default="RR", help="effect measure (default RR)")
     d.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
     s = sub.add_parser("schema", help="print the JSON Schema of a trial record")
@@ -235,99 +206,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args):
-    """PoolOptions from the options `pool`, `forest` and the other analyses share."""
-    from metasynth.api import make_options
-    from metasynth.effects.binary import ZeroCellRule
+def _plan_layer(args, command: str) -> dict | None:
+    """The option values of PATH/analysis.yaml, when PATH is a studies folder with a plan."""
+    from pathlib import Path
 
+    path = getattr(args, "path", None)
+    plan_file = Path(path) / "analysis.yaml" if path else None
+    if plan_file is None or not plan_file.is_file():
+        return None
+    from metasynth.plan.file import load_plan, plan_layer
+
+    plan = load_plan(plan_file)
+    layer = plan_layer(plan)
+    if command == "tsa" and plan.tsa is not None:
+        layer["outcome"] = plan.tsa.outcome
+    return layer
+
+
+def _spec(args):
+    """The one resolution of this run's analysis: table defaults, the plan file, then the
+    flags the user typed (``--classic`` is ``--preset revman5``)."""
+    from metasynth.plan.options import BY_NAME, OPTIONS
+    from metasynth.plan.resolve import OptionError, resolve
+
+    typed = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
+    if getattr(args, "classic", False):
+        typed.setdefault("preset", "revman5")
     try:
-        zero = ZeroCellRule(add=args.add, to=args.to,
-                            drop00=False if args.keep_double_zero else None)
-        return make_options(measure=args.measure, tau2=args.tau2, ci=args.ci, pi=args.pi,
-                            common=args.common_method, classic=args.classic,
-                            mh_correction=True if args.mh_correction else None,
-                            zero_cells=zero, level=args.level)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+        return resolve(_plan_layer(args, args.command), typed)
+    except OptionError as err:
+        word, _, rest = str(err).partition(" ")
+        if word not in BY_NAME:
+            raise UsageError(str(err)) from None
+        option = BY_NAME[word]
+        raise UsageError(f"{option.flag} ({option.help}) {rest}") from None
 
 
-def _pool_by(args) -> int:
-    from metasynth.api import pool_by
-    from metasynth.render.text.pool import render_text
+def _emit_json(obj) -> None:
+    from metasynth.render.json_out import render_json
 
-    res = pool_by(args.path, args.by, args.outcome, options=_options(args),
-                  alternative=args.alternative)
-    if args.format == "json":
-        import json
-
-        sys.stdout.write(json.dumps(res.to_dict(), indent=2, ensure_ascii=False) + "\n")
-        return 0
-    for name, r in res.groups:
-        print(f"=== {args.by}: {name} ===")
-        sys.stdout.write(render_text(r))
-        print()
-    for name, why in res.not_pooled:
-        print(f"=== {args.by}: {name} === not pooled: {why}\n")
-    print("=== All studies ===")
-    sys.stdout.write(render_text(res.overall))
-    t = res.test
-    if t:
-        from metasynth.render.numbers import num, p_value, percent
-
-        print(f"Test for subgroup differences: Chi² = {num(t.Q)}, df = {t.df} ({p_value(t.p)}), "
-              f"I² = {percent(t.I2, 1)}  [{t.method}]")
-    return 0
+    sys.stdout.write(render_json(obj))
 
 
 def _pool(args) -> int:
-    from metasynth.api import pool
+    from metasynth import api
 
-    if args.by:
+    spec = _spec(args)
+    if spec.by:
         if args.format == "csv":
             raise UsageError("--by gives text or json output, not csv")
-        return _pool_by(args)
-
-    result = pool(args.path, args.outcome, options=_options(args), alternative=args.alternative)
+        result = api.pool_by(args.path, spec=spec)
+    else:
+        result = api.pool(args.path, spec=spec)
     if args.format == "json":
-        from metasynth.render.json_out import render_json
-
-        sys.stdout.write(render_json(result))
+        _emit_json(result)
     elif args.format == "csv":
         from metasynth.render.text.tabular import render_csv
 
         sys.stdout.write(render_csv(result))
     else:
-        from metasynth.render.text.pool import render_text
-
-        sys.stdout.write(render_text(result))
-    return 0
-
-
-def _forest(args) -> int:
-    from pathlib import Path
-
-    from metasynth import api
-    from metasynth.render.plots.forest import forest_plot, rob_judgements
-    from metasynth.render.plots.kit import save_figure
-
-    _check_figure_path(args.output)
-    options = _options(args)
-    data = args.path
-    rob = None
-    if Path(args.path).is_dir():
-        data = api.load_studies(args.path)
-        rob = rob_judgements(data) if args.rob else None
-    elif args.rob:
-        raise UsageError("--rob needs a studies folder (a CSV has no risk-of-bias judgements)")
-    if args.by:
-        result = api.pool_by(data, args.by, args.outcome, options=options,
-                             alternative=args.alternative)
-    else:
-        result = api.pool(data, args.outcome, options=options, alternative=args.alternative)
-    fig = forest_plot(result, show_common=args.common, rob=rob,
-                      experimental=args.experimental, control=args.control)
-    save_figure(fig, args.output)
-    print(f"wrote {args.output}", file=sys.stderr)
+        sys.stdout.write(result.summary())
     return 0
 
 
@@ -338,25 +276,55 @@ def _check_figure_path(path: str) -> None:
         raise UsageError(f"output must end in .png, .svg or .pdf, not {path!r}")
 
 
+def _save_plot(fig, path) -> None:
+    from metasynth.render.plots.kit import save_figure
+
+    save_figure(fig, path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def _figure_paths(args, *names: str) -> None:
+    """Check every figure path before any work is done."""
+    for n in names:
+        if getattr(args, n, None):
+            _check_figure_path(getattr(args, n))
+
+
+def _forest(args) -> int:
+    from pathlib import Path
+
+    from metasynth import api
+    from metasynth.records.select import rob_judgements
+    from metasynth.render.plots.forest import forest_plot
+
+    _figure_paths(args, "output")
+    spec = _spec(args)
+    data, rob = args.path, None
+    if Path(args.path).is_dir():
+        data = api.load_studies(args.path)
+        rob = rob_judgements(data) if args.rob else None
+    elif args.rob:
+        raise UsageError("--rob needs a studies folder (a CSV has no risk-of-bias judgements)")
+    result = api.pool_by(data, spec=spec) if spec.by else api.pool(data, spec=spec)
+    _save_plot(forest_plot(result, show_common=args.common, rob=rob), args.output)
+    return 0
+
+
 def _funnel(args) -> int:
     from metasynth import api
     from metasynth.render.plots.funnel import funnel_plot
-    from metasynth.render.plots.kit import save_figure
 
-    _check_figure_path(args.output)
-    result = api.pool(args.path, args.outcome, options=_options(args), alternative=args.alternative)
-    save_figure(funnel_plot(result), args.output)
-    print(f"wrote {args.output}", file=sys.stderr)
+    _figure_paths(args, "output")
+    _save_plot(funnel_plot(api.pool(args.path, spec=_spec(args))), args.output)
     return 0
 
 
 def _rob_plot(args) -> int:
     from metasynth import api
-    from metasynth.render.plots.forest import rob_judgements
-    from metasynth.render.plots.kit import save_figure
+    from metasynth.records.select import rob_judgements, study_label
     from metasynth.render.plots.rob import summary_plot, traffic_light_plot
 
-    _check_figure_path(args.output)
+    _figure_paths(args, "output")
     studies = api.load_studies(args.path)
     judgements = rob_judgements(studies)
     if not judgements:
@@ -369,108 +337,65 @@ def _rob_plot(args) -> int:
             judgements = {k: v for k, v in judgements.items() if k in weights}
         fig = summary_plot(judgements, weights, palette=args.palette)
     else:
-        labels = {s.study.id: f"{s.study.citation.first_author} {s.study.citation.year}"
-                  for s in studies.studies}
+        labels = {s.study.id: study_label(s.study) for s in studies.studies}
         fig = traffic_light_plot(judgements, labels, palette=args.palette)
-    save_figure(fig, args.output)
-    print(f"wrote {args.output}", file=sys.stderr)
+    _save_plot(fig, args.output)
     return 0
 
 
 def _subsets(args) -> int:
     from metasynth import api
-    from metasynth.render.numbers import interval, num, percent
+    from metasynth.render.text.robustness import subsets_text
 
-    options = _options(args)
+    _figure_paths(args, "output")
+    overall = api.pool(args.path, spec=_spec(args))
     run = api.leave_one_out if args.command == "leave-one-out" else api.cumulative
-    analysis = run(args.path, args.outcome, options=options)
-    overall = api.pool(args.path, args.outcome, options=options)
-    head = "Left out" if args.command == "leave-one-out" else "Added (cumulative)"
-    width = max([len(head)] + [len(r.label) for r in analysis.rows]) + 2
-    print(f"{head:<{width}}{'k':>3}  {options.measure + ' [95% CI]':<22}{'Tau²':>8}{'I²':>6}")
-    for r in analysis.rows:
-        tau2 = num(r.tau2, 3) if r.tau2 is not None else ""
-        i2 = percent(r.I2) if r.I2 is not None else ""
-        print(f"{r.label:<{width}}{r.k:>3}  {interval(r.estimate, r.ci_lower, r.ci_upper):<22}"
-              f"{tau2:>8}{i2:>6}")
-    o = overall.random
-    print(f"{'All studies':<{width}}{overall.k:>3}  {interval(o.estimate, o.ci_lower, o.ci_upper)}")
+    analysis = run(overall)
+    sys.stdout.write(subsets_text(analysis, overall))
     if args.output:
-        from metasynth.render.plots.kit import save_figure
         from metasynth.render.plots.subset_forest import subset_forest_plot
 
-        _check_figure_path(args.output)
-        save_figure(subset_forest_plot(analysis, overall), args.output)
-        print(f"wrote {args.output}", file=sys.stderr)
+        _save_plot(subset_forest_plot(analysis, overall), args.output)
     return 0
-
-
-def _save_plot(fig, path) -> None:
-    from metasynth.render.plots.kit import save_figure
-
-    _check_figure_path(path)
-    save_figure(fig, path)
-    print(f"wrote {path}", file=sys.stderr)
 
 
 def _metareg(args) -> int:
     from metasynth import api
+    from metasynth.render.text.robustness import metaregression_text
 
+    _figure_paths(args, "output")
     mods = [m.strip() for m in args.mods.split(",") if m.strip()]
+    if not mods:
+        raise UsageError("--mods needs at least one moderator (dose_per_kg, year, control_risk)")
+    result = api.pool(args.path, spec=_spec(args))
     try:
-        reg = api.metaregression(args.path, mods, args.outcome, options=_options(args),
-                                 permutations=args.permutations)
+        reg = api.metaregression(result, mods, permutations=args.permutations)
     except ValueError as err:
         raise MetasynthError(str(err)) from None
     if args.format == "json":
-        import json
-
-        sys.stdout.write(json.dumps(reg.to_dict(), indent=2) + "\n")
+        _emit_json(reg)
     else:
-        test = "t" if reg.test == "knha" else "z"
-        print(f"Mixed-effects meta-regression ({reg.tau2_method}, "
-              f"{'Knapp-Hartung' if reg.test == 'knha' else 'Wald'} tests); k = {reg.k}")
-        print(f"{'':<14}{'estimate':>10}{'se':>9}{test:>8}{'p':>9}   95% CI")
-        for c in reg.coefficients:
-            print(f"{c.name:<14}{c.estimate:>10.4f}{c.se:>9.4f}{c.statistic:>8.2f}{c.p:>9.4f}   "
-                  f"[{c.ci_lower:.4f}, {c.ci_upper:.4f}]")
-        r2 = f"{reg.R2:.1f}%" if reg.R2 is not None else "NA"
-        print(f"Residual heterogeneity: tau² = {reg.tau2:.4f}; QE = {reg.QE:.2f} (p = "
-              f"{reg.QE_p:.4f}); R² = {r2}")
-        print(f"Test of moderators: QM = {reg.QM:.3f} on {reg.QM_df} df, p = {reg.QM_p:.4f}; "
-              f"permutation p = {reg.permutation_p:.4f} ({reg.permutations} permutations)")
-        for name in reg.left_out:
-            print(f"  left out: {name}")
-        for w in reg.warnings:
-            print(f"  ! {w}")
+        sys.stdout.write(metaregression_text(reg))
     if args.output:
         from metasynth.render.plots.robustness import bubble_plot
 
-        _save_plot(bubble_plot(reg, args.measure), args.output)
+        _save_plot(bubble_plot(reg, result.measure), args.output)
     return 0
 
 
 def _influence(args) -> int:
     from metasynth import api
+    from metasynth.render.text.robustness import influence_text
 
+    _figure_paths(args, "output")
     try:
-        inf = api.influence(args.path, args.outcome, options=_options(args))
+        inf = api.influence(args.path, spec=_spec(args))
     except ValueError as err:
         raise MetasynthError(str(err)) from None
     if args.format == "json":
-        import json
-
-        sys.stdout.write(json.dumps(inf.to_dict(), indent=2) + "\n")
+        _emit_json(inf)
     else:
-        w = max(len(r.label) for r in inf.rows) + 2
-        print(f"{'study':<{w}}{'rstudent':>9}{'dffits':>8}{'cook.d':>8}{'cov.r':>7}"
-              f"{'tau2.del':>9}{'QE.del':>8}{'hat':>6}{'weight':>7}  influential")
-        for r in inf.rows:
-            print(f"{r.label:<{w}}{r.rstudent:>9.3f}{r.dffits:>8.3f}{r.cook_d:>8.3f}"
-                  f"{r.cov_r:>7.3f}{r.tau2_del:>9.4f}{r.QE_del:>8.2f}{r.hat:>6.3f}"
-                  f"{r.weight:>7.1f}  {'*' if r.influential else ''}")
-        print("Influential (*): |dffits| > 3 sqrt(1/(k-1)), Cook's distance above the chi²(1) "
-              "median, or hat > 3/k (Viechtbauer & Cheung 2010).")
+        sys.stdout.write(influence_text(inf))
     if args.output:
         from metasynth.render.plots.robustness import baujat_plot
 
@@ -480,42 +405,35 @@ def _influence(args) -> int:
 
 def _bias(args) -> int:
     from metasynth import api
+    from metasynth.render.text.robustness import small_study_text
 
-    results = api.small_study_tests(args.path, args.outcome, options=_options(args),
-                                    force=args.force)
+    results = api.small_study_tests(args.path, spec=_spec(args), force=args.force)
     if args.format == "json":
-        import json
-
-        sys.stdout.write(json.dumps({k: (v if isinstance(v, str) else v.to_dict())
-                                     for k, v in results.items()}, indent=2) + "\n")
-        return 0
-    for name, r in results.items():
-        if isinstance(r, str):
-            print(f"{name}: not run: {r}")
-        elif hasattr(r, "k0"):
-            print(f"{name}: {r.k0} studies imputed on the {r.side}; adjusted estimate "
-                  f"{r.theta:.4f} (se {r.se:.4f}, analysis scale)")
-        else:
-            df = f", df = {r.df:.0f}" if r.df else ""
-            print(f"{name}: {r.test}, statistic {r.statistic:.3f}{df}, p = {r.p:.4f}"
-                  + (f" ({r.detail})" if r.detail else ""))
+        _emit_json({k: (v if isinstance(v, str) else v.to_dict()) for k, v in results.items()})
+    else:
+        sys.stdout.write(small_study_text(results))
     return 0
 
 
 def _permutest(args) -> int:
     from metasynth import api
+    from metasynth.render.text.robustness import permutation_text
 
-    r = api.permutation_test(args.path, args.outcome, options=_options(args),
-                             iterations=args.iterations)
-    print(f"Permutation test ({r.kind}, {r.permutations} sign patterns): observed statistic "
-          f"{r.statistic:.3f}, permutation p = {r.p:.4f}")
-    print(f"  {r.note}")
+    if args.iterations < 1:
+        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
+    r = api.permutation_test(args.path, spec=_spec(args), iterations=args.iterations)
+    sys.stdout.write(permutation_text(r))
     return 0
 
 
 def _gosh(args) -> int:
     from metasynth import api
     from metasynth.render.plots.robustness import gosh_plot
+    from metasynth.render.text.robustness import gosh_text
+
+    _figure_paths(args, "output")
+    if args.max_subsets < 1:
+        raise UsageError(f"--max-subsets must be at least 1, got {args.max_subsets}")
 
     def progress(done, total):
         if sys.stderr.isatty():
@@ -525,88 +443,48 @@ def _gosh(args) -> int:
             if done == total:
                 print(file=sys.stderr)
 
-    g = api.gosh(args.path, args.outcome, options=_options(args), max_subsets=args.max_subsets,
-                 progress=progress)
-    print(f"GOSH: {g.subsets} subsets of {g.k} studies fitted"
-          + (" (random sample)" if g.sampled else ""), file=sys.stderr)
-    _save_plot(gosh_plot(g, args.measure), args.output)
+    result = api.pool(args.path, spec=_spec(args))
+    g = api.gosh(result, max_subsets=args.max_subsets, progress=progress)
+    print(gosh_text(g), file=sys.stderr)
+    _save_plot(gosh_plot(g, result.measure), args.output)
     return 0
-
-
-def _plan_section(path: str, name: str):
-    """The ``bayes`` or ``tsa`` section of PATH/analysis.yaml, if PATH is a studies folder
-    with a plan; else None."""
-    from pathlib import Path
-
-    plan_file = Path(path) / "analysis.yaml"
-    if not plan_file.is_file():
-        return None
-    from metasynth.report.plan import load_plan
-
-    return getattr(load_plan(plan_file), name)
 
 
 def _bayes(args) -> int:
     from metasynth import api
-    from metasynth.report.plan import Bayes, TauPriorSpec
 
-    section = _plan_section(args.path, "bayes") or Bayes()
-    spec = section.tau_prior
-    if args.tau_prior or args.tau_scale:
-        spec = TauPriorSpec(kind=args.tau_prior or spec.kind,
-                            scale=args.tau_scale or spec.scale, comparison=spec.comparison)
-    mu_prior = (0.0, args.mu_prior_sd) if args.mu_prior_sd else section.mu_prior
+    _figure_paths(args, "output", "forest")
     try:
-        thresholds = ([float(t) for t in args.thresholds.split(",")] if args.thresholds
-                      else section.thresholds)
-        result = api.bayes(args.path, args.outcome, tau_prior=spec.build(), mu_prior=mu_prior,
-                           options=_options(args), thresholds=thresholds)
+        result = api.bayes(args.path, spec=_spec(args))
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.format == "json":
-        import json
-
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        _emit_json(result)
     else:
-        from metasynth.render.text.bayes_tsa import bayes_table
-
-        sys.stdout.write(bayes_table(result, args.measure, args.outcome or "mortality"))
+        sys.stdout.write(result.summary())
     if args.output:
         from metasynth.render.plots.bayes_tsa import posterior_plot
 
-        _save_plot(posterior_plot(result, args.measure), args.output)
+        _save_plot(posterior_plot(result), args.output)
     if args.forest:
         from metasynth.render.plots.bayes_tsa import shrinkage_forest
 
-        _save_plot(shrinkage_forest(result, args.measure), args.forest)
+        _save_plot(shrinkage_forest(result), args.forest)
     return 0
 
 
 def _tsa(args) -> int:
     from metasynth import api
-    from metasynth.models.sequential.tsa import TSAPlan
 
-    section = _plan_section(args.path, "tsa")
-    base = section.build() if section else TSAPlan()
-    given = {"control_risk": args.control_risk, "relative_risk_reduction": args.rrr,
-             "alpha": args.alpha, "beta": args.beta, "d2": args.d2}
-    changes = {k: v for k, v in given.items() if v is not None}
-    if args.no_futility:
-        changes["futility"] = False
-    outcome = args.outcome or (section.outcome if section else None)
+    _figure_paths(args, "output")
     try:
-        plan = TSAPlan(**{**base.to_dict(), **changes})
-        result = api.tsa(args.path, outcome, plan=plan, options=_options(args))
+        result = api.tsa(args.path, spec=_spec(args))
     except ValueError as err:
         raise UsageError(str(err)) from None
     if args.format == "json":
-        import json
-
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        _emit_json(result)
     else:
-        from metasynth.render.text.bayes_tsa import tsa_table
-
-        sys.stdout.write(tsa_table(result, outcome or "mortality"))
+        sys.stdout.write(result.summary())
     if args.output:
         from metasynth.render.plots.bayes_tsa import tsa_plot
 
@@ -661,29 +539,28 @@ def _new(args) -> int:
 
 
 def _verify(args) -> int:
-    import json
-
     from metasynth.records.load import load_studies
     from metasynth.registries.verify import render_checks, verify_studies
 
     checks = verify_studies(load_studies(args.path), _client(args))
     if args.format == "json":
-        sys.stdout.write(json.dumps([c.to_dict() for c in checks], indent=2, ensure_ascii=False)
-                         + "\n")
+        _emit_json([c.to_dict() for c in checks])
     else:
         sys.stdout.write(render_checks(checks))
     return 1 if any(c.status == "error" for c in checks) else 0
 
 
 def _diff(args) -> int:
-    import json
+    from metasynth.diff import diff_evidence
+    from metasynth.plan.resolve import OptionError, resolve
 
-    from metasynth.evidence_diff import diff_evidence
-    from metasynth.models.options import PoolOptions
-
-    diff = diff_evidence(args.dir, args.ref, PoolOptions(measure=args.measure))
+    try:
+        spec = resolve({"measure": args.measure})
+    except OptionError as err:
+        raise UsageError(f"--measure: {err}") from None
+    diff = diff_evidence(args.dir, args.ref, spec)
     if args.format == "json":
-        sys.stdout.write(json.dumps(diff.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        _emit_json(diff)
     else:
         from metasynth.render.text.diff import render_diff
 
@@ -717,6 +594,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f, file=sys.stderr)
             print("metasynth: records are invalid; run 'metasynth validate' for details",
                   file=sys.stderr)
+        elif isinstance(err, UsageError):
+            print(f"metasynth: usage error: {err} (see --help)", file=sys.stderr)
         else:
             print(f"{err}" if ":" in str(err).split(" ")[0] else f"metasynth: error: {err}",
                   file=sys.stderr)

@@ -20,14 +20,14 @@ def _fixture(name, kind, **match):
     return next(e for e in data[kind] if all(e.get(k) == v for k, v in match.items()))
 
 
-def test_classic_is_revman5_dl_wald_and_mh_with_correction():
-    res = metasynth.pool(FIXTURES / "data" / "double_zero.csv", classic=True)
+def test_revman5_preset_is_dl_wald_and_mh_with_correction():
+    res = metasynth.pool(FIXTURES / "data" / "double_zero.csv", preset="revman5")
     dl = _fixture("double_zero", "random", measure="RR", tau2_method="DL", ci_method="wald")
     mh = _fixture("double_zero", "common", measure="RR", method="MH", mh_correction=True)
     assert res.random.tau2_method == "DL" and res.random.ci_method == "wald"
     assert math.isclose(res.random.theta, dl["theta"], rel_tol=1e-9)
     assert math.isclose(res.common.theta, mh["theta"], rel_tol=1e-9)
-    assert res.common.mh_correction and "Classic RevMan 5" in res.summary()
+    assert res.common.mh_correction and "Preset: the RevMan 5 analysis" in res.summary()
 
 
 def test_pandas_dataframe_input_equals_csv():
@@ -104,7 +104,7 @@ def test_shipped_corpus_pools_and_notes_non_reporting_trials():
     assert any(s.id == "bowdish2023" for s in res.included)
     assert any(n.startswith("Not reporting death") for n in res.notes)
     text = res.summary()
-    assert "Heterogeneity: Tau² = " in text and "Prediction interval" in text
+    assert "Heterogeneity: Tau² = " in text and "95% prediction interval" in text
 
 
 def test_records_folder_copy_pools_identically(tmp_path):

@@ -17,7 +17,9 @@ def test_bayes_text_json_and_figures(tmp_path):
     assert "P(RR < 0.9)" in proc.stdout and "Shrunken trial estimates" in proc.stdout
     assert (tmp_path / "post.svg").stat().st_size > 0 and (tmp_path / "shr.png").exists()
     doc = json.loads(run_cli("bayes", STUDIES, "--format", "json").stdout)
-    direct = api.bayes(STUDIES, tau_prior=half_normal(0.5))
+    direct = api.bayes(STUDIES, prior=half_normal(0.5))
+    assert api.bayes(STUDIES, tau_prior="half-normal", tau_scale=0.5).probabilities == \
+        direct.probabilities
     assert doc["probabilities"]["P(RR < 1)"] == direct.probabilities["P(RR < 1)"]
     assert doc["k"] == direct.k == len(doc["shrinkage"])
     assert 0.5 < doc["probabilities"]["P(RR < 1)"] < 1
@@ -72,5 +74,7 @@ def test_report_has_both_sections(tmp_path):
     first = data.bayes[0]
     assert any("by at least 10%" in s for s in first.sentences)
     assert len(first.rows) == 3 and first.posterior_svg.startswith("<svg")
-    assert data.tsa.sentences[0].startswith("The accrued information is 449 participants")
+    # one count everywhere (549 participants in 7 trials), and the information the TSA uses
+    assert data.tsa.sentences[0].startswith("The outcome has 549 participants in 7 trials")
+    assert "The accrued information is 449 participants" in data.tsa.sentences[0]
     assert "bayes" in data.summary and data.summary["tsa"]["participants"][-1] == 449

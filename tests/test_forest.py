@@ -75,7 +75,7 @@ def test_no_text_overlaps(k, measure, subgroups):
 
 def test_shipped_corpus_with_rob_columns():
     import metasynth
-    from metasynth.render.plots.forest import rob_judgements
+    from metasynth.records.select import rob_judgements
 
     studies = metasynth.load_studies(STUDIES)
     fig = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies))
@@ -171,4 +171,5 @@ def test_figure_commands(tmp_path):
         assert out.stat().st_size > 1000
     proc = run_cli("leave-one-out", STUDIES)
     assert "Omitting" not in proc.stdout and "Bowdish 2023" in proc.stdout
-    assert proc.stdout.splitlines()[-1].startswith("All studies")
+    assert proc.stdout.splitlines()[-2].startswith("All studies")
+    assert proc.stdout.splitlines()[-1].startswith("Model: random effects, REML tau², HKSJ")

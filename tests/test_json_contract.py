@@ -6,8 +6,10 @@ from metasynth.records.docs import json_schema, markdown_reference
 from tests.conftest import ROOT, STUDIES, run_cli
 
 TOP = {"metasynth_version", "outcome", "outcome_label", "measure", "k", "studies", "common",
-       "random", "heterogeneity", "options", "zero_cell_rule", "better", "warnings", "notes",
-       "source"}
+       "random", "heterogeneity", "spec", "counts", "zero_cell_rule", "better", "warnings",
+       "notes", "source"}
+COUNTS = {"trials", "trials_estimable", "participants", "participants_estimable",
+          "events_experimental", "total_experimental", "events_control", "total_control"}
 STUDY = {"id", "label", "treatment_events", "treatment_total", "control_events", "control_total",
          "yi", "vi", "estimate", "ci_lower", "ci_upper", "p", "weight_common", "weight_random",
          "included", "source", "corrected", "excluded_reason", "year", "subgroup", "notes"}
@@ -29,10 +31,14 @@ def test_json_keys_are_pinned():
     assert set(out["common"]) == COMMON
     assert set(out["random"]) == RANDOM
     assert set(out["heterogeneity"]) == HET
+    assert set(out["counts"]) == COUNTS
+    from metasynth.plan.options import OPTIONS
+
+    assert set(out["spec"]) == {o.name for o in OPTIONS}
     assert out["measure"] == "RR" and out["outcome"] == "mortality"
     assert out["k"] == sum(s["included"] for s in out["studies"])
     doc = (ROOT / "docs" / "json-contract.md").read_text()
-    for key in TOP | STUDY | COMMON | RANDOM | HET:
+    for key in TOP | STUDY | COMMON | RANDOM | HET | COUNTS:
         assert f"`{key}`" in doc, key
 
 

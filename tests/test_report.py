@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("weasyprint")
 pypdf = pytest.importorskip("pypdf")
 
+from metasynth.plan.file import Grade, Override  # noqa: E402
 from metasynth.report.assemble import assemble  # noqa: E402
 from metasynth.report.grade import optimal_information_size, propose  # noqa: E402
-from metasynth.report.plan import Grade, Override  # noqa: E402
 from metasynth.report.write import write_report  # noqa: E402
 from tests.conftest import ROOT, STUDIES, run_cli  # noqa: E402
 

@@ -8,18 +8,18 @@ import numpy as np
 import pytest
 
 from metasynth.effects.binary import effect_sizes
-from metasynth.models import PoolOptions
 from metasynth.models.engine.mixed_effects import fit_mixed
 from metasynth.models.robustness.gosh import gosh
 from metasynth.models.robustness.influence import influence
 from metasynth.models.robustness.permutation import permutation_test
 from metasynth.models.robustness.small_study import TooFewStudies, begg, egger, harbord, trim_and_fill
+from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.table import read_table
 from tests.conftest import FIXTURES
 
 REF = json.loads((FIXTURES / "metafor-analyses" / "bcg_robustness.json").read_text())["analyses"]
 EFFECTS = effect_sizes(read_table(FIXTURES / "data" / "bcg_groups.csv"), "RR")
-WALD = PoolOptions(ci_method="wald")
+WALD = AnalysisSpec(ci="wald")
 
 
 def close(a, b, rel=1e-6, abs_=1e-9):
@@ -52,7 +52,7 @@ def test_mixed_effects_subgroup_test_matches_rma_factor():
 
 @pytest.mark.parametrize("ref", REF["influence"], ids=lambda r: f"{r['tau2_method']}-{r['ci_method']}")
 def test_influence_matches_metafor(ref):
-    inf = influence(EFFECTS, PoolOptions(tau2_method=ref["tau2_method"], ci_method=ref["ci_method"]))
+    inf = influence(EFFECTS, AnalysisSpec(tau2=ref["tau2_method"], ci=ref["ci_method"]))
     for key in ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight"):
         assert close([getattr(r, key) for r in inf.rows], ref[key], 1e-6, 1e-9), key
 
@@ -91,7 +91,7 @@ def test_trim_and_fill_matches_trimfill(ref):
 def test_permutation_test_matches_permutest_exact():
     sub = EFFECTS.subset(np.arange(13) < REF["permutest"]["k"])
     assert permutation_test(sub, WALD).p == REF["permutest"]["pval_z"]
-    res = permutation_test(sub, PoolOptions(ci_method="hksj"))
+    res = permutation_test(sub, AnalysisSpec(ci="hksj"))
     assert res.p == REF["permutest"]["pval_knha"]
     assert res.kind == "exact" and res.permutations == 256 and res.p_floor == 2 / 256
 

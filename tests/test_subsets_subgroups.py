@@ -6,9 +6,9 @@ import math
 import pytest
 
 from metasynth.effects.binary import effect_sizes
-from metasynth.models import PoolOptions
 from metasynth.models.robustness.refits import cumulative, leave_one_out
 from metasynth.models.subgroups import pool_subgroups
+from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.table import read_table
 from tests.conftest import FIXTURES
 
@@ -22,7 +22,7 @@ def close(a, b, rel=1e-6, abs_=1e-9):
 
 @pytest.mark.parametrize("ref", REF["subsets"], ids=lambda r: f"{r['tau2_method']}-{r['ci_method']}")
 def test_leave_one_out_matches_leave1out(ref):
-    opts = PoolOptions(tau2_method=ref["tau2_method"], ci_method=ref["ci_method"])
+    opts = AnalysisSpec(tau2=ref["tau2_method"], ci=ref["ci_method"])
     res = leave_one_out(EFFECTS, opts)
     exp = ref["leave1out"]
     assert len(res.rows) == len(exp["estimate"]) == 13
@@ -36,7 +36,7 @@ def test_leave_one_out_matches_leave1out(ref):
 
 @pytest.mark.parametrize("ref", REF["subsets"], ids=lambda r: f"{r['tau2_method']}-{r['ci_method']}")
 def test_cumulative_matches_cumul(ref):
-    opts = PoolOptions(tau2_method=ref["tau2_method"], ci_method=ref["ci_method"])
+    opts = AnalysisSpec(tau2=ref["tau2_method"], ci=ref["ci_method"])
     res = cumulative(EFFECTS, opts, order="year")
     exp = ref["cumul"]
     assert [r.label for r in res.rows] == exp["study"]
@@ -49,7 +49,7 @@ def test_cumulative_matches_cumul(ref):
 
 @pytest.mark.parametrize("ref", REF["subgroups"], ids=lambda r: f"{r['tau2_method']}-{r['ci_method']}")
 def test_subgroups_and_test_for_differences(ref):
-    opts = PoolOptions(tau2_method=ref["tau2_method"], ci_method=ref["ci_method"])
+    opts = AnalysisSpec(tau2=ref["tau2_method"], ci=ref["ci_method"])
     labels = [r.subgroup for r in EFFECTS.table.rows]
     res = pool_subgroups(EFFECTS, labels, "alloc", opts)
     assert [g for g, _ in res.groups] == [s["subgroup"] for s in ref["subgroups"]]

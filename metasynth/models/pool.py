@@ -24,14 +24,15 @@ from metasynth.models.engine.common_effect import (
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.options import PoolOptions
 from metasynth.models.results import (
     CommonEffect,
+    Counts,
     Heterogeneity,
     PoolResult,
     RandomEffects,
     StudyEffect,
 )
+from metasynth.plan.spec import AnalysisSpec
 
 
 def _f(x) -> float | None:
@@ -39,7 +40,7 @@ def _f(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _common(effects: EffectSizes, options: PoolOptions, y, v, mask) -> tuple[CommonBatch, float, list[str]]:
+def _common(effects: EffectSizes, options: AnalysisSpec, y, v, mask) -> tuple[CommonBatch, float, list[str]]:
     """The common-effect fit and the Q around its estimate."""
     notes: list[str] = []
     method = options.common_method
@@ -72,9 +73,9 @@ def _common(effects: EffectSizes, options: PoolOptions, y, v, mask) -> tuple[Com
     return fit, q, notes
 
 
-def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> PoolResult:
+def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> PoolResult:
     """Pool the included studies of ``effects`` under ``options``."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     if options.measure != effects.measure:
         raise ValueError(f"effects are {effects.measure} but options ask for {options.measure}")
     table = effects.table
@@ -86,7 +87,7 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
                         f"({reasons or 'no studies'})", table.source or None)
     y, v, mask = as_batch(effects.yi[inc], effects.vi[inc])
     common, common_q, notes = _common(effects, options, y, v, mask)
-    rand = fit_random(y, v, mask, options.tau2_method, options.ci_method, options.pi_method,
+    rand = fit_random(y, v, mask, options.tau2, options.ci, options.pi,
                       options.level)
     het = heterogeneity(y, v, mask, rand.tau2.tau2, options.level, with_ci=k >= 2)
     back = back_transform(effects.measure)
@@ -129,9 +130,9 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
         Q=_f(common_q) if k >= 2 else None,
         mh_correction=common.method == "MH" and options.mh_correction)
     random_res = RandomEffects(
-        tau2_method=options.tau2_method if k >= 2 else "none (k = 1)",
-        ci_method=options.ci_method if k >= 2 else "wald",
-        pi_method=options.pi_method, theta=_f(rand.theta[0]), se=_f(rand.se[0]),
+        tau2_method=options.tau2 if k >= 2 else "none (k = 1)",
+        ci_method=options.ci if k >= 2 else "wald",
+        pi_method=options.pi, theta=_f(rand.theta[0]), se=_f(rand.se[0]),
         estimate=rep(rand.theta[0]), ci_lower=rep(rand.ci_lower[0]),
         ci_upper=rep(rand.ci_upper[0]), stat=_f(rand.stat[0]), df=_f(rand.df[0]),
         p=_f(rand.p[0]), pi_lower=rep(rand.pi_lower[0]) if k >= 3 else None,
@@ -147,7 +148,7 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
         H2_ci_lower=_f(het.h2_ci_lower[0]), H2_ci_upper=_f(het.h2_ci_upper[0]))
     warnings = small_k_warnings(k, options, random_res, het_res)
     if random_res.tau2_fallback:
-        warnings.append(f"{options.tau2_method} Fisher scoring did not settle within 100 steps "
+        warnings.append(f"{options.tau2} Fisher scoring did not settle within 100 steps "
                         "(metafor would stop with 'did not converge'); tau² was found by "
                         "bisection of the estimating equation instead")
     notes = list(table.notes) + notes
@@ -159,15 +160,36 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
                          "(generic inverse variance)")
         elif s.corrected:
             notes.append(f"{s.label}: {effects.rule.add:g} added to each cell (zero cell)")
+    spec = options if options.better is not None else options.with_(better=table.better)
     return PoolResult(
-        outcome=table.outcome, outcome_label=table.outcome_label, measure=effects.measure,
-        k=k, studies=tuple(studies), common=common_res, random=random_res,
-        heterogeneity=het_res, options=options.to_dict(),
-        zero_cell_rule=effects.rule.describe(effects.measure), better=table.better,
-        warnings=tuple(warnings), notes=tuple(notes), source=table.source)
+        outcome=table.outcome, outcome_label=table.outcome_label, k=k, studies=tuple(studies),
+        common=common_res, random=random_res, heterogeneity=het_res, spec=spec,
+        counts=count_participants(effects), zero_cell_rule=effects.rule.describe(effects.measure),
+        warnings=tuple(warnings), notes=tuple(notes), source=table.source, effects=effects)
 
 
-def small_k_warnings(k: int, options: PoolOptions, rand: RandomEffects,
+def count_participants(effects: EffectSizes) -> Counts:
+    """Trials, participants and events by RevMan's rule: every trial with data for the
+    outcome counts, estimable or not; ``*_estimable`` counts those in the estimate."""
+    rows = effects.table.rows
+    with_data = [i for i, s in enumerate(effects.source) if s != "none"]
+
+    def total(idx, attr):
+        return sum(getattr(rows[i], attr) or 0 for i in idx)
+
+    def people(idx):
+        return total(idx, "treatment_total") + total(idx, "control_total")
+
+    estimable = [i for i in with_data if effects.included[i]]
+    return Counts(trials=len(with_data), trials_estimable=len(estimable),
+                  participants=people(with_data), participants_estimable=people(estimable),
+                  events_experimental=total(with_data, "treatment_events"),
+                  total_experimental=total(with_data, "treatment_total"),
+                  events_control=total(with_data, "control_events"),
+                  total_control=total(with_data, "control_total"))
+
+
+def small_k_warnings(k: int, options: AnalysisSpec, rand: RandomEffects,
                      het: Heterogeneity) -> list[str]:
     """Plain-words warnings for the few-studies case (most MSC pools have k < 5)."""
     out: list[str] = []
@@ -177,25 +199,25 @@ def small_k_warnings(k: int, options: PoolOptions, rand: RandomEffects,
     if k < 5:
         out.append(f"Only {k} studies: the between-study variance tau² is estimated very "
                    "imprecisely, and random-effects results depend on the method chosen.")
-        if options.ci_method.startswith("hksj"):
+        if options.ci.startswith("hksj"):
             mult = float(t_quantile(0.975, k - 1))
             out.append(f"The HKSJ interval uses t with {k - 1} df: a multiplier of "
                        f"{mult:.2f} instead of 1.96, so it is wide by design.")
-        elif options.ci_method == "wald":
+        elif options.ci == "wald":
             out.append("The Wald interval ignores the uncertainty in tau²; with few studies "
                        "its coverage can fall far below 95% (IntHout et al. 2014).")
     if k == 2:
         out.append("The prediction interval needs at least 3 studies (t with k - 2 df) "
                    "and is not given.")
-    elif 3 <= k < 5 and options.pi_method == "hts":
+    elif 3 <= k < 5 and options.pi == "hts":
         mult = float(t_quantile(0.975, k - 2))
         out.append(f"The prediction interval uses t with {k - 2} df (multiplier {mult:.2f}): "
                    "with so few studies it is very wide.")
     lo, hi = het.I2_ci_lower, het.I2_ci_upper
     if lo is not None and hi is not None and k < 10 and hi - lo >= 50:
-        out.append(f"The 95% CI for I² runs from {lo:.0f}% to {hi:.0f}%: the data cannot tell "
+        out.append(f"The {options.ci_label} for I² runs from {lo:.0f}% to {hi:.0f}%: the data cannot tell "
                    "low from high heterogeneity.")
-    if (options.ci_method == "hksj" and rand.se is not None and rand.se_wald is not None
+    if (options.ci == "hksj" and rand.se is not None and rand.se_wald is not None
             and rand.se < rand.se_wald):
         out.append("The HKSJ standard error is smaller than the Wald one here (the studies "
                    "agree more than their variances imply); 'hksj-adhoc' never narrows below "

@@ -9,7 +9,39 @@ and becomes ``null`` in JSON.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metasynth.effects.binary import EffectSizes
+    from metasynth.plan.spec import AnalysisSpec
+
+# Printers for result types, filled in by metasynth.render.text (which imports this
+# module, never the other way round): models know nothing of words.
+TEXT_RENDERERS: dict[type, Callable[[Any], str]] = {}
+
+
+def text_renderer(cls: type):
+    """Register the text renderer of result class ``cls`` (used by ``summary()``)."""
+    def register(fn):
+        TEXT_RENDERERS[cls] = fn
+        return fn
+    return register
+
+
+class Printable:
+    """``summary()`` for people (as statsmodels), from the registered renderer."""
+
+    def summary(self) -> str:
+        render = TEXT_RENDERERS.get(type(self))
+        if render is None:
+            raise TypeError(f"no text renderer for {type(self).__name__} "
+                            "(import metasynth.render.text)")
+        return render(self)
+
+    def __str__(self) -> str:
+        return self.summary() if type(self) in TEXT_RENDERERS else repr(self)
 
 
 def _clean(value):
@@ -104,23 +136,54 @@ class Heterogeneity(_ToDict):
 
 
 @dataclass(frozen=True)
-class PoolResult:
-    """One pooled analysis: per-study effects, common and random effects, heterogeneity."""
+class Counts(_ToDict):
+    """The counts every section reports, by one rule (RevMan's): every trial with data for
+    the outcome is in the analysis, estimable or not (a trial without events in either arm
+    is shown as "not estimable" and footnoted). ``*_estimable`` are those in the estimate."""
+
+    trials: int
+    trials_estimable: int
+    participants: int
+    participants_estimable: int
+    events_experimental: int
+    total_experimental: int
+    events_control: int
+    total_control: int
+
+    @property
+    def not_estimable(self) -> int:
+        return self.trials - self.trials_estimable
+
+
+@dataclass(frozen=True)
+class PoolResult(Printable):
+    """One pooled analysis: per-study effects, common and random effects, heterogeneity,
+    with the specification it was fitted with (``spec``), the counts by the one counting
+    rule (``counts``) and the per-study effects it was fitted to (``effects``), so verbs
+    such as leave-one-out refit it with the same options."""
 
     outcome: str | None
     outcome_label: str | None
-    measure: str
     k: int
     studies: tuple[StudyEffect, ...]
     common: CommonEffect
     random: RandomEffects
     heterogeneity: Heterogeneity
-    options: dict
+    spec: AnalysisSpec
+    counts: Counts
     zero_cell_rule: str
-    better: str = "lower"
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     source: str = ""
+    effects: EffectSizes | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def measure(self) -> str:
+        return self.spec.measure
+
+    @property
+    def better(self) -> str:
+        return self.spec.direction
 
     @property
     def included(self) -> tuple[StudyEffect, ...]:
@@ -140,11 +203,12 @@ class PoolResult:
             "outcome_label": self.outcome_label,
             "measure": self.measure,
             "k": self.k,
+            "counts": self.counts.to_dict(),
             "studies": [s.to_dict() for s in self.studies],
             "common": self.common.to_dict(),
             "random": self.random.to_dict(),
             "heterogeneity": self.heterogeneity.to_dict(),
-            "options": self.options,
+            "spec": self.spec.to_dict(),
             "zero_cell_rule": self.zero_cell_rule,
             "better": self.better,
             "warnings": list(self.warnings),
@@ -152,8 +216,8 @@ class PoolResult:
             "source": self.source,
         })
 
-    def summary(self) -> str:
-        """The text report (as ``metasynth pool`` prints it)."""
-        from metasynth.render.text.pool import render_text
+    def to_frame(self):
+        """One row per study (pandas DataFrame), as ``summary_frame()`` in statsmodels."""
+        import pandas as pd
 
-        return render_text(self)
+        return pd.DataFrame([s.to_dict() for s in self.studies]).set_index("id")

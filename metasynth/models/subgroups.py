@@ -13,16 +13,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from metasynth.distributions import chi2_sf
 from metasynth.effects.binary import EffectSizes
 from metasynth.errors import DataError
-from metasynth.models.options import PoolOptions
 from metasynth.models.pool import pool_effects
-from metasynth.models.results import PoolResult
+from metasynth.models.results import PoolResult, Printable
+from metasynth.plan.spec import AnalysisSpec
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class SubgroupTest:
 
 
 @dataclass(frozen=True)
-class SubgroupResult:
+class SubgroupResult(Printable):
     by: str
     overall: PoolResult
     groups: tuple[tuple[str, PoolResult], ...]
@@ -65,10 +65,21 @@ def subgroup_difference(thetas: Sequence[float], ses: Sequence[float]) -> Subgro
     return SubgroupTest(Q=q, df=df, p=float(chi2_sf(q, df)), I2=i2)
 
 
+def _weights_of_whole(group: PoolResult, overall: PoolResult) -> PoolResult:
+    """The group's result with each study's weight as its share of the whole analysis, as
+    RevMan and R meta show them in a subgroup forest plot (a subgroup's weights then sum
+    to its share of the total, not to 100%). The subgroup's own estimate is unchanged."""
+    common = {s.id: s.weight_common for s in overall.studies}
+    rand = {s.id: s.weight_random for s in overall.studies}
+    studies = tuple(replace(s, weight_common=common.get(s.id), weight_random=rand.get(s.id))
+                    if s.included else s for s in group.studies)
+    return replace(group, studies=studies)
+
+
 def pool_subgroups(effects: EffectSizes, labels: Sequence[str | None], by: str,
-                   options: PoolOptions | None = None) -> SubgroupResult:
+                   options: AnalysisSpec | None = None) -> SubgroupResult:
     """Pool each subgroup of ``effects`` (rows labelled by ``labels``) and all together."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     labels = ["not reported" if lab is None else str(lab) for lab in labels]
     if len(labels) != len(effects.table.rows):
         raise ValueError("one subgroup label per study is needed")
@@ -77,7 +88,8 @@ def pool_subgroups(effects: EffectSizes, labels: Sequence[str | None], by: str,
     for name in sorted(set(labels)):
         keep = np.array([lab == name for lab in labels])
         try:
-            groups.append((name, pool_effects(effects.subset(keep), options)))
+            groups.append((name, _weights_of_whole(pool_effects(effects.subset(keep), options),
+                                                   overall)))
         except DataError as err:
             skipped.append((name, err.message))
     pooled = [(g, r) for g, r in groups if r.random.theta is not None]

@@ -36,6 +36,17 @@ def study_attributes(study: Study) -> dict:
     }
 
 
+def rob_judgements(studies: StudySet) -> dict:
+    """{study id: {D1..D5, overall: judgement}} from a StudySet, for ``forest_plot(rob=)``."""
+    out = {}
+    for item in studies.studies:
+        rob = item.study.risk_of_bias
+        if rob is not None:
+            out[item.study.id] = {d: getattr(rob, d).judgement
+                                  for d in ("D1", "D2", "D3", "D4", "D5", "overall")}
+    return out
+
+
 def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     roles = {a.id: a.role for a in study.arms}
     label = study_label(study)

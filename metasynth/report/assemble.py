@@ -11,22 +11,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from metasynth import __version__
-from metasynth.effects.binary import ZeroCellRule, back_transform, effect_sizes
+from metasynth.effects.binary import back_transform, effect_sizes
 from metasynth.errors import DataError
-from metasynth.models.engine.common_effect import COMMON_REFERENCES
-from metasynth.models.engine.random_effects import CI_REFERENCES, PI_REFERENCES
-from metasynth.models.engine.tau2 import TAU2_REFERENCES
-from metasynth.models.options import PoolOptions
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import pool_subgroups
+from metasynth.plan.file import PLAN_FILE, AnalysisPlan, load_overrides, load_plan, plan_layer
+from metasynth.plan.resolve import resolve
+from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome, study_label
 from metasynth.records.table import StudyTable
+from metasynth.render.labels import field_label, value_label
 from metasynth.render.numbers import interval, num, p_value, percent
-from metasynth.render.text.pool import CI_NAMES, heterogeneity_line, overall_effect_line
+from metasynth.render.text.methods import model_paragraph, name
+from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
+from metasynth.render.text.robustness import subgroup_difference_line
 from metasynth.report.grade import DOMAIN_NAMES, control_risk, propose
-from metasynth.report.plan import PLAN_FILE, AnalysisPlan, load_overrides, load_plan
 
 METHOD_REFERENCES = [
     "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials 1986;7:177-188.",
@@ -103,6 +104,7 @@ class BayesSection:
     posterior_svg: str = ""
     shrinkage_svg: str = ""
     few_trials: bool = False
+    trials: str = ""  # the outcome's counts in words (one rule for every section)
 
 
 @dataclass
@@ -132,12 +134,10 @@ class ReportData:
     tsa: TSASection | None = None
 
 
-def base_options(plan: AnalysisPlan) -> PoolOptions:
-    m = plan.model
-    z = m.zero_cells
-    return PoolOptions(measure=m.measure, tau2_method=m.tau2, ci_method=m.ci, pi_method=m.pi,
-                       common_method=m.common, mh_correction=m.mh_correction,
-                       zero_cells=ZeroCellRule(add=z.add, to=z.to, drop00=z.drop00))
+def base_spec(plan: AnalysisPlan) -> AnalysisSpec:
+    """The plan's analysis, resolved once (``plan.resolve``); every section derives its
+    analyses from it with ``spec.with_(...)``."""
+    return resolve(plan_layer(plan))
 
 
 def _git_commit(folder: Path) -> str:
@@ -182,13 +182,7 @@ def _row(label: str, result: PoolResult | None, model: str = "random", why: str 
 def _sensitivity(plan, studies, outcome, options) -> tuple[list, dict]:
     rows, results = [], {}
     for s in plan.sensitivity:
-        opts = options
-        if s.options:
-            changes = {k: v for k, v in {"tau2_method": s.options.tau2, "ci_method": s.options.ci,
-                                         "common_method": s.options.common,
-                                         "mh_correction": s.options.mh_correction}.items()
-                       if v is not None}
-            opts = options.with_(**changes)
+        opts = options.with_(**s.options.model_dump(exclude_none=True)) if s.options else options
         table = _filtered(select_outcome(studies, outcome, s.alternative), s.include, s.exclude)
         try:
             result = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
@@ -207,21 +201,22 @@ def _subgroups(plan, effects, options) -> tuple[list, dict]:
     for by in plan.subgroups:
         labels = subgroup_labels(effects.table, by)
         res = pool_subgroups(effects, labels, by, options)
-        rows = [_row(f"{by}: {name}", r) for name, r in res.groups]
-        rows += [_row(f"{by}: {name}", None, why=why) for name, why in res.not_pooled]
-        t = res.test
-        test = (f"Test for subgroup differences: Chi² = {num(t.Q)}, df = {t.df} ({p_value(t.p)}), "
-                f"I² = {percent(t.I2, 1)}" if t else "Test for subgroup differences: not "
-                "possible (fewer than two subgroups with a pooled estimate)")
-        tables.append({"by": by, "rows": rows, "test": test})
+        head = field_label(by)
+        rows = [_row(f"{head}: {value_label(g)}", r) for g, r in res.groups]
+        rows += [_row(f"{head}: {value_label(g)}", None, why=why) for g, why in res.not_pooled]
+        tables.append({"by": head, "rows": rows, "test": subgroup_difference_line(res.test)})
         results[by] = res
     return tables, results
 
 
-MATRIX_MODELS = [("Common effect, Mantel-Haenszel", {"common": "MH"}),
-                 ("Common effect, inverse variance", {"common": "IV"})] + [
-    (f"{t}, {label}", {"tau2": t, "ci": c}) for t in ("DL", "REML", "PM")
-    for c, label in (("wald", "Wald"), ("hksj", "HKSJ"), ("hksj-adhoc", "HKSJ ad hoc"))]
+MATRIX_MODELS = [{"common_method": "MH"}, {"common_method": "IV"}] + [
+    {"tau2": t, "ci": c} for t in ("DL", "REML", "PM") for c in ("wald", "hksj", "hksj-adhoc")]
+
+
+def _matrix_label(changes: dict) -> str:
+    if "common_method" in changes:
+        return f"Common effect, {name('common_method', changes['common_method'])}"
+    return f"{changes['tau2']}, {name('ci', changes['ci'])}"
 
 
 def _matrix(studies, outcome, options) -> dict:
@@ -231,22 +226,19 @@ def _matrix(studies, outcome, options) -> dict:
                                                   exclude={"rob_overall": ["high"]})),
                ("Alternative values", dict(alternative=True, exclude=None))]
     rows = []
-    for label, spec in MATRIX_MODELS:
+    for spec in MATRIX_MODELS:
+        label = _matrix_label(spec)
         cells = []
         for _, data in columns:
             table = _filtered(select_outcome(studies, outcome, data["alternative"]), None,
                               data["exclude"])
-            opts = options
-            if "common" in spec:
-                opts = options.with_(common_method=spec["common"])
-            else:
-                opts = options.with_(tau2_method=spec["tau2"], ci_method=spec["ci"])
+            opts = options.with_(**spec)
             try:
                 res = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
             except (DataError, ValueError) as err:
                 cells.append(f"not estimable ({getattr(err, 'message', str(err)).split(' (')[0]})")
                 continue
-            r = res.common if "common" in spec else res.random
+            r = res.common if "common_method" in spec else res.random
             cells.append(f"{interval(r.estimate, r.ci_lower, r.ci_upper)} (k={res.k})")
         rows.append({"label": label, "cells": cells})
     return {"columns": [c for c, _ in columns], "rows": rows}
@@ -285,8 +277,7 @@ def _robustness(effects, result: PoolResult, options) -> list[str]:
 def _sof(plan, result: PoolResult, certainty) -> dict:
     r = result.random
     p0 = control_risk(result)
-    n = sum((s.treatment_total or 0) + (s.control_total or 0) for s in result.studies)
-    trials = len(result.studies)
+    n, trials = result.counts.participants, result.counts.trials
     row = {"relative": f"{result.measure} {interval(r.estimate, r.ci_lower, r.ci_upper)}",
            "participants": f"{n} ({trials} RCT{'s' if trials != 1 else ''})",
            "certainty": f"{certainty.symbols} {certainty.label}", "reasons": certainty.reasons()}
@@ -337,60 +328,56 @@ def _warnings_in_words(result: PoolResult) -> list[str]:
     return list(result.warnings)
 
 
-def methods_text(plan: AnalysisPlan, options: PoolOptions) -> list[str]:
-    m = plan.model
-    rule = ZeroCellRule(add=m.zero_cells.add, to=m.zero_cells.to,
-                        drop00=m.zero_cells.drop00).describe(m.measure)
+def methods_text(plan: AnalysisPlan, spec: AnalysisSpec) -> list[str]:
+    """The methods section, from the resolved spec and the option table's words."""
     sens = "; ".join(s.label.lower() for s in plan.sensitivity) or "none"
-    subs = ", ".join(plan.subgroups) or "none"
+    subs = ", ".join(field_label(s).lower() for s in plan.subgroups) or "none"
     return [
-        f"Effect measure: the {dict(RR='risk ratio', OR='odds ratio', RD='risk difference')[m.measure]} "
-        f"({m.measure}) with its 95% confidence interval, computed from the 2x2 counts of each "
-        f"trial. Zero cells: {rule}. Trials with several experimental arms contribute their arms "
-        "combined against the shared control (Cochrane Handbook 23.3.4).",
-        f"Random-effects model: between-trial variance tau² by "
-        f"{TAU2_REFERENCES[options.tau2_method]}; confidence interval for the mean by "
-        f"{CI_REFERENCES[options.ci_method]}; prediction interval by "
-        f"{PI_REFERENCES[options.pi_method]}. Common-effect model by "
-        f"{COMMON_REFERENCES[options.common_method]}.",
+        model_paragraph(spec),
         "Heterogeneity: Cochran's Q, I² computed from tau² (Higgins & Thompson 2002), tau², and "
         "Q-profile confidence intervals for tau² and I² (Viechtbauer 2007). With fewer than five "
         "trials the report says in words how little tau² and I² can be estimated.",
+        "Counting: every trial with data for an outcome is in its analysis (as RevMan): a trial "
+        "without events in either arm is shown as not estimable and footnoted; its participants "
+        "are counted in the Summary of Findings, GRADE, the Bayesian analysis and the trial "
+        "sequential analysis alike, and each section says how many trials enter the estimate.",
         f"Subgroup analyses ({subs}): each subgroup pooled with its own tau²; test for subgroup "
-        "differences by Cochran's Q between subgroup estimates (RevMan). Sensitivity analyses: "
-        f"{sens}.",
+        "differences by Cochran's Q between subgroup estimates (RevMan); study weights are shares "
+        f"of the whole analysis. Sensitivity analyses: {sens}.",
         "Risk of bias: RoB 2 for all-cause mortality (Sterne et al. 2019), five domains and overall. "
         "Certainty of evidence: GRADE, proposed from the data by the rules shown with each outcome "
         f"(optimal information size for a {100 * plan.grade.relative_risk_reduction:.0f}% relative "
         f"risk reduction, α = {plan.grade.alpha}, power {plan.grade.power:.0%}; thresholds of "
         f"appreciable benefit and harm RR {plan.grade.benefit_threshold} and "
         f"{plan.grade.harm_threshold}), then the reviewers' judgements in studies/grade.yaml.",
-        *_beyond_methods(plan),
+        *_beyond_methods(plan, spec),
         f"Software: metasynth {__version__}; every estimator is checked against R metafor 3.8.1 "
         "(Viechtbauer 2010) by the test suite.",
     ]
 
 
-def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions) -> tuple[list, dict]:
+def _bayes_sections(plan: AnalysisPlan, studies: StudySet, spec: AnalysisSpec,
+                    pooled: dict) -> tuple[list, dict]:
     """The Bayesian meta-analysis of each outcome the plan names, under its prior and the
-    sensitivity priors (posterior plots and shrinkage forest for the main prior)."""
+    sensitivity priors (posterior plots and shrinkage forest for the main prior), each
+    from the outcome's pooled result (its spec and counts)."""
     from metasynth import api
     from metasynth.render.plots.bayes_tsa import posterior_plot, shrinkage_forest
     from metasynth.render.plots.kit import figure_svg
-    from metasynth.render.text.bayes_tsa import bayes_sentences
+    from metasynth.render.text.bayes_tsa import bayes_sentences, trials_line
 
     sections, summary = [], {}
     cfg = plan.bayes
-    f = back_transform(options.measure)
+    f = back_transform(spec.measure)
     for oid in cfg.outcomes:
-        definition = studies.registry.outcome(oid)
-        table = select_outcome(studies, oid)
-        if not effect_sizes(table, options.measure, options.zero_cells).included.any():
+        result = pooled.get(oid) or _pool_or_none(studies, oid, spec)
+        if result is None:
             continue
+        priors = [None, *(api.tau_prior(spec, p.tau_prior, p.tau_scale, p.turner_comparison)
+                          for p in cfg.sensitivity_priors)]
         rows, results = [], []
-        for i, spec in enumerate([cfg.tau_prior, *cfg.sensitivity_priors]):
-            r = api.bayes(table, tau_prior=spec.build(), mu_prior=cfg.mu_prior, options=options,
-                          thresholds=cfg.thresholds, shrinkage=i == 0 and not sections)
+        for i, prior in enumerate(priors):
+            r = api.bayes(result, prior=prior, shrinkage=i == 0 and not sections)
             results.append(r)
             rows.append({"prior": r.tau_prior + ("" if i else " (main)"),
                          "effect": f"{f(r.mu.median):.2f} [{f(r.mu.central_lower):.2f}, "
@@ -401,19 +388,25 @@ def _bayes_sections(plan: AnalysisPlan, studies: StudySet, options: PoolOptions)
                          "tau": f"{r.tau.median:.2f} [{r.tau.central_lower:.2f}, "
                                 f"{r.tau.central_upper:.2f}]"})
         main = results[0]
-        label = definition.label
-        sec = BayesSection(oid, label, main.k,
-                           bayes_sentences(main, options.measure, label.lower(), plan.experimental),
-                           rows, list(main.probabilities), few_trials=main.k < 5)
+        label = result.outcome_label
+        sec = BayesSection(oid, label, main.k, bayes_sentences(main, label.lower()), rows,
+                           list(main.probabilities), few_trials=main.k < 5,
+                           trials=trials_line(main.counts))
         if not sections:  # figures for the first (primary) outcome
-            sec.posterior_svg = figure_svg(posterior_plot(main, options.measure,
-                                                          plan.experimental))
-            sec.shrinkage_svg = figure_svg(shrinkage_forest(main, options.measure,
-                                                            plan.experimental, plan.control,
-                                                            definition.better))
+            sec.posterior_svg = figure_svg(posterior_plot(main))
+            sec.shrinkage_svg = figure_svg(shrinkage_forest(main))
         sections.append(sec)
         summary[oid] = [_bayes_summary(r) for r in results]
     return sections, summary
+
+
+def _pool_or_none(studies: StudySet, outcome: str, spec: AnalysisSpec) -> PoolResult | None:
+    from metasynth import api
+
+    try:
+        return api.pool(studies, spec=spec.with_(outcome=outcome))
+    except DataError:
+        return None
 
 
 def _bayes_summary(r) -> dict:
@@ -423,7 +416,7 @@ def _bayes_summary(r) -> dict:
     return d
 
 
-def _tsa_section(plan: AnalysisPlan, studies: StudySet, options: PoolOptions):
+def _tsa_section(plan: AnalysisPlan, studies: StudySet, spec: AnalysisSpec, pooled: dict):
     import math
 
     from metasynth import api
@@ -432,15 +425,16 @@ def _tsa_section(plan: AnalysisPlan, studies: StudySet, options: PoolOptions):
     from metasynth.render.text.bayes_tsa import tsa_sentences
 
     cfg = plan.tsa
-    definition = studies.registry.outcome(cfg.outcome)
-    if definition is None:
+    if studies.registry.outcome(cfg.outcome) is None:
         raise DataError(f"the tsa section names an unknown outcome {cfg.outcome!r}")
-    table = select_outcome(studies, cfg.outcome)
-    r = api.tsa(table, plan=cfg.build(), options=replace(options, measure="RR"))
+    result = pooled.get(cfg.outcome) or _pool_or_none(studies, cfg.outcome, spec)
+    if result is None:
+        return None, None
+    r = api.tsa(result, measure="RR")
     p = r.plan
-    assumptions = (f"Anticipated effect: {cfg.outcome.replace('_', ' ')} from "
+    assumptions = (f"Anticipated effect: {result.outcome_label.lower()} from "
                    f"{p.control_risk:.0%} with control to {p.intervention_risk:.0%} with "
-                   f"{plan.experimental} (relative risk reduction {p.relative_risk_reduction:.1%}); "
+                   f"{spec.experimental} (relative risk reduction {p.relative_risk_reduction:.1%}); "
                    f"two-sided alpha {p.alpha:.0%}, power {1 - p.beta:.0%}; diversity D² "
                    f"{r.d2:.0%} ({'stated' if p.d2 is not None else 'observed'}). Required "
                    f"information size {math.ceil(r.ris)} participants, diversity-adjusted "
@@ -454,19 +448,23 @@ def _tsa_section(plan: AnalysisPlan, studies: StudySet, options: PoolOptions):
     adjusted = (f"Pooled RR (DerSimonian-Laird) {r.rr:.2f}, 95% CI {r.rr_ci[0]:.2f} to "
                 f"{r.rr_ci[1]:.2f}; TSA-adjusted 95% CI {r.rr_tsa_ci[0]:.2f} to "
                 f"{r.rr_tsa_ci[1]:.2f}.")
-    sec = TSASection(cfg.outcome, definition.label, tsa_sentences(r, plan.experimental),
-                     assumptions, table_rows, adjusted)
-    sec.plot_svg = figure_svg(tsa_plot(r, plan.experimental, plan.control))
+    sec = TSASection(cfg.outcome, result.outcome_label, tsa_sentences(r), assumptions,
+                     table_rows, adjusted)
+    sec.plot_svg = figure_svg(tsa_plot(r))
     return sec, r.to_dict()
 
 
-def _beyond_methods(plan: AnalysisPlan) -> list[str]:
+def _beyond_methods(plan: AnalysisPlan, spec: AnalysisSpec) -> list[str]:
+    from metasynth import api
+
     out = []
     if plan.bayes is not None:
         b = plan.bayes
-        prior = b.tau_prior.build().describe()
-        others = "; ".join(s.build().describe() for s in b.sensitivity_priors) or "none"
-        mu = "a flat prior" if b.mu_prior is None else f"a normal(0, {b.mu_prior_sd:g}²) prior"
+        prior = api.tau_prior(spec).describe()
+        others = "; ".join(api.tau_prior(spec, s.tau_prior, s.tau_scale, s.turner_comparison)
+                           .describe() for s in b.sensitivity_priors) or "none"
+        mu = ("a flat prior" if spec.mu_prior_sd is None
+              else f"a normal(0, {spec.mu_prior_sd:g}²) prior")
         out.append("Bayesian random-effects meta-analysis: the normal-normal hierarchical model "
                    "on the log risk ratio, computed by numerical integration (Röver 2020), with "
                    f"{mu} on the pooled effect and a {prior} (sensitivity priors: {others}, "
@@ -483,7 +481,8 @@ def _beyond_methods(plan: AnalysisPlan) -> list[str]:
 
 
 def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
-    from metasynth.render.plots.forest import forest_plot, rob_judgements
+    from metasynth.records.select import rob_judgements
+    from metasynth.render.plots.forest import forest_plot
     from metasynth.render.plots.kit import figure_svg
     from metasynth.render.plots.rob import summary_plot, traffic_light_plot
 
@@ -492,7 +491,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     plan = load_plan(plan_path)
     studies = load_studies(folder)
     overrides = load_overrides(plan_path.parent / plan.grade.overrides) if plan.grade.overrides else {}
-    options = base_options(plan)
+    options = base_spec(plan)
     rob_full = rob_judgements(studies)
     rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
     labels = {s.study.id: study_label(s.study) for s in studies.studies}
@@ -500,7 +499,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     if unknown:
         raise DataError(f"analysis plan names unknown outcome(s) {', '.join(unknown)}", str(plan_path))
 
-    sections, summary_outcomes, contributes = [], {}, {}
+    sections, summary_outcomes, contributes, pooled = [], {}, {}, {}
     for oid in plan.outcomes:
         definition = studies.registry.outcome(oid)
         table = select_outcome(studies, oid)
@@ -515,15 +514,16 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             continue
         result = pool_effects(effects, options)
         sec.result, sec.k = result, result.k
-        fig = forest_plot(result, rob=rob_full, experimental=plan.experimental, control=plan.control)
+        pooled[oid] = result
+        fig = forest_plot(result, rob=rob_full)
         sec.forest_svg = figure_svg(fig)
         sec.lines = [heterogeneity_line(result), overall_effect_line(
             result, "random" if result.k > 1 else "common")]
         sec.warnings = _warnings_in_words(result)
         sec.notes = list(result.notes)
         sec.sensitivity_rows, sens_results = _sensitivity(plan, studies, oid, options)
-        sec.sensitivity_rows.insert(0, _row("Main analysis (" + f"{options.tau2_method}, "
-                                            f"{CI_NAMES[options.ci_method]})", result))
+        sec.sensitivity_rows.insert(0, _row(f"Main analysis ({options.tau2}, "
+                                            f"{name('ci', options.ci)})", result))
         sec.subgroup_tables, sub_results = _subgroups(plan, effects, options)
         sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides)
         sec.sof = _sof(plan, result, sec.certainty)
@@ -583,9 +583,9 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
                "trials": len(studies), "outcomes": summary_outcomes}
     bayes_sections, tsa_sec = [], None
     if plan.bayes is not None:
-        bayes_sections, summary["bayes"] = _bayes_sections(plan, studies, options)
+        bayes_sections, summary["bayes"] = _bayes_sections(plan, studies, options, pooled)
     if plan.tsa is not None:
-        tsa_sec, summary["tsa"] = _tsa_section(plan, studies, options)
+        tsa_sec, summary["tsa"] = _tsa_section(plan, studies, options, pooled)
     return ReportData(plan, title, methods_text(plan, options), included, sections, rob_traffic,
                       rob_summary, not_contributing, references + [], summary, bayes_sections,
                       tsa_sec)

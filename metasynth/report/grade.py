@@ -74,10 +74,11 @@ def optimal_information_size(control_risk: float, rrr: float, alpha: float, powe
 
 
 def control_risk(result: PoolResult) -> float | None:
-    """Pooled control-arm risk of the included trials (events / participants)."""
-    ev = sum(s.control_events or 0 for s in result.included if s.control_total)
-    n = sum(s.control_total or 0 for s in result.included if s.control_total)
-    return ev / n if n else None
+    """The control-arm risk of the trials in the analysis (events / participants), by the one
+    counting rule (``PoolResult.counts``): every trial with data, estimable or not, as
+    GRADEpro takes it from RevMan's "Total events" row."""
+    n = result.counts
+    return n.events_control / n.total_control if n.total_control else None
 
 
 def _risk_of_bias(result: PoolResult, rob: dict) -> tuple[int, str]:
@@ -126,9 +127,9 @@ def _imprecision(result: PoolResult, grade) -> tuple[int, str]:
     crosses_null = r.ci_lower < null < r.ci_upper
     crosses_both = r.ci_lower < lo_t and r.ci_upper > hi_t
     crosses_one = r.ci_lower < lo_t < r.ci_upper or r.ci_lower < hi_t < r.ci_upper
-    n = sum((s.treatment_total or 0) + (s.control_total or 0) for s in result.included)
+    n = result.counts.participants
     p0 = control_risk(result)
-    text = f"95% CI {r.ci_lower:.2f} to {r.ci_upper:.2f}; {n} participants"
+    text = f"{result.spec.ci_label} {r.ci_lower:.2f} to {r.ci_upper:.2f}; {n} participants"
     ois = None
     if p0 and 0 < p0 < 1:
         ois = optimal_information_size(p0, grade.relative_risk_reduction, grade.alpha, grade.power)

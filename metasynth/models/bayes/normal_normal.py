@@ -30,8 +30,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+
+from metasynth.models.results import Printable
 
 LEVEL = 0.95
 
@@ -115,7 +118,7 @@ class Summary:
 
 
 @dataclass(frozen=True)
-class BayesResult:
+class BayesResult(Printable):
     k: int
     labels: tuple[str, ...]
     tau_prior: str
@@ -130,6 +133,8 @@ class BayesResult:
     se: tuple[float, ...] = ()
     mu_density: tuple[tuple[float, float], ...] = ()  # (x, density) on the analysis scale
     tau_density: tuple[tuple[float, float], ...] = ()
+    spec: Any = None  # the AnalysisSpec of the pooled analysis (set by api.bayes)
+    counts: Any = None  # its Counts (one counting rule for every section)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,12 +15,6 @@ from metasynth.distributions import norm_quantile, norm_sf2
 from metasynth.models.engine.weighted import weighted_fit
 
 COMMON_METHODS = ("MH", "IV", "Peto")
-COMMON_REFERENCES = {
-    "IV": "inverse-variance weighting",
-    "MH": "Mantel & Haenszel (1959); variances of Greenland & Robins (1985) for RR, "
-    "Robins, Breslow & Greenland (1986) for OR, Sato (1989) for RD",
-    "Peto": "Peto one-step odds ratio (Yusuf et al. 1985)",
-}
 
 
 @dataclass(frozen=True)

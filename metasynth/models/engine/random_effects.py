@@ -9,13 +9,14 @@ Confidence-interval methods (``CI_METHODS``):
   (metafor ``test = "knha"``; Cochrane's recommendation since 2022).
 - ``hksj-adhoc``: as ``hksj`` but the scale q is floored at 1 so the interval is
   never narrower than Wald's (Röver, Knapp & Friede 2015; Jackson et al. 2017).
-  metafor 3.8 has no such option; our fixtures compute it from its two fits.
 
 Prediction intervals (``PI_METHODS``):
 
 - ``hts`` (default): Higgins, Thompson & Spiegelhalter (2009), as in the Cochrane
-  Handbook (10.10.4.3): mu +/- t_{k-2} sqrt(tau^2 + SE^2), with the model-based SE;
-  undefined for k < 3.
+  Handbook (10.10.4.3): mu +/- t_{k-2} sqrt(tau^2 + SE^2), undefined for k < 3. SE is
+  the standard error of the chosen CI method (the HKSJ SE after ``hksj``), as metafor's
+  ``predict()`` uses after ``test = "knha"``: with the model-based SE the interval could
+  come out narrower than the HKSJ CI it must contain (tau^2 = 0, HKSJ scale > 1).
 - ``metafor``: what metafor's ``predict()`` gives: z quantiles after a Wald fit,
   t_{k-1} with the HKSJ SE after an HKSJ fit. R meta's default (method "V") differs
   again (t_{k-1}); name the method when comparing.
@@ -34,16 +35,6 @@ from metasynth.models.engine.weighted import study_count, weighted_fit
 CI_METHODS = ("hksj", "hksj-adhoc", "wald")
 PI_METHODS = ("hts", "metafor")
 
-CI_REFERENCES = {
-    "wald": "Wald-type interval with normal quantiles",
-    "hksj": "Hartung & Knapp (2001); Sidik & Jonkman (2002)",
-    "hksj-adhoc": "Hartung-Knapp-Sidik-Jonkman with the ad hoc variance correction "
-    "(Röver, Knapp & Friede 2015)",
-}
-PI_REFERENCES = {
-    "hts": "Higgins, Thompson & Spiegelhalter (2009): t with k - 2 df",
-    "metafor": "as metafor's predict(): z (Wald) or t with k - 1 df (HKSJ)",
-}
 
 
 @dataclass(frozen=True)
@@ -100,7 +91,7 @@ def fit_random(y, v, mask, tau2_method: str = "REML", ci_method: str = "hksj",
     if pi_method == "hts":
         pi_df = (k - 2).astype(float)
         pi_crit = t_quantile(1.0 - alpha / 2, pi_df)  # NaN for k < 3
-        pi_half = pi_crit * np.sqrt(est.tau2 + se_wald**2)
+        pi_half = pi_crit * np.sqrt(est.tau2 + se**2)
     else:
         pi_crit = np.where(np.isnan(df), z, crit)
         pi_half = pi_crit * np.sqrt(est.tau2 + se**2)

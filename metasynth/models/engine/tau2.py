@@ -23,15 +23,6 @@ from metasynth.models.engine.weighted import solve_decreasing, study_count, weig
 #: Names accepted for the ``tau2`` option, in the order the help text lists them.
 TAU2_METHODS = ("REML", "DL", "PM", "ML", "HE", "SJ", "EB")
 
-TAU2_REFERENCES = {
-    "REML": "restricted maximum likelihood (Viechtbauer 2005)",
-    "DL": "DerSimonian & Laird (1986)",
-    "PM": "Paule & Mandel (1982)",
-    "ML": "maximum likelihood (Hardy & Thompson 1996)",
-    "HE": "Hedges (1983)",
-    "SJ": "Sidik & Jonkman (2005)",
-    "EB": "empirical Bayes (Morris 1983; Berkey et al. 1995)",
-}
 
 #: Convergence of Fisher scoring: stop when the change in tau^2 is below
 #: THRESHOLD * tau^2 or THRESHOLD_ABS, at most MAXITER steps. metafor stops at an

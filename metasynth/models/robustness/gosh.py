@@ -17,7 +17,7 @@ from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.options import PoolOptions
+from metasynth.plan.spec import AnalysisSpec
 
 CHUNK = 65_536
 
@@ -46,9 +46,9 @@ def _masks(codes: np.ndarray, k: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
 
 
-def gosh(effects: EffectSizes, options: PoolOptions | None = None, max_subsets: int = 2**20,
+def gosh(effects: EffectSizes, options: AnalysisSpec | None = None, max_subsets: int = 2**20,
          seed: int = 20261126, progress=None, chunk: int = CHUNK) -> Gosh:
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     k = len(y)
@@ -63,14 +63,14 @@ def gosh(effects: EffectSizes, options: PoolOptions | None = None, max_subsets: 
     out = {key: np.empty(n) for key in ("estimate", "tau2", "I2", "Q")}
     incl = np.empty((n, k), dtype=bool)
     done = 0
-    ci = "hksj" if options.ci_method == "hksj-adhoc" else options.ci_method
+    ci = "hksj" if options.ci == "hksj-adhoc" else options.ci
     while done < n:
         m = min(chunk, n - done)
         codes = codes_all[done:done + m] if sampled else np.arange(done + 1, done + m + 1,
                                                                    dtype=np.int64)
         mask = _masks(codes, k)
         yy, vv, mm = as_batch(np.broadcast_to(y, mask.shape), np.broadcast_to(v, mask.shape), mask)
-        fit = fit_random(yy, vv, mm, options.tau2_method, ci)
+        fit = fit_random(yy, vv, mm, options.tau2, ci)
         het = heterogeneity(yy, vv, mm, fit.tau2.tau2, with_ci=False)
         sl = slice(done, done + m)
         out["estimate"][sl], out["tau2"][sl] = fit.theta, fit.tau2.tau2

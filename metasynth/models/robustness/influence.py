@@ -24,7 +24,7 @@ from metasynth.distributions import chi2_sf
 from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch, weighted_fit
-from metasynth.models.options import PoolOptions
+from metasynth.plan.spec import AnalysisSpec
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,15 @@ class Influence:
         return asdict(self)
 
 
-def influence(effects: EffectSizes, options: PoolOptions | None = None) -> Influence:
-    options = options or PoolOptions(measure=effects.measure)
+def influence(effects: EffectSizes, options: AnalysisSpec | None = None) -> Influence:
+    options = options or AnalysisSpec(measure=effects.measure)
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     labels = [r.label for r, i in zip(effects.table.rows, inc) if i]
     k = len(y)
     if k < 3:
         raise ValueError("influence diagnostics need at least 3 studies")
-    method, ci = options.tau2_method, options.ci_method
+    method, ci = options.tau2, options.ci
     ci = "hksj" if ci == "hksj-adhoc" else ci  # metafor has no ad hoc variant
     full = fit_random(*as_batch(y, v), method, ci)
     mu, tau2 = full.theta[0], full.tau2.tau2[0]

@@ -15,8 +15,8 @@ from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.mixed_effects import fit_mixed
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.options import PoolOptions
 from metasynth.models.robustness.permutation import permutation_test_moderators
+from metasynth.plan.spec import AnalysisSpec
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class MetaRegression:
         return asdict(self)
 
 
-def fit_metaregression(effects: EffectSizes, moderators: dict[str, list], options: PoolOptions,
+def fit_metaregression(effects: EffectSizes, moderators: dict[str, list], options: AnalysisSpec,
                        permutations: int = 1000) -> MetaRegression:
     names = tuple(moderators)
     rows = effects.table.rows
@@ -74,11 +74,11 @@ def fit_metaregression(effects: EffectSizes, moderators: dict[str, list], option
                          f"with the moderator(s); {k} have them")
     y, v = effects.yi[keep], effects.vi[keep]
     X = np.column_stack([np.ones(k)] + [[moderators[m][i] for i in keep] for m in names])
-    test = "z" if options.ci_method == "wald" else "knha"
-    fit = fit_mixed(y, v, X, method=options.tau2_method, test=test)
-    tau2_0 = fit_random(*as_batch(y, v), options.tau2_method, "wald").tau2.tau2[0]
+    test = "z" if options.ci == "wald" else "knha"
+    fit = fit_mixed(y, v, X, method=options.tau2, test=test)
+    tau2_0 = fit_random(*as_batch(y, v), options.tau2, "wald").tau2.tau2[0]
     r2 = max(0.0, 100 * (tau2_0 - fit.tau2[0]) / tau2_0) if tau2_0 > 0 else None
-    perm = permutation_test_moderators(y, v, X, options.tau2_method, test, permutations)
+    perm = permutation_test_moderators(y, v, X, options.tau2, test, permutations)
     warnings = []
     if k < 10 * len(names):
         warnings.append(
@@ -92,7 +92,7 @@ def fit_metaregression(effects: EffectSizes, moderators: dict[str, list], option
                               float(fit.stat[0, j]), float(fit.pval[0, j]),
                               float(fit.ci_lower[0, j]), float(fit.ci_upper[0, j]))
                   for j, n in enumerate(("intercept", *names)))
-    return MetaRegression(names, k, options.tau2_method, test, coefs, float(fit.tau2[0]), r2,
+    return MetaRegression(names, k, options.tau2, test, coefs, float(fit.tau2[0]), r2,
                           float(fit.QE[0]), float(fit.QE_p[0]), float(fit.QM[0]),
                           float(fit.QM_p[0]), len(names), perm.p, perm.permutations,
                           tuple(left_out), tuple(warnings), tuple(float(x) for x in X[:, 1]),

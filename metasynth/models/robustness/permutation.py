@@ -20,7 +20,7 @@ from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.mixed_effects import fit_mixed
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.options import PoolOptions
+from metasynth.plan.spec import AnalysisSpec
 
 EXACT_LIMIT = 16  # 2^16 = 65,536 sign patterns, fitted in chunks
 TOLERANCE = 1e-8  # as metafor: |stat_perm| >= |stat_obs| - tolerance counts as extreme
@@ -58,20 +58,20 @@ def _sign_batches(k: int, exact: bool, iterations: int, seed: int, chunk: int = 
             remaining -= n
 
 
-def permutation_test(effects: EffectSizes, options: PoolOptions | None = None,
+def permutation_test(effects: EffectSizes, options: AnalysisSpec | None = None,
                      exact: bool | None = None, iterations: int = 10_000,
                      seed: int = 20261126) -> PermutationTest:
     """Sign-flip permutation test of the pooled random-effects estimate."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     k = len(y)
-    ci = "hksj" if options.ci_method == "hksj-adhoc" else options.ci_method
+    ci = "hksj" if options.ci == "hksj-adhoc" else options.ci
     exact = k <= EXACT_LIMIT if exact is None else exact
-    observed = float(fit_random(*as_batch(y, v), options.tau2_method, ci).stat[0])
+    observed = float(fit_random(*as_batch(y, v), options.tau2, ci).stat[0])
     extreme = total = 0
     for signs in _sign_batches(k, exact, iterations, seed):
-        fit = fit_random(*as_batch(signs * y, np.broadcast_to(v, signs.shape)), options.tau2_method,
+        fit = fit_random(*as_batch(signs * y, np.broadcast_to(v, signs.shape)), options.tau2,
                          ci)
         extreme += int((np.abs(fit.stat) >= abs(observed) - TOLERANCE).sum())
         total += len(signs)

@@ -17,7 +17,8 @@ from metasynth.effects.binary import EffectSizes, back_transform
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.options import PoolOptions
+from metasynth.models.results import Printable
+from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.table import publication_order
 
 
@@ -34,23 +35,33 @@ class SubsetRow:
 
 
 @dataclass(frozen=True)
-class SubsetAnalysis:
+class SubsetAnalysis(Printable):
+    """The refits, with the spec they inherit from the pooled analysis."""
+
     kind: str  # "leave-one-out" | "cumulative"
-    measure: str
-    tau2_method: str
-    ci_method: str
+    spec: AnalysisSpec
     rows: tuple[SubsetRow, ...]
 
+    @property
+    def measure(self) -> str:
+        return self.spec.measure
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"kind": self.kind, "spec": self.spec.to_dict(),
+                "rows": [asdict(r) for r in self.rows]}
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame([asdict(r) for r in self.rows]).set_index("label")
 
 
-def _fit_masks(effects: EffectSizes, options: PoolOptions, masks: np.ndarray, labels, kind):
+def _fit_masks(effects: EffectSizes, options: AnalysisSpec, masks: np.ndarray, labels, kind):
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     b = masks.shape[0]
     yy, vv, mm = as_batch(np.tile(y, (b, 1)), np.tile(v, (b, 1)), masks)
-    fit = fit_random(yy, vv, mm, options.tau2_method, options.ci_method, "hts", options.level)
+    fit = fit_random(yy, vv, mm, options.tau2, options.ci, "hts", options.level)
     het = heterogeneity(yy, vv, mm, fit.tau2.tau2, options.level, with_ci=False)
     back = back_transform(effects.measure)
 
@@ -65,22 +76,22 @@ def _fit_masks(effects: EffectSizes, options: PoolOptions, masks: np.ndarray, la
                               ci_lower=f(back(fit.ci_lower[i])), ci_upper=f(back(fit.ci_upper[i])),
                               p=f(fit.p[i]), tau2=f(fit.tau2.tau2[i]) if k >= 2 else None,
                               I2=f(het.i2[i]) if k >= 2 else None))
-    return SubsetAnalysis(kind, effects.measure, options.tau2_method, options.ci_method, tuple(rows))
+    return SubsetAnalysis(kind, options, tuple(rows))
 
 
-def leave_one_out(effects: EffectSizes, options: PoolOptions | None = None) -> SubsetAnalysis:
+def leave_one_out(effects: EffectSizes, options: AnalysisSpec | None = None) -> SubsetAnalysis:
     """The pooled result without each included study in turn."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
     k = len(rows)
     masks = ~np.eye(k, dtype=bool)
     return _fit_masks(effects, options, masks, [r.label for r in rows], "leave-one-out")
 
 
-def cumulative(effects: EffectSizes, options: PoolOptions | None = None,
+def cumulative(effects: EffectSizes, options: AnalysisSpec | None = None,
                order: str = "year") -> SubsetAnalysis:
     """The pooled result as studies are added in ``order`` ("year" or "table")."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
     k = len(rows)
     idx = publication_order(rows) if order == "year" else list(range(k))

@@ -29,7 +29,7 @@ from metasynth.models.engine.common_effect import peto_effects
 from metasynth.models.engine.mixed_effects import fit_mixed
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.options import PoolOptions
+from metasynth.plan.spec import AnalysisSpec
 
 MIN_STUDIES = 10
 
@@ -64,10 +64,10 @@ def _included(effects: EffectSizes):
     return effects.yi[inc], effects.vi[inc], inc
 
 
-def egger(effects: EffectSizes, options: PoolOptions | None = None, model: str = "rma",
+def egger(effects: EffectSizes, options: AnalysisSpec | None = None, model: str = "rma",
           predictor: str = "sei", force: bool = False) -> TestResult:
     """Regression test for funnel-plot asymmetry (metafor ``regtest``)."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     y, v, inc = _included(effects)
     _check_k(len(y), "Egger's regression test", force)
     if predictor == "sei":
@@ -79,8 +79,8 @@ def egger(effects: EffectSizes, options: PoolOptions | None = None, model: str =
         raise ValueError(f"unknown predictor {predictor!r}")
     X = np.column_stack([np.ones_like(y), x])
     if model == "rma":
-        test = "knha" if options.ci_method.startswith("hksj") else "z"
-        fit = fit_mixed(y, v, X, method=options.tau2_method, test=test)
+        test = "knha" if options.ci.startswith("hksj") else "z"
+        fit = fit_mixed(y, v, X, method=options.tau2, test=test)
     else:  # weighted least squares with a dispersion term = fixed effect + Knapp-Hartung
         fit = fit_mixed(y, v, X, method="FE", test="knha")
     df = None if np.isnan(fit.df[0]) else float(fit.df[0])
@@ -159,15 +159,15 @@ class TrimFill:
         return asdict(self)
 
 
-def trim_and_fill(effects: EffectSizes, options: PoolOptions | None = None,
+def trim_and_fill(effects: EffectSizes, options: AnalysisSpec | None = None,
                   estimator: str = "L0", force: bool = False, maxiter: int = 100) -> TrimFill:
     """Duval & Tweedie's trim-and-fill, as metafor's ``trimfill`` (side from Egger's sign)."""
-    options = options or PoolOptions(measure=effects.measure)
+    options = options or AnalysisSpec(measure=effects.measure)
     y0, v0, _ = _included(effects)
     k = len(y0)
     _check_k(k, "Trim-and-fill", force)
-    method = options.tau2_method
-    test = "z" if options.ci_method == "wald" else "knha"
+    method = options.tau2
+    test = "z" if options.ci == "wald" else "knha"
     side_fit = fit_mixed(y0, v0, np.column_stack([np.ones(k), np.sqrt(v0)]), method=method)
     side = "right" if side_fit.beta[0, 1] < 0 else "left"
     y = -y0 if side == "right" else y0.copy()

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from metasynth.distributions import norm_quantile
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import weighted_fit
+from metasynth.models.results import Printable
 from metasynth.models.sequential.boundaries import design
 
 
@@ -85,7 +87,7 @@ def required_information_size_md(difference: float, sd: float, alpha: float = 0.
 
 
 @dataclass(frozen=True)
-class TSAResult:
+class TSAResult(Printable):
     labels: tuple[str, ...]
     years: tuple[int | None, ...]
     participants: tuple[int, ...]  # cumulative
@@ -104,6 +106,8 @@ class TSAResult:
     crossed: str  # benefit | harm | futility | none
     crossed_at: str | None  # label of the trial whose look crossed first
     boundary_curve: tuple[tuple[float, float, float], ...]  # (t, efficacy, futility) to plot
+    spec: Any = None  # the AnalysisSpec of the pooled analysis (set by api.tsa)
+    counts: Any = None  # its Counts (one counting rule for every section)
 
     @property
     def fraction_reached(self) -> float:

@@ -25,9 +25,10 @@ from metasynth.render.plots.kit import (
 _Z_CAP = 8.0  # boundaries above this are drawn at the edge
 
 
-def posterior_plot(result, measure: str = "RR", experimental: str = "MSC"):
+def posterior_plot(result):
     """Posterior density of the pooled effect (ratio scale, with the probabilities of the
     thresholds) beside the posterior density of tau."""
+    measure = result.spec.measure
     import matplotlib as mpl
 
     ratio = measure in ("RR", "OR")
@@ -84,10 +85,14 @@ def _prob_below(result, measure: str, t: float) -> float:
     return float("nan")
 
 
-def shrinkage_forest(result, measure: str = "RR", experimental: str = "MSC",
-                     control: str = "Control", better: str = "lower"):
+def shrinkage_forest(result):
     """Each trial's own estimate (grey) and its posterior (shrunken) estimate (blue), then
-    the pooled effect and the prediction for a new trial, with 95% (central) intervals."""
+    the pooled effect and the prediction for a new trial, with 95% (central) intervals.
+    Arm names and the direction of benefit are the spec's (``better: higher`` puts
+    "Favours experimental" on the right)."""
+    spec = result.spec
+    measure, experimental, control, better = (spec.measure, spec.experimental, spec.control,
+                                              spec.direction)
     import matplotlib as mpl
 
     from metasynth.render.plots.kit import diamond, effect_axis, favours, whisker, x_range
@@ -146,10 +151,11 @@ def shrinkage_forest(result, measure: str = "RR", experimental: str = "MSC",
     return sheet.fig
 
 
-def tsa_plot(result, experimental: str = "MSC", control: str = "Control"):
+def tsa_plot(result):
     """Cumulative Z-curve against cumulative participants, with the O'Brien-Fleming
     monitoring boundaries for benefit and harm, the futility wedge, the conventional
     |Z| = 1.96 lines and the (diversity-adjusted) required information size."""
+    experimental, control = result.spec.experimental, result.spec.control
     import matplotlib as mpl
 
     r = result

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import SubgroupResult
-from metasynth.render.numbers import interval, num, p_value, percent
+from metasynth.render.numbers import interval, num
 from metasynth.render.plots.kit import (
     BLUE,
     GAP,
@@ -38,7 +38,9 @@ from metasynth.render.plots.kit import (
     whisker,
     x_range,
 )
-from metasynth.render.text.pool import CI_NAMES, heterogeneity_line, overall_effect_line
+from metasynth.render.text.methods import name
+from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
+from metasynth.render.text.robustness import subgroup_difference_line
 
 PLOT_W = 2.6  # inches of the plot column
 STUDY_COLOUR = BLUE  # squares
@@ -92,9 +94,11 @@ def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bo
     c_events = sum(s.control_events or 0 for s in inc)
     r, c = result.random, result.common
     rows = []
-    rows.append(Row("pooled", {"study": f"{label} (95% CI)",
+    weight = sum((s.weight_random if result.k > 1 else s.weight_common) or 0.0
+                 for s in result.included)  # a subgroup's share of the whole, as RevMan
+    rows.append(Row("pooled", {"study": f"{label} ({result.spec.ci_label})",
                                "e_total": str(e_total), "c_total": str(c_total),
-                               "weight": "100.0",
+                               "weight": _fmt_weight(weight),
                                "effect": interval(r.estimate, r.ci_lower, r.ci_upper)},
                     bold=True, est=r.estimate, lo=r.ci_lower, hi=r.ci_upper))
     if show_common and result.k > 1:
@@ -134,8 +138,7 @@ def _rows(result: PoolResult | SubgroupResult, show_common: bool, rob: dict | No
                                                                    if overall.k > 1 else "common")]
         t = result.test
         if t is not None:
-            footer.append(f"Test for subgroup differences: Chi² = {num(t.Q)}, df = {t.df} "
-                          f"({p_value(t.p)}), I² = {percent(t.I2, 1)}")
+            footer.append(subgroup_difference_line(t))
         return body, footer, overall
     body = _study_rows(result, rob)
     body.append(Row("blank"))
@@ -148,23 +151,25 @@ def _rows(result: PoolResult | SubgroupResult, show_common: bool, rob: dict | No
 
 
 def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = False,
-                rob: dict | None = None, experimental: str = "MSC", control: str = "Control",
-                notes: bool = True, rob_palette: str = "colourblind"):
+                rob: dict | None = None, notes: bool = True, rob_palette: str = "colourblind"):
     """Draw the forest plot of ``result`` and return the matplotlib Figure.
 
     ``rob``: optional {study id: {"D1": judgement, ..., "D5": ..., "overall": ...}} for
     RoB 2 columns (judgements low / some-concerns / high; ``rob_palette``
-    "colourblind" or "cochrane"). ``experimental`` and
-    ``control`` name the arms in the column headers and the "Favours" labels.
+    "colourblind" or "cochrane"). The arm names in the column headers and the "Favours"
+    labels, the level of every interval and the direction of benefit are the result's
+    spec's.
     """
     import matplotlib as mpl
 
     body, footer, overall = _rows(result, show_common, rob)
-    measure = overall.measure
+    spec = overall.spec
+    measure, experimental, control = spec.measure, spec.experimental, spec.control
     ratio = measure in ("RR", "OR")
     if notes:
         if any(r.cells.get("study", "").endswith(" †") for r in body):
-            footer.append("† enters with its reported estimate and 95% CI (generic inverse variance)")
+            footer.append(f"† enters with its reported estimate and {spec.ci_label} (generic "
+                          "inverse variance)")
         footer.append(f"Zero cells: {overall.zero_cell_rule}.")
         for s in overall.excluded:
             footer.append(f"{s.label}: {s.excluded_reason}.")
@@ -178,19 +183,19 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
     with mpl.rc_context(rc()):
         sheet = Sheet()
         fig, width, put = sheet.fig, sheet.width, sheet.put
-        ci_name = CI_NAMES.get(overall.random.ci_method, overall.random.ci_method)
-        model = (f"{overall.random.tau2_method}, {ci_name}, 95% CI" if overall.k > 1
-                 else "95% CI")
+        ci_name = name("ci", overall.random.ci_method) if overall.k > 1 else ""
+        model = (f"{overall.random.tau2_method}, {ci_name}, {spec.ci_label}" if overall.k > 1
+                 else spec.ci_label)
         header2 = {"study": "Study or subgroup", "e_events": "Events", "e_total": "Total",
                    "c_events": "Events", "c_total": "Total", "weight": "(%)",
-                   "effect": f"{measure} [95% CI]"}
+                   "effect": f"{measure} [{spec.ci_label}]"}
         plot_header = (MEASURE_NAMES[measure], model)
         left_cols = ["study", "e_events", "e_total", "c_events", "c_total", "weight"]
         widths = {c: max([width(header2.get(c, ""), c == "study")]
                          + [width(r.cells.get(c, ""), r.bold) for r in body]) for c in left_cols}
         # arm-group headers span two columns each
-        for a, b, name in (("e_events", "e_total", experimental), ("c_events", "c_total", control)):
-            need = width(name, True) - (widths[a] + GAP + widths[b])
+        for a, b, arm in (("e_events", "e_total", experimental), ("c_events", "c_total", control)):
+            need = width(arm, True) - (widths[a] + GAP + widths[b])
             if need > 0:
                 widths[a] += need
         widths["weight"] = max(widths["weight"], width("Weight", True))
@@ -303,14 +308,3 @@ def _dot(cx, cy, color, transform):
 
     return Circle((cx, cy), 0.075, transform=transform, facecolor=color, edgecolor="#404040",
                   lw=0.4, zorder=1)
-
-
-def rob_judgements(studies) -> dict:
-    """{study id: {D1..D5, overall: judgement}} from a StudySet, for ``forest_plot(rob=)``."""
-    out = {}
-    for item in studies.studies:
-        rob = item.study.risk_of_bias
-        if rob is not None:
-            out[item.study.id] = {d: getattr(rob, d).judgement
-                                  for d in ("D1", "D2", "D3", "D4", "D5", "overall")}
-    return out

@@ -21,6 +21,7 @@ from metasynth.render.plots.kit import (
     whisker,
     x_range,
 )
+from metasynth.render.text.methods import name
 
 PLOT_W = 2.6
 
@@ -39,10 +40,11 @@ def subset_forest_plot(analysis: SubsetAnalysis, overall: PoolResult, *,
     total = ("All studies", str(overall.k), interval(o.estimate, o.ci_lower, o.ci_upper),
              num(h.tau2, 3) if h.tau2 is not None else "", percent(h.I2) if h.I2 is not None else "")
     heads = ("Study" if analysis.kind == "cumulative" else "Left out", "k",
-             f"{analysis.measure} [95% CI]", "Tau²", "I²")
+             f"{analysis.measure} [{analysis.spec.ci_label}]", "Tau²", "I²")
     title = (f"{'Leave-one-out' if analysis.kind == 'leave-one-out' else 'Cumulative'} "
              f"meta-analysis: {overall.outcome_label or overall.outcome or ''}").rstrip(": ")
-    model = f"{analysis.tau2_method}, {analysis.ci_method.upper()} 95% CI, random effects"
+    spec = analysis.spec
+    model = f"{spec.tau2}, {name('ci', spec.ci)} {spec.ci_label}, random effects"
     if analysis.kind == "cumulative":
         model += "; studies added by year"
     with mpl.rc_context(rc()):

@@ -6,15 +6,31 @@ from __future__ import annotations
 import math
 
 from metasynth.effects.binary import back_transform
+from metasynth.models.bayes.normal_normal import BayesResult
+from metasynth.models.results import text_renderer
+from metasynth.models.sequential.tsa import TSAResult
 
 
-def bayes_table(result, measure: str = "RR", outcome: str = "") -> str:
+def trials_line(counts) -> str:
+    """'549 participants in 7 trials (1 trial without events in either arm is not
+    estimable: 449 participants in 6 trials enter the estimate)' — the one count."""
+    text = (f"{counts.participants} participants in {counts.trials} "
+            f"trial{'s' if counts.trials != 1 else ''}")
+    if counts.not_estimable:
+        text += (f" ({counts.not_estimable} not estimable: {counts.participants_estimable} "
+                 f"participants in {counts.trials_estimable} trials enter the estimate)")
+    return text
+
+
+@text_renderer(BayesResult)
+def bayes_table(result, outcome: str = "") -> str:
+    measure = result.spec.measure
     f = back_transform(measure)
     ratio = measure in ("RR", "OR")
     lines = ["Bayesian random-effects meta-analysis (normal-normal hierarchical model, "
              "numerical integration; Röver 2020)",
-             f"Outcome: {outcome or '-'}; k = {result.k}; analysis scale: "
-             f"{'log ' if ratio else ''}{measure}",
+             f"Outcome: {outcome or result.spec.outcome}; {trials_line(result.counts)}; "
+             f"analysis scale: {'log ' if ratio else ''}{measure}",
              f"Prior for tau: {result.tau_prior}",
              f"Prior for the pooled {'log ' if ratio else ''}{measure}: {result.mu_prior}", "",
              f"{'':<26}{'median':>8}  {'95% CrI (central)':<20}{'95% CrI (shortest)':<20}"]
@@ -43,8 +59,9 @@ def bayes_table(result, measure: str = "RR", outcome: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def bayes_sentences(result, measure: str, outcome: str, experimental: str = "MSC") -> list[str]:
+def bayes_sentences(result, outcome: str) -> list[str]:
     """Plain-language statements of the posterior probabilities of benefit."""
+    measure, experimental = result.spec.measure, result.spec.experimental
     f = back_transform(measure)
     out = [f"Given the trials and the prior, the pooled {measure} is most probably about "
            f"{f(result.mu.median):.2f}, with 95% probability between "
@@ -65,12 +82,14 @@ def bayes_sentences(result, measure: str, outcome: str, experimental: str = "MSC
     return out
 
 
+@text_renderer(TSAResult)
 def tsa_table(result, outcome: str = "") -> str:
     r, p = result, result.plan
     lines = ["Trial sequential analysis (Wetterslev et al. 2008; Lan-DeMets O'Brien-Fleming "
              "boundaries)",
-             f"Outcome: {outcome or '-'}; Z-curve: cumulative DerSimonian-Laird random-effects "
-             "test, Z > 0 favours the experimental arm",
+             f"Outcome: {outcome or result.spec.outcome}; {trials_line(result.counts)}",
+             "Z-curve: cumulative DerSimonian-Laird random-effects test, Z > 0 favours the "
+             "experimental arm",
              f"Anticipated: control risk {p.control_risk:.1%}, relative risk reduction "
              f"{p.relative_risk_reduction:.1%} (experimental risk {p.intervention_risk:.1%}); "
              f"alpha {p.alpha:.0%} two-sided, power {1 - p.beta:.0%}",
@@ -94,12 +113,14 @@ def tsa_table(result, outcome: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def tsa_sentences(result, experimental: str = "MSC") -> list[str]:
-    r, p = result, result.plan
+def tsa_sentences(result) -> list[str]:
+    r, p, n = result, result.plan, result.counts
     rrr = f"{p.relative_risk_reduction:.1%}"
-    out = [f"The accrued information is {r.participants[-1]} participants, "
-           f"{r.fraction_reached:.0%} of the {math.ceil(r.daris)} required to detect or "
-           f"reject a {rrr} relative risk reduction."]
+    out = [f"The outcome has {trials_line(n)}. The accrued information is "
+           f"{r.participants[-1]} participants, {r.fraction_reached:.0%} of the "
+           f"{math.ceil(r.daris)} required to detect or reject a {rrr} relative risk reduction"
+           + (" (trials without events in either arm carry no information)."
+              if n.not_estimable else ".")]
     if r.crossed == "benefit":
         out.append(f"The Z-curve crossed the monitoring boundary for benefit at {r.crossed_at}: "
                    "firm evidence of benefit, with the type I error controlled for repeated "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from metasynth.evidence_diff import EvidenceDiff, PooledSummary
+from metasynth.models.evidence_change import EvidenceDiff, PooledSummary
 from metasynth.render.numbers import interval, num, percent
 
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from metasynth.effects.labels import MEASURE_LABELS
-from metasynth.models.engine.common_effect import COMMON_REFERENCES
-from metasynth.models.engine.random_effects import CI_REFERENCES, PI_REFERENCES
-from metasynth.models.engine.tau2 import TAU2_REFERENCES
-from metasynth.models.results import PoolResult
+from metasynth.models.results import PoolResult, text_renderer
 from metasynth.render.numbers import interval, num, p_value, percent
-
-CI_NAMES = {"wald": "Wald", "hksj": "HKSJ", "hksj-adhoc": "HKSJ (ad hoc)"}
+from metasynth.render.text.methods import methods_sentence, name, preset_line
 
 
 def heterogeneity_line(result: PoolResult) -> str:
@@ -33,10 +28,16 @@ def overall_effect_line(result: PoolResult, model: str = "random") -> str:
     return f"Test for overall effect: Z = {num(abs(c.z or 0))} ({p_value(c.p)})"
 
 
+def _total(result: PoolResult, attr: str) -> float:
+    """The weights shown add up to this: 100% for one analysis, the subgroup's share of the
+    whole analysis in a subgroup (as RevMan)."""
+    return sum(getattr(s, attr) or 0.0 for s in result.included)
+
+
 def _table(result: PoolResult) -> list[str]:
     m = result.measure
-    head = f"{m} [95% CI]"
-    name_w = max([len("Study or subgroup"), len("Total (95% CI)")]
+    head = f"{m} [{result.spec.ci_label}]"
+    name_w = max([len("Study or subgroup"), len(f"Total ({result.spec.ci_label})")]
                  + [len(s.label) for s in result.studies]) + 2
     lines = [
         f"{'':{name_w}}{'Experimental':>16}{'Control':>16}{'Weight':>18}",
@@ -62,47 +63,52 @@ def _table(result: PoolResult) -> list[str]:
             w = f"{'':>9}{'':>9}"
             eff = "Not estimable"
         lines.append(f"{s.label:{name_w}}{cells}{w}   {eff}")
-    lines.append(f"{'Total (95% CI)':{name_w}}{'':>8}{tot[1]:>8}{'':>8}{tot[3]:>8}"
-                 f"{'100.0%':>9}{'100.0%':>9}")
+    lines.append(f"{'Total (' + result.spec.ci_label + ')':{name_w}}{'':>8}{tot[1]:>8}{'':>8}{tot[3]:>8}"
+                 f"{percent(_total(result, 'weight_common'), 1):>9}"
+                 f"{percent(_total(result, 'weight_random'), 1):>9}")
     lines.append(f"{'Total events':{name_w}}{tot[0]:>8}{'':>8}{tot[2]:>8}")
     return lines
 
 
+@text_renderer(PoolResult)
 def render_text(result: PoolResult) -> str:
     """The full text report: header, per-study table, pooled lines, notes, warnings."""
     from metasynth import __version__
 
     m = result.measure
-    o = result.options
+    spec = result.spec
     c, r, h = result.common, result.random, result.heterogeneity
     title = result.outcome_label or result.outcome or "Pooled analysis"
     out = [f"metasynth {__version__}: {title}"
            + (f" (outcome '{result.outcome}')" if result.outcome else "")]
     if result.source:
         out.append(f"Data: {result.source}")
-    participants = sum((s.treatment_total or 0) + (s.control_total or 0)
-                       for s in result.included)
-    out.append(f"Effect measure: {MEASURE_LABELS[m]} ({m}); k = {result.k} "
-               f"{'study' if result.k == 1 else 'studies'}"
-               + (f", {participants} participants" if participants else ""))
-    if o.get("classic"):
-        out.append("Classic RevMan 5 analysis: DerSimonian-Laird tau², Wald CI, "
-                   "Mantel-Haenszel with 0.5 added to zero-cell studies")
+    n = result.counts
+    out.append(f"Effect measure: {name('measure', m)} ({m}); {n.trials} "
+               f"{'trial' if n.trials == 1 else 'trials'}, {n.participants} participants"
+               + (f" ({n.not_estimable} not estimable; {result.k} in the estimate, "
+                  f"{n.participants_estimable} participants)" if n.not_estimable else ""))
+    if preset_line(spec):
+        out.append(preset_line(spec))
     out.append("")
     out.extend(_table(result))
     out.append("")
     label_w = 44
-    common_name = f"Common effect ({c.method}{', 0.5 added to zero cells' if c.mh_correction else ''})"
-    out.append(f"{common_name:<{label_w}}{interval(c.estimate, c.ci_lower, c.ci_upper)}")
+    added = f", {spec.add:g} added to zero cells" if c.mh_correction else ""
+    common_name = f"Common effect ({c.method}{added})"
+    width = max(label_w, len(common_name) + 2)
+    out.append(f"{common_name:<{width}}{interval(c.estimate, c.ci_lower, c.ci_upper)}")
     if result.k >= 2:
-        rand_name = f"Random effects ({r.tau2_method}, {CI_NAMES.get(r.ci_method, r.ci_method)} CI)"
+        rand_name = f"Random effects ({r.tau2_method}, {name('ci', r.ci_method)} {spec.ci_label})"
         out.append(f"{rand_name:<{label_w}}{interval(r.estimate, r.ci_lower, r.ci_upper)}")
         if r.pi_lower is not None:
-            pi_name = f"Prediction interval ({'HTS, t k-2 df' if r.pi_method == 'hts' else 'metafor'})"
+            pi_name = (f"{spec.level_percent} prediction interval "
+                       f"({'HTS, t k-2 df' if r.pi_method == 'hts' else 'metafor'})")
             out.append(f"{pi_name:<{label_w}}[{num(r.pi_lower)}, {num(r.pi_upper)}]")
         out.append("")
         out.append(heterogeneity_line(result))
-        out.append(f"  Tau = {num(h.tau, 4)}; Tau² = {num(h.tau2, 4)} [95% CI {num(h.tau2_ci_lower, 4)}, "
+        out.append(f"  Tau = {num(h.tau, 4)}; Tau² = {num(h.tau2, 4)} [{spec.ci_label} "
+                   f"{num(h.tau2_ci_lower, 4)}, "
                    f"{num(h.tau2_ci_upper, 4)}]; I² = {percent(h.I2, 1)} [{percent(h.I2_ci_lower, 1)}, "
                    f"{percent(h.I2_ci_upper, 1)}]; H² = {num(h.H2)} (Q-profile CIs)")
         out.append(overall_effect_line(result, "random") + "  [random effects]")
@@ -111,7 +117,7 @@ def render_text(result: PoolResult) -> str:
     out.append("Methods: " + methods_sentence(result))
     out.append(f"Zero cells: {result.zero_cell_rule}.")
     if any(s.corrected for s in result.included):
-        out.append("  * 0.5 added to each cell of this study's 2x2 table.")
+        out.append(f"  * {spec.add:g} added to each cell of this study's 2x2 table.")
     if result.notes:
         out.append("")
         out.append("Notes:")
@@ -121,16 +127,3 @@ def render_text(result: PoolResult) -> str:
         out.append("Warnings:")
         out.extend(f"  ! {w}" for w in result.warnings)
     return "\n".join(out) + "\n"
-
-
-def methods_sentence(result: PoolResult) -> str:
-    """One sentence naming every method used, with its reference."""
-    r, c = result.random, result.common
-    parts = [f"common effect by {COMMON_REFERENCES[c.method]}"]
-    if result.k >= 2:
-        parts.append(f"random effects with tau² by {TAU2_REFERENCES.get(r.tau2_method, r.tau2_method)}")
-        parts.append(f"CI by {CI_REFERENCES[r.ci_method]}")
-        parts.append(f"prediction interval by {PI_REFERENCES[r.pi_method]}")
-        parts.append("I² from tau² (Higgins & Thompson 2002); Q-profile CIs for tau² and I² "
-                     "(Viechtbauer 2007)")
-    return "; ".join(parts) + "."

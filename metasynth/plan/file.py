@@ -1,0 +1,196 @@
+"""The analysis plan file (``studies/analysis.yaml``): which outcomes, which model, which
+subgroup and sensitivity analyses, the GRADE settings. Strict.
+
+The sections that hold analysis options (``model``, ``bayes``, ``tsa``, and the arm
+names at the top level) are generated from ``plan.options.OPTIONS``; ``plan_layer``
+turns a loaded plan into the layer that ``plan.resolve.resolve`` applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, create_model
+
+from metasynth.errors import DataError
+from metasynth.plan.options import (
+    CONTROL,
+    EXPERIMENTAL,
+    OPTIONS,
+    TAU_PRIOR,
+    TAU_SCALE,
+    TURNER_COMPARISON,
+    Option,
+)
+from metasynth.records.messages import first_schema_error
+from metasynth.records.schema import NonEmpty, Strict
+from metasynth.records.yaml_source import load_yaml
+
+PLAN_FILE = "analysis.yaml"
+
+
+def _field_type(option: Option):
+    """The pydantic type of one option, from the table."""
+    if option.choices:
+        kind = Literal[option.values]
+    elif option.kind is float:
+        kind = Annotated[float, Field(allow_inf_nan=False,
+                                      **{("gt" if option.low_open else "ge"): option.low}
+                                      if option.low is not None else {},
+                                      **{("lt" if option.high_open else "le"): option.high}
+                                      if option.high is not None else {})]
+    elif option.kind == "floats":
+        kind = list[Annotated[float, Field(allow_inf_nan=False, gt=option.low)]]
+    elif option.kind is bool:
+        kind = bool
+    else:
+        kind = NonEmpty
+    return kind | None if option.nullable else kind
+
+
+def _section_model(name: str, section: str | None, optional: bool = False, extra: dict | None = None,
+                   doc: str = ""):
+    """A strict pydantic model of the table's options in ``section`` (all optional when
+    ``optional``: the changes of a sensitivity analysis), plus ``extra`` fields."""
+    fields = {}
+    for o in OPTIONS:
+        if o.section != section or not o.in_plan:
+            continue
+        kind = _field_type(o)
+        default = o.default if not isinstance(o.default, tuple) else list(o.default)
+        fields[o.name] = ((kind | None, Field(None, description=o.help)) if optional
+                          else (kind, Field(default, description=o.help)))
+    fields.update(extra or {})
+    model = create_model(name, __base__=Strict, **fields)
+    model.__doc__ = doc
+    return model
+
+
+Model = _section_model("Model", "model", doc="The statistical model (plan.options, section model).")
+ModelChanges = _section_model("ModelChanges", "model", optional=True,
+                              doc="Model options a sensitivity analysis changes.")
+
+
+class TauPriorSpec(Strict):
+    """A prior for tau, in the option table's words (tau_prior, tau_scale, turner_comparison)."""
+
+    tau_prior: Literal[TAU_PRIOR.values] = TAU_PRIOR.default
+    tau_scale: Annotated[float, Field(gt=0, allow_inf_nan=False)] = TAU_SCALE.default
+    turner_comparison: NonEmpty = TURNER_COMPARISON.default
+
+
+class Sensitivity(Strict):
+    id: NonEmpty
+    label: NonEmpty
+    include: dict[str, list[str]] | None = Field(
+        None, description="keep only trials whose field has one of these values")
+    exclude: dict[str, list[str]] | None = Field(
+        None, description="drop trials whose field has one of these values")
+    alternative: bool = Field(False, description="use the alternative values of conflicts")
+    model: Literal["random", "common"] = "random"
+    options: ModelChanges | None = None
+
+
+class Grade(Strict):
+    relative_risk_reduction: Annotated[float, Field(gt=0, lt=1)] = 0.25
+    benefit_threshold: Annotated[float, Field(gt=0)] = 0.75
+    harm_threshold: Annotated[float, Field(gt=0)] = 1.25
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    power: Annotated[float, Field(gt=0.5, lt=1)] = 0.80
+    overrides: str | None = "grade.yaml"
+
+
+Bayes = _section_model(
+    "Bayes", "bayes",
+    extra={"outcomes": (list[NonEmpty], Field(default_factory=lambda: ["mortality"])),
+           "sensitivity_priors": (list[TauPriorSpec], Field(default_factory=list))},
+    doc="Bayesian random-effects meta-analysis (models.bayes): priors and thresholds.")
+
+TSA = _section_model(
+    "TSA", "tsa",
+    extra={"outcome": (NonEmpty, "mortality"), "rationale": (str | None, None)},
+    doc="Trial sequential analysis (models.sequential): the anticipated effect and error rates.")
+
+
+class ExcludedStudy(Strict):
+    study: NonEmpty
+    reference: NonEmpty
+    reason: NonEmpty
+
+
+class AnalysisPlan(Strict):
+    title: NonEmpty
+    subtitle: str | None = None
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    experimental: NonEmpty = EXPERIMENTAL.default
+    control: NonEmpty = CONTROL.default
+    page_size: Literal["A4", "Letter"] = "A4"
+    outcomes: Annotated[list[NonEmpty], Field(min_length=1)]
+    model: Model = Field(default_factory=Model)
+    subgroups: list[NonEmpty] = Field(default_factory=list)
+    sensitivity: list[Sensitivity] = Field(default_factory=list)
+    grade: Grade = Field(default_factory=Grade)
+    bayes: Bayes | None = None
+    tsa: TSA | None = None
+    excluded_studies: list[ExcludedStudy] = Field(default_factory=list)
+
+
+class Override(Strict):
+    downgrade: Annotated[int, Field(ge=0, le=2)]
+    reason: NonEmpty
+
+
+Domain = Literal["risk_of_bias", "inconsistency", "indirectness", "imprecision",
+                 "publication_bias"]
+
+
+def load_plan(path: str | Path) -> AnalysisPlan:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"analysis plan not found (expected {PLAN_FILE} beside the records)",
+                        str(path))
+    doc = load_yaml(path)
+    try:
+        return AnalysisPlan.model_validate(doc.data)
+    except ValidationError as err:
+        raise first_schema_error(err, doc) from None
+
+
+def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
+    """{outcome: {domain: Override}} from the reviewers' GRADE file (absent: none)."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    doc = load_yaml(path)
+    data = doc.data or {}
+    if not isinstance(data, dict):
+        raise DataError("expected a mapping of outcome -> domain -> {downgrade, reason}",
+                        str(path), 1)
+    domains = set(Domain.__args__)
+    out: dict[str, dict[str, Override]] = {}
+    for outcome, entries in data.items():
+        if not isinstance(entries, dict):
+            raise DataError(f"'{outcome}' must map domains to judgements", str(path),
+                            doc.line_of((outcome,)))
+        out[outcome] = {}
+        for domain, value in entries.items():
+            if domain not in domains:
+                raise DataError(f"unknown GRADE domain '{domain}' (known: "
+                                f"{', '.join(sorted(domains))})", str(path),
+                                doc.line_of((outcome, domain)))
+            try:
+                out[outcome][domain] = Override.model_validate(value)
+            except ValidationError as err:
+                raise DataError(f"{outcome}.{domain}: {err.errors()[0]['msg']}", str(path),
+                                doc.line_of((outcome, domain))) from None
+    return out
+
+
+def plan_layer(plan: AnalysisPlan) -> dict:
+    """The option values a plan sets, keyed by option name (for ``resolve``)."""
+    layer: dict = {"experimental": plan.experimental, "control": plan.control}
+    sections = {"model": plan.model, "bayes": plan.bayes, "tsa": plan.tsa}
+    for o in OPTIONS:
+        if o.in_plan and o.section in sections and sections[o.section] is not None:
+            layer[o.name] = getattr(sections[o.section], o.name)
+    return layer
