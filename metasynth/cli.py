@@ -19,25 +19,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: usage error: {message} (see --help)\n")
 
 
-def _show(value) -> str:
-    if isinstance(value, tuple):
-        return ",".join(f"{v:g}" for v in value)
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return "none" if value is None else str(value)
-
-
 def _add_options(p, group: str) -> None:
     """The flags of the option table (``plan.options``) that ``group`` shows ("analysis",
     "bayes", "tsa"): names, help, defaults and allowed values all come from the table.
     Defaults are not filled in here: an absent flag leaves the plan's (or the table's)
     value, so ``resolve`` sees only what the user typed."""
-    from metasynth.plan.options import OPTIONS
+    from metasynth.plan.options import OPTIONS, value_text
 
     for o in OPTIONS:
         if group not in o.commands:
             continue
-        default = "" if "default" in o.help else f"default {_show(o.default)}"
+        default = "" if "default" in o.help else f"default {value_text(o.default)}"
         allowed = f"one of {', '.join(o.values)}" if o.choices else ""
         text = f"{o.help} ({'; '.join(x for x in (default, allowed) if x)})"
         if o.kind is bool:
@@ -201,8 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--measure", default="RR", help="effect measure (default RR)")
     d.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
-    s = sub.add_parser("schema", help="print the JSON Schema of a trial record")
+    s = sub.add_parser("schema", help="print the JSON Schema of a trial record (or the "
+                       "analysis options)")
     s.add_argument("--markdown", action="store_true", help="print the field reference instead")
+    s.add_argument("--plan", action="store_true",
+                   help="print the reference of the analysis options (docs/analysis-plan.md)")
     return parser
 
 
@@ -518,6 +513,11 @@ def _validate(args) -> int:
 
 
 def _schema(args) -> int:
+    if args.plan:
+        from metasynth.plan.docs import markdown_reference as plan_reference
+
+        sys.stdout.write(plan_reference())
+        return 0
     from metasynth.records.docs import json_schema, markdown_reference
 
     sys.stdout.write(markdown_reference() if args.markdown else json_schema())

@@ -89,6 +89,15 @@ ALTERNATIVE = Option(
     "alternative", None, bool, False, "Alternative values",
     "use the alternative value where sources conflict (sensitivity analysis)", in_plan=False)
 
+def value_text(value) -> str:
+    """An option value as it is written in analysis.yaml and on the command line."""
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "none" if value is None else str(value)
+
+
 MEASURE = Option(
     "measure", "model", str, "RR", "Effect measure",
     "effect measure of the 2x2 tables",

@@ -1,0 +1,47 @@
+"""Where every number came from: the records' git commit and, per pooled number, its
+source, location and verbatim quote (the appendix)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from metasynth.records.load import StudySet
+from metasynth.records.table import StudyTable
+
+
+def git_commit(folder: Path) -> str:
+    """The last commit that changed the records (stable when only reports/ changes)."""
+    try:
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--abbrev=12", "--", "."],
+                              cwd=folder, capture_output=True, text=True, timeout=20)
+        if head.returncode != 0 or not head.stdout.strip():
+            return "not under version control"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=folder,
+                               capture_output=True, text=True, timeout=20).stdout.strip()
+        return head.stdout.strip() + (" (with uncommitted changes to the records)" if dirty else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "not under version control"
+
+def appendix(studies: StudySet, table: StudyTable, outcome_endpoint: str) -> list:
+    out = []
+    for row in table.rows:
+        study = studies.get(row.id)
+        if study is None:
+            continue
+        day = row.attributes.get("timepoint_days")
+        entry = next((o for o in study.outcomes
+                      if o.endpoint == outcome_endpoint and o.timepoint_days == day), None)
+        if entry is None:
+            continue
+        sources = {s.id: s for s in study.sources}
+        counts = (f"{row.treatment_events}/{row.treatment_total} vs "
+                  f"{row.control_events}/{row.control_total}" if row.has_counts else "reported estimate")
+        for p in entry.provenance:
+            src = sources.get(p.source)
+            out.append({"study": row.label, "day": day, "counts": counts,
+                        "source": f"{src.citation} ({src.kind})" if src else p.source,
+                        "link": (f"https://doi.org/{src.doi}" if src and src.doi else
+                                 (src.url if src else "")),
+                        "location": p.location, "quote": p.quote, "derived": p.derived or ""})
+    return out
