@@ -540,7 +540,8 @@ def _new(args) -> int:
 
 def _verify(args) -> int:
     from metasynth.records.load import load_studies
-    from metasynth.registries.verify import render_checks, verify_studies
+    from metasynth.registries.verify import verify_studies
+    from metasynth.render.text.verify import render_checks
 
     checks = verify_studies(load_studies(args.path), _client(args))
     if args.format == "json":

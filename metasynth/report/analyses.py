@@ -3,7 +3,7 @@ spec: sensitivity analyses, subgroups, the sensitivity matrix and the robustness
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from metasynth.effects.binary import effect_sizes
 from metasynth.errors import DataError
@@ -15,19 +15,14 @@ from metasynth.plan.resolve import resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyTable
-from metasynth.render.labels import field_label, value_label
-from metasynth.render.numbers import interval
-from metasynth.render.text.methods import name
-from metasynth.render.text.robustness import subgroup_difference_line
-from metasynth.report.sections import (
-    table_row,
-)
+from metasynth.render.text.report import matrix_cell, matrix_label, subgroup_table, table_row
 
 
 def base_spec(plan: AnalysisPlan) -> AnalysisSpec:
     """The plan's analysis, resolved once (``plan.resolve``); every section derives its
     analyses from it with ``spec.with_(...)``."""
     return resolve(plan_layer(plan))
+
 
 def filtered(table: StudyTable, include, exclude) -> StudyTable:
     def value(row, key):
@@ -43,7 +38,9 @@ def filtered(table: StudyTable, include, exclude) -> StudyTable:
         rows.append(row)
     return replace(table, rows=tuple(rows))
 
+
 def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
+    """Each sensitivity analysis of the plan: (table rows, {id: result})."""
     rows, results = [], {}
     for s in plan.sensitivity:
         opts = options.with_(**s.options.model_dump(exclude_none=True)) if s.options else options
@@ -57,6 +54,7 @@ def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
         results[s.id] = result
     return rows, results
 
+
 def subgroup_analyses(plan, effects, options) -> tuple[list, dict]:
     from metasynth.api import subgroup_labels
 
@@ -64,20 +62,13 @@ def subgroup_analyses(plan, effects, options) -> tuple[list, dict]:
     for by in plan.subgroups:
         labels = subgroup_labels(effects.table, by)
         res = pool_subgroups(effects, labels, by, options)
-        head = field_label(by)
-        rows = [table_row(f"{head}: {value_label(g)}", r) for g, r in res.groups]
-        rows += [table_row(f"{head}: {value_label(g)}", None, why=why) for g, why in res.not_pooled]
-        tables.append({"by": head, "rows": rows, "test": subgroup_difference_line(res.test)})
+        tables.append(subgroup_table(res))
         results[by] = res
     return tables, results
 
 MATRIX_MODELS = [{"common_method": "MH"}, {"common_method": "IV"}] + [
     {"tau2": t, "ci": c} for t in ("DL", "REML", "PM") for c in ("wald", "hksj", "hksj-adhoc")]
 
-def matrix_label(changes: dict) -> str:
-    if "common_method" in changes:
-        return f"Common effect, {name('common_method', changes['common_method'])}"
-    return f"{changes['tau2']}, {name('ci', changes['ci'])}"
 
 def sensitivity_matrix(studies, outcome, options) -> dict:
     """The sensitivity matrix: every model (rows) on every data set (columns)."""
@@ -93,41 +84,42 @@ def sensitivity_matrix(studies, outcome, options) -> dict:
             table = filtered(select_outcome(studies, outcome, data["alternative"]), None,
                               data["exclude"])
             opts = options.with_(**spec)
+            model = "common" if "common_method" in spec else "random"
             try:
                 res = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
             except (DataError, ValueError) as err:
-                cells.append(f"not estimable ({getattr(err, 'message', str(err)).split(' (')[0]})")
+                cells.append(matrix_cell(None, model, getattr(err, "message", str(err)).split(" (")[0]))
                 continue
-            r = res.common if "common_method" in spec else res.random
-            cells.append(f"{interval(r.estimate, r.ci_lower, r.ci_upper)} (k={res.k})")
+            cells.append(matrix_cell(res, model))
         rows.append({"label": label, "cells": cells})
     return {"columns": [c for c, _ in columns], "rows": rows}
 
-def robustness_lines(effects, result: PoolResult, options) -> list[str]:
-    """Leave-one-out range, influential trials, permutation test, small-study tests, in words."""
-    from metasynth.models.robustness.influence import influence
-    from metasynth.models.robustness.permutation import permutation_test
-    from metasynth.models.robustness.refits import leave_one_out
+
+@dataclass(frozen=True)
+class Robustness:
+    """The robustness analyses of one outcome, each fitted once from its pooled result."""
+
+    k: int
+    measure: str
+    leave_one_out: object = None  # SubsetAnalysis (k >= 3)
+    influential: tuple[str, ...] = ()
+    permutation: object = None  # PermutationTest (k >= 3)
+    egger: object = None  # TestResult, or None when not run
+    egger_not_run: str = ""  # why
+
+
+def robustness(result: PoolResult) -> Robustness:
+    """Leave-one-out, influence, the permutation test and Egger's test of a pooled result."""
+    from metasynth import api
     from metasynth.models.robustness.small_study import TooFewStudies, egger
 
-    out = []
+    out = {"k": result.k, "measure": result.measure}
     if result.k >= 3:
-        loo = leave_one_out(effects, options)
-        ests = [(r.estimate, r.label) for r in loo.rows if r.estimate is not None]
-        lo, hi = min(ests), max(ests)
-        out.append(f"Leaving out one trial at a time, the pooled {result.measure} ranges from "
-                   f"{lo[0]:.2f} (without {lo[1]}) to {hi[0]:.2f} (without {hi[1]}).")
-        flagged = [r.label for r in influence(effects, options).rows if r.influential]
-        out.append("Influential trials by metafor's criteria (Viechtbauer & Cheung 2010): "
-                   + (", ".join(flagged) if flagged else "none") + ".")
-        perm = permutation_test(effects, options)
-        out.append(f"Permutation test of the pooled effect: p = {perm.p:.3f} ({perm.note}).")
-    else:
-        out.append("With fewer than 3 trials, leave-one-out, influence and permutation "
-                   "analyses are not informative and are not shown.")
+        out["leave_one_out"] = api.leave_one_out(result)
+        out["influential"] = tuple(r.label for r in api.influence(result).rows if r.influential)
+        out["permutation"] = api.permutation_test(result)
     try:
-        e = egger(effects, options)
-        out.append(f"Egger's regression test: p = {e.p:.3f} ({e.k} trials).")
+        out["egger"] = egger(result.effects, result.spec)
     except TooFewStudies as err:
-        out.append(f"Small-study effects were not tested: {str(err).split('; use --force')[0]}.")
-    return out
+        out["egger_not_run"] = str(err).split("; use --force")[0]
+    return Robustness(**out)

@@ -17,25 +17,27 @@ from metasynth.records.load import load_studies
 from metasynth.records.select import select_outcome, study_label
 from metasynth.render.text.methods import name
 from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
+from metasynth.render.text.report import (
+    METHOD_REFERENCES,
+    included_row,
+    methods_text,
+    not_contributing_rows,
+    reference_entry,
+    robustness_sentences,
+    sof_row,
+    table_row,
+)
 from metasynth.report.analyses import (
     base_spec,
-    robustness_lines,
+    robustness,
     sensitivity_analyses,
     sensitivity_matrix,
     subgroup_analyses,
 )
-from metasynth.report.bayes_tsa import bayes_sections, tsa_section
-from metasynth.report.grade import DOMAIN_NAMES, propose
+from metasynth.report.bayes_tsa import bayes_sections, prior_descriptions, tsa_section
+from metasynth.report.grade import DOMAIN_NAMES, control_risk, propose
 from metasynth.report.provenance import appendix, git_commit
-from metasynth.report.sections import (
-    METHOD_REFERENCES,
-    OutcomeSection,
-    ReportData,
-    methods_text,
-    sof_row,
-    table_row,
-    warnings_in_words,
-)
+from metasynth.report.sections import OutcomeSection, ReportData
 
 
 def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
@@ -77,17 +79,17 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         sec.forest_svg = figure_svg(fig)
         sec.lines = [heterogeneity_line(result), overall_effect_line(
             result, "random" if result.k > 1 else "common")]
-        sec.warnings = warnings_in_words(result)
+        sec.warnings = list(result.warnings)
         sec.notes = list(result.notes)
         sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, options)
         sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({options.tau2}, "
                                             f"{name('ci', options.ci)})", result))
         sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, options)
         sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides)
-        sec.sof = sof_row(plan, result, sec.certainty)
+        sec.sof = sof_row(result, sec.certainty, control_risk(result))
         sec.appendix = appendix(studies, table, definition.endpoint)
         sec.matrix = sensitivity_matrix(studies, oid, options)
-        sec.robustness = robustness_lines(effects, result, options)
+        sec.robustness = robustness_sentences(robustness(result))
         sections.append(sec)
         summary_outcomes[oid] = {
             "main": _portable(result.to_dict()),
@@ -96,37 +98,13 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             "grade": sec.certainty.to_dict(),
         }
 
-    included = []
-    for item in studies.studies:
-        s = item.study
-        deaths = sorted(o.timepoint_days for o in s.outcomes if o.endpoint == "death")
-        n = sum(a.randomized or 0 for a in s.arms)
-        iv = s.intervention
-        infusions = f"; {iv.infusions} infusion(s)" if iv.infusions else ""
-        included.append({
-            "label": labels[s.id], "design": f"{s.design.randomization}; {s.design.blinding}; "
-                                              f"{', '.join(s.design.countries)}",
-            "population": f"{s.population.condition}; ventilation: {s.population.ventilation_at_baseline}",
-            "intervention": f"{iv.product} ({iv.product_type}, {iv.tissue_source}); "
-                            f"{iv.dose}{infusions}",
-            "control": s.intervention.comparator,
-            "followup": ", ".join(f"day {d}" for d in deaths) or "no mortality data",
-            "n": str(n) if n else "not reported", "rob": rob_overall.get(s.id, "not assessed")})
-    not_contributing = [{"label": labels[s.study.id],
-                         "reason": "reports none of the plan's outcomes with usable counts "
-                                   "(see the record's notes)"}
-                        for s in studies.studies if s.study.id not in contributes]
-    not_contributing += [{"label": e.study, "reason": f"{e.reason} ({e.reference})"}
-                         for e in plan.excluded_studies]
-    references = []
-    for item in studies.studies:
-        c = item.study.citation
-        vol = f";{c.volume}" if c.volume else ""
-        vol += f"({c.issue})" if c.issue else ""
-        vol += f":{c.pages}" if c.pages else ""
-        references.append({"label": labels[item.study.id],
-                           "text": f"{c.first_author} et al. {c.title}. {c.journal} {c.year}{vol}.",
-                           "doi": c.doi})
+    included = [included_row(item.study, labels[item.study.id],
+                             rob_overall.get(item.study.id, "not assessed"))
+                for item in studies.studies]
+    not_contributing = not_contributing_rows(
+        [labels[s.study.id] for s in studies.studies if s.study.id not in contributes],
+        plan.excluded_studies)
+    references = [reference_entry(item.study, labels[item.study.id]) for item in studies.studies]
     extracted = [s.study.record.extracted_on for s in studies.studies if s.study.record]
     participants = sum(sum(a.randomized or 0 for a in s.study.arms) for s in studies.studies)
     title = {"title": plan.title, "subtitle": plan.subtitle or "",
@@ -144,14 +122,17 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         bayes_secs, summary["bayes"] = bayes_sections(plan, studies, options, pooled)
     if plan.tsa is not None:
         tsa_sec, summary["tsa"] = tsa_section(plan, studies, options, pooled)
-    return ReportData(plan, title, methods_text(plan, options), included, sections, rob_traffic,
+    return ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options)),
+                      included, sections, rob_traffic,
                       rob_summary, not_contributing, references + [], summary, bayes_secs,
                       tsa_sec)
+
 
 def _portable(d: dict) -> dict:
     d = dict(d)
     d["source"] = "studies"  # the folder's name, not where it was read from
     return d
+
 
 def _portable_sub(d: dict) -> dict:
     d = dict(d)

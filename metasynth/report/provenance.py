@@ -23,6 +23,7 @@ def git_commit(folder: Path) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return "not under version control"
 
+
 def appendix(studies: StudySet, table: StudyTable, outcome_endpoint: str) -> list:
     out = []
     for row in table.rows:

@@ -145,3 +145,43 @@ def tsa_sentences(result) -> list[str]:
 
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def prior_row(r, main: bool) -> dict:
+    """One row of the report's prior-sensitivity table."""
+    f = back_transform(r.spec.measure)
+    return {"prior": r.tau_prior + (" (main)" if main else ""),
+            "effect": f"{f(r.mu.median):.2f} [{f(r.mu.central_lower):.2f}, "
+                      f"{f(r.mu.central_upper):.2f}]",
+            "prediction": f"{f(r.theta_new.central_lower):.2f} to "
+                          f"{f(r.theta_new.central_upper):.2f}",
+            "probabilities": [f"{p:.0%}" for p in r.probabilities.values()],
+            "tau": f"{r.tau.median:.2f} [{r.tau.central_lower:.2f}, {r.tau.central_upper:.2f}]"}
+
+
+def tsa_assumptions(r, outcome_label: str, rationale: str | None = None) -> str:
+    """The TSA's anticipated effect, error rates and information sizes in one paragraph."""
+    p = r.plan
+    return (f"Anticipated effect: {outcome_label.lower()} from {p.control_risk:.0%} with control "
+            f"to {p.intervention_risk:.0%} with {r.spec.experimental} (relative risk reduction "
+            f"{p.relative_risk_reduction:.1%}); two-sided alpha {p.alpha:.0%}, power "
+            f"{1 - p.beta:.0%}; diversity D² {r.d2:.0%} "
+            f"({'stated' if p.d2 is not None else 'observed'}). Required information size "
+            f"{math.ceil(r.ris)} participants, diversity-adjusted {math.ceil(r.daris)}."
+            + (f" Rationale: {rationale}" if rationale else ""))
+
+
+def tsa_rows(r) -> list[dict]:
+    """The report's TSA table: a row per look."""
+    futility = r.futility or (0.0,) * len(r.labels)
+    return [{"label": lab, "n": n, "info": f"{t:.0%}", "z": f"{z:.2f}",
+             "boundary": f"±{b:.2f}" if b < 8 else "beyond ±8",
+             "futility": f"±{a:.2f}" if r.plan.futility and a > 0.005 else "–"}
+            for lab, n, t, z, b, a in zip(r.labels, r.participants, r.information_fraction,
+                                          r.z, r.efficacy, futility)]
+
+
+def tsa_adjusted(r) -> str:
+    return (f"Pooled RR (DerSimonian-Laird) {r.rr:.2f}, 95% CI {r.rr_ci[0]:.2f} to "
+            f"{r.rr_ci[1]:.2f}; TSA-adjusted 95% CI {r.rr_tsa_ci[0]:.2f} to "
+            f"{r.rr_tsa_ci[1]:.2f}.")
