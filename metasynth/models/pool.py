@@ -147,9 +147,15 @@ def pool_effects(effects: EffectSizes, options: PoolOptions | None = None) -> Po
         H2_ci_lower=_f(het.h2_ci_lower[0]), H2_ci_upper=_f(het.h2_ci_upper[0]))
     warnings = small_k_warnings(k, options, random_res, het_res)
     if random_res.tau2_fallback:
-        warnings.append(f"{options.tau2_method} Fisher scoring did not settle within 100 steps "
-                        "(metafor would stop with 'did not converge'); tau² was found by "
-                        "bisection of the estimating equation instead")
+        warnings.append(f"{options.tau2_method} Fisher scoring did not converge within "
+                        f"{random_res.tau2_iterations} steps; tau² was found instead from the "
+                        "roots of its estimating equation (for REML and ML the one with the "
+                        "highest likelihood, compared with tau² = 0)")
+    if k >= 2 and rand.tau2.multiple_maxima[0]:
+        warnings.append(f"The {options.tau2_method} likelihood has more than one local maximum "
+                        f"in tau²: the higher, tau² = {rand.tau2.tau2[0]:.4g}, is used; another "
+                        f"is at tau² = {rand.tau2.other_maximum[0]:.4g}; small changes in the "
+                        "data can move the estimate from one to the other.")
     notes = list(table.notes) + notes
     for s in studies:
         if not s.included:
