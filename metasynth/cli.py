@@ -470,7 +470,7 @@ def _influence(args) -> int:
                   f"{r.cov_r:>7.3f}{r.tau2_del:>9.4f}{r.QE_del:>8.2f}{r.hat:>6.3f}"
                   f"{r.weight:>7.1f}  {'*' if r.influential else ''}")
         print("Influential (*): |dffits| > 3 sqrt(1/(k-1)), Cook's distance above the chi²(1) "
-              "median, or hat > 3/k (Viechtbauer & Cheung 2010).")
+              "median, hat > 3/k, or |dfbetas| > 1 (Viechtbauer & Cheung 2010).")
     if args.output:
         from metasynth.render.plots.robustness import baujat_plot
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from metasynth.effects.binary import effect_sizes
+from metasynth.models.robustness.influence import influence_of
 from metasynth.models.robustness.small_study import begg, rank_correlation
 from metasynth.records.table import read_table
 from tests.conftest import FIXTURES
@@ -33,3 +34,27 @@ def test_rank_fixtures_have_ties_and_begg_uses_them():
     res = begg(effects)  # k = 60 without ties: exact p, as cor.test(exact = TRUE)
     assert res.statistic == pytest.approx(rec["tau"], rel=1e-13)
     assert res.p == pytest.approx(rec["pval"], rel=1e-12)
+
+
+CASES = [(r, f) for r in REF["influence"] for f in r["fits"]]
+
+
+@pytest.mark.parametrize("rec,fit", CASES,
+                         ids=[f"{r['name']}-{f['tau2_method']}-{f['ci_method']}" for r, f in CASES])
+def test_influence_flags_and_dfbetas_match_metafor(rec, fit):
+    inf = influence_of(np.array(rec["yi"]), np.array(rec["vi"]), [str(i) for i in rec["yi"]],
+                       fit["tau2_method"], fit["ci_method"])
+    assert [r.influential for r in inf.rows] == fit["is_infl"]
+    for key in ("dfbetas", "dffits", "rstudent", "cook_d", "cov_r", "hat"):
+        np.testing.assert_allclose([getattr(r, key) for r in inf.rows], fit[key], rtol=1e-6,
+                                   atol=1e-9, err_msg=key)
+    np.testing.assert_allclose([r.tau2_del for r in inf.rows], fit["tau2_del"], rtol=1e-6, atol=1e-8)
+
+
+def test_some_studies_are_flagged_by_dfbetas_alone():
+    alone = 0
+    for rec, fit in CASES:
+        k = len(rec["yi"])
+        other = ((np.abs(fit["dffits"]) > 3 * np.sqrt(1 / (k - 1))) | (np.array(fit["hat"]) > 3 / k))
+        alone += int((np.array(fit["is_infl"]) & ~other & (np.abs(fit["dfbetas"]) > 1)).sum())
+    assert alone >= 6
