@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from metasynth.effects.binary import effect_sizes
+from metasynth.models import PoolOptions
+from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.weighted import as_batch
 from metasynth.models.robustness.influence import influence_of
+from metasynth.models.robustness.permutation import permutation_test
 from metasynth.models.robustness.small_study import begg, rank_correlation
 from metasynth.records.table import read_table
 from tests.conftest import FIXTURES
@@ -58,3 +62,21 @@ def test_some_studies_are_flagged_by_dfbetas_alone():
         other = ((np.abs(fit["dffits"]) > 3 * np.sqrt(1 / (k - 1))) | (np.array(fit["hat"]) > 3 / k))
         alone += int((np.array(fit["is_infl"]) & ~other & (np.abs(fit["dfbetas"]) > 1)).sum())
     assert alone >= 6
+
+
+@pytest.mark.parametrize("rec", REF["adhoc"], ids=lambda r: f"{r['dataset']}-{r['tau2_method']}")
+def test_hksj_adhoc_matches_rma_test_adhoc(rec):
+    effects = effect_sizes(read_table(FIXTURES / "data" / f"{rec['dataset']}.csv"), "RR")
+    inc = effects.included
+    fit = fit_random(*as_batch(effects.yi[inc], effects.vi[inc]), rec["tau2_method"], "hksj-adhoc",
+                     "metafor")
+    for ours, theirs in (("theta", "theta"), ("se", "se"), ("ci_lower", "ci_lower"),
+                         ("ci_upper", "ci_upper"), ("stat", "stat"), ("p", "p"), ("df", "df"),
+                         ("pi_lower", "pi_lower"), ("pi_upper", "pi_upper")):
+        assert getattr(fit, ours)[0] == pytest.approx(rec[theirs], rel=1e-9), ours
+
+
+def test_permutation_test_of_an_adhoc_fit_matches_permutest():
+    effects = effect_sizes(read_table(FIXTURES / "data" / "bcg.csv"), "RR")
+    sub = effects.subset(np.arange(13) < REF["adhoc_permutest"]["k"])
+    assert permutation_test(sub, PoolOptions(ci_method="hksj-adhoc")).p == REF["adhoc_permutest"]["pval"]
