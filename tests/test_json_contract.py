@@ -17,7 +17,7 @@ COMMON = {"method", "theta", "se", "estimate", "ci_lower", "ci_upper", "z", "p",
           "mh_correction"}
 RANDOM = {"tau2_method", "ci_method", "pi_method", "theta", "se", "estimate", "ci_lower",
           "ci_upper", "stat", "df", "p", "pi_lower", "pi_upper", "se_wald", "tau2_iterations",
-          "tau2_fallback"}
+          "tau2_fallback", "tau2_multiple_maxima"}
 HET = {"Q", "Q_df", "Q_p", "I2", "H2", "tau2", "tau", "tau2_ci_lower", "tau2_ci_upper",
        "I2_ci_lower", "I2_ci_upper", "H2_ci_lower", "H2_ci_upper"}
 

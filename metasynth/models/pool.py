@@ -137,7 +137,8 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         ci_upper=rep(rand.ci_upper[0]), stat=_f(rand.stat[0]), df=_f(rand.df[0]),
         p=_f(rand.p[0]), pi_lower=rep(rand.pi_lower[0]) if k >= 3 else None,
         pi_upper=rep(rand.pi_upper[0]) if k >= 3 else None, se_wald=_f(rand.se_wald[0]),
-        tau2_iterations=int(rand.tau2.iterations[0]), tau2_fallback=bool(rand.tau2.fallback[0]))
+        tau2_iterations=int(rand.tau2.iterations[0]), tau2_fallback=bool(rand.tau2.fallback[0]),
+        tau2_multiple_maxima=bool(k >= 2 and rand.tau2.multiple_maxima[0]))
     tau2 = _f(het.tau2[0])
     het_res = Heterogeneity(
         Q=_f(het.q[0]), Q_df=int(het.q_df[0]), Q_p=_f(het.q_p[0]), I2=_f(het.i2[0]),
@@ -148,9 +149,15 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         H2_ci_lower=_f(het.h2_ci_lower[0]), H2_ci_upper=_f(het.h2_ci_upper[0]))
     warnings = small_k_warnings(k, options, random_res, het_res)
     if random_res.tau2_fallback:
-        warnings.append(f"{options.tau2} Fisher scoring did not settle within 100 steps "
-                        "(metafor would stop with 'did not converge'); tau² was found by "
-                        "bisection of the estimating equation instead")
+        warnings.append(f"{options.tau2} Fisher scoring did not converge within "
+                        f"{random_res.tau2_iterations} steps; tau² was found instead from the "
+                        "roots of its estimating equation (for REML and ML the one with the "
+                        "highest likelihood, compared with tau² = 0)")
+    if k >= 2 and rand.tau2.multiple_maxima[0]:
+        warnings.append(f"The {options.tau2} likelihood has more than one local maximum "
+                        f"in tau²: the higher, tau² = {rand.tau2.tau2[0]:.4g}, is used; another "
+                        f"is at tau² = {rand.tau2.other_maximum[0]:.4g}; small changes in the "
+                        "data can move the estimate from one to the other.")
     notes = list(table.notes) + notes
     for s in studies:
         if not s.included:

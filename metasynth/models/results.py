@@ -116,6 +116,7 @@ class RandomEffects(_ToDict):
     se_wald: float | None = None
     tau2_iterations: int = 0
     tau2_fallback: bool = False
+    tau2_multiple_maxima: bool = False  # the (restricted) likelihood had several maxima
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The general form of ``random_effects`` (which is this model with X = 1, kept apart because
 intercept-only fits need no matrix algebra and run ~5x faster). Estimators of tau²: REML
-(Fisher scoring from the Hedges start, as metafor), ML, DL, HE, PM; tests ``z`` or
+and ML (Fisher scoring from the Hedges start, as metafor, then the global maximum of the
+likelihood: see ``maxima``), DL, HE, PM; tests ``z`` or
 ``knha`` (Knapp & Hartung 2003: the variance scaled by Y'PY/(k - p), t and F with k - p
 df). The omnibus test of the moderators (QM) excludes the intercept, as metafor's
 ``btt`` default. Residual heterogeneity QE uses the fixed-effect weights. Used for
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.distributions import chi2_sf, f_sf, norm_quantile, norm_sf2, t_quantile, t_sf2
+from metasynth.models.engine.maxima import global_maximum, score_free_bound
 from metasynth.models.engine.tau2 import MAXITER, THRESHOLD, THRESHOLD_ABS
 from metasynth.models.engine.weighted import solve_decreasing
 
@@ -41,7 +43,9 @@ class MixedBatch:
     p: int
     df: np.ndarray  # k - p for knha, NaN for z
     s2w: np.ndarray
-    fallback: np.ndarray
+    fallback: np.ndarray  # Fisher scoring did not converge within MAXITER steps
+    multiple_maxima: np.ndarray  # the (restricted) likelihood has several local maxima
+    other_maximum: np.ndarray  # tau² of the best other local maximum; NaN when none
 
 
 def _proj(X, w, y):
@@ -62,13 +66,20 @@ def _weights(v, mask, tau2):
     return np.where(mask, 1.0 / (v + np.asarray(tau2)[..., None]), 0.0)
 
 
+def _plain(tau2):
+    """A closed-form or root-found tau²: no iterations to fail, one maximum."""
+    n = tau2.shape[0]
+    return tau2, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.full(n, np.nan)
+
+
 def _tau2(y, v, X, mask, method):
+    """tau², then per row: scoring unconverged, several maxima, the other maximum."""
     B, _k = y.shape
     p = X.shape[-1]
     kk = mask.sum(-1)
     ok = kk > p
     if method == "FE":
-        return np.zeros(B), np.zeros(B, dtype=bool)
+        return _plain(np.zeros(B))
     if method in ("HE", "REML", "ML"):
         ones = mask.astype(float)
         _, _, py, P = _proj(X, ones, y)
@@ -76,14 +87,14 @@ def _tau2(y, v, X, mask, method):
         trPV = np.einsum("bkk,bk->b", P, np.where(mask, v, 0.0))
         he = np.where(ok, (rss - trPV) / np.maximum(kk - p, 1), 0.0)
         if method == "HE":
-            return np.maximum(he, 0.0), np.zeros(B, dtype=bool)
-        return _fisher(y, v, X, mask, method, np.maximum(he, 0.0), ok)
+            return _plain(np.maximum(he, 0.0))
+        return _fisher(y, v, X, mask, method, np.maximum(he, 0.0), ok, rss)
     if method == "DL":
         w = _weights(v, mask, 0.0)
         _, _, py, P = _proj(X, w, y)
         rss = (py * np.where(mask, y, 0.0)).sum(-1)
         trP = np.einsum("bkk->b", P)
-        return np.where(ok, np.maximum((rss - (kk - p)) / trP, 0.0), 0.0), np.zeros(B, bool)
+        return _plain(np.where(ok, np.maximum((rss - (kk - p)) / trP, 0.0), 0.0))
     if method == "PM":
         def q(t):
             w = _weights(v, mask, t)
@@ -93,18 +104,29 @@ def _tau2(y, v, X, mask, method):
         target = (kk - p).astype(float)
         active = ok & (q(np.zeros(B)) > target)
         root = solve_decreasing(q, target, active)
-        return np.where(active, root, 0.0), np.zeros(B, dtype=bool)
+        return _plain(np.where(active, root, 0.0))
     raise ValueError(f"tau² estimator {method!r} is not available for meta-regression "
                      f"(choose from {', '.join(MIXED_TAU2)})")
 
 
-def _fisher(y, v, X, mask, method, tau2, active):
+def _fisher(y, v, X, mask, method, tau2, active, rss):
+    """Fisher scoring as metafor's ``rma.uni``, then the global maximum of the likelihood.
+
+    Only the rows still iterating are computed. metafor compares its answer with tau² = 0
+    (``ll0check``: a stationary point below the likelihood at 0 is reset to 0);
+    ``maxima.global_maximum`` compares every local maximum, so it also finds an interior
+    maximum above a boundary one. Returns tau², the unconverged rows, the rows whose
+    likelihood has several local maxima and the best other maximum.
+    """
+    tau2 = tau2.copy()
     running = active.copy()
     for _ in range(MAXITER):
-        if not running.any():
+        idx = np.flatnonzero(running)
+        if idx.size == 0:
             break
-        w = _weights(v, mask, tau2)
-        _, _, py, P = _proj(X, w, y)
+        t = tau2[idx]
+        w = _weights(v[idx], mask[idx], t)
+        _, _, py, P = _proj(X[idx], w, y[idx])
         ypppy = (py**2).sum(-1)  # P y = W (y - X beta), so Y'PPY = |P y|^2
         if method == "REML":
             num = ypppy - np.einsum("bkk->b", P)
@@ -113,18 +135,55 @@ def _fisher(y, v, X, mask, method, tau2, active):
             num = ypppy - w.sum(-1)
             info = (w**2).sum(-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            adj = np.where(running, num / info, 0.0)
+            adj = num / info
         adj = np.where(np.isfinite(adj), adj, 0.0)
         for _ in range(1100):
-            neg = tau2 + adj < 0
+            neg = t + adj < 0
             if not neg.any():
                 break
             adj = np.where(neg, adj / 2.0, adj)
-        new = np.where(running, tau2 + adj, tau2)
-        done = np.abs(new - tau2) <= np.maximum(THRESHOLD * new, THRESHOLD_ABS)
-        tau2 = new
-        running &= ~done
-    return np.maximum(tau2, 0.0), running
+        new = t + adj
+        done = np.abs(new - t) <= np.maximum(THRESHOLD * new, THRESHOLD_ABS)
+        tau2[idx] = new
+        running[idx[done]] = False
+    rows = np.flatnonzero(active)
+    B = y.shape[0]
+    several, other = np.zeros(B, dtype=bool), np.full(B, np.nan)
+    if rows.size:
+        ys, vs, Xs, ms = y[rows], v[rows], X[rows], mask[rows]
+
+        def score(r, t):
+            return _score_loglik(ys[r], vs[r], Xs[r], ms[r], t, method)[0]
+
+        def loglik(r, t):
+            return _score_loglik(ys[r], vs[r], Xs[r], ms[r], t, method)[1]
+
+        vmax = np.where(ms, vs, 0.0).max(-1)
+        vmin = np.where(ms, vs, np.inf).min(-1)
+        upper = score_free_bound(rss[rows], vmax, ms.sum(-1) - X.shape[-1])
+        best = global_maximum(score, loglik, np.arange(rows.size), vmin / 100.0, upper,
+                              np.maximum(tau2[rows], 0.0), ~running[rows])
+        tau2[rows], several[rows], other[rows] = best.tau2, best.several, best.other
+    return np.maximum(tau2, 0.0), running, several, other
+
+
+def _score_loglik(y, v, X, mask, tau2, method):
+    """The REML or ML score (Y'PPY - tr P, or Y'PPY - tr W) and log-likelihood without
+    its constant, computed without forming the k x k matrix P."""
+    w = _weights(v, mask, tau2)
+    XtW = np.einsum("bkp,bk->bpk", X, w)
+    M = XtW @ X
+    A = np.linalg.inv(M)
+    beta = np.einsum("bpq,bq->bp", A, np.einsum("bpk,bk->bp", XtW, y))
+    r = np.where(mask, y - np.einsum("bkp,bp->bk", X, beta), 0.0)
+    logv = np.where(mask, np.log(v + np.asarray(tau2)[:, None]), 0.0).sum(-1)
+    wr2 = (w * r**2).sum(-1)
+    w2r2 = (w**2 * r**2).sum(-1)
+    if method == "REML":
+        XtW2X = np.einsum("bpk,bk,bkq->bpq", XtW, w, X)
+        tr_p = w.sum(-1) - np.einsum("bpq,bqp->b", A, XtW2X)
+        return w2r2 - tr_p, -0.5 * (logv + np.linalg.slogdet(M)[1] + wr2)
+    return w2r2 - w.sum(-1), -0.5 * (logv + wr2)
 
 
 def fit_mixed(y, v, X, mask=None, method: str = "REML", test: str = "z",
@@ -142,7 +201,7 @@ def fit_mixed(y, v, X, mask=None, method: str = "REML", test: str = "z",
     v = np.where(mask, v, 1.0)
     X = np.where(mask[..., None], X, 0.0)
     p = X.shape[-1]
-    tau2, fallback = _tau2(y, v, X, mask, method.upper())
+    tau2, fallback, several, other = _tau2(y, v, X, mask, method.upper())
     w = _weights(v, mask, tau2)
     beta, A, py, _ = _proj(X, w, y)
     kk = mask.sum(-1)
@@ -181,4 +240,5 @@ def fit_mixed(y, v, X, mask=None, method: str = "REML", test: str = "z",
         QM = QM_p = np.full(B, np.nan)
     return MixedBatch(beta=beta, vb=vb, se=se, stat=stat, pval=pval,
                       ci_lower=beta - crit * se, ci_upper=beta + crit * se, tau2=tau2, QE=QE,
-                      QE_p=QE_p, QM=QM, QM_p=QM_p, k=kk, p=p, df=df, s2w=s2w, fallback=fallback)
+                      QE_p=QE_p, QM=QM, QM_p=QM_p, k=kk, p=p, df=df, s2w=s2w, fallback=fallback,
+                      multiple_maxima=several, other_maximum=other)

@@ -8,7 +8,8 @@ Confidence-interval methods (``CI_METHODS``):
   by q = sum w (y - mu)^2 / (k - 1) and t quantiles with k - 1 df are used
   (metafor ``test = "knha"``; Cochrane's recommendation since 2022).
 - ``hksj-adhoc``: as ``hksj`` but the scale q is floored at 1 so the interval is
-  never narrower than Wald's (Röver, Knapp & Friede 2015; Jackson et al. 2017).
+  never narrower than Wald's (Röver, Knapp & Friede 2015; Jackson et al. 2017);
+  metafor ``test = "adhoc"`` (in 3.8.1, pinned in tests/fixtures issue12.json).
 
 Prediction intervals (``PI_METHODS``):
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metasynth.models.engine.maxima import global_maximum, score_free_bound
 from metasynth.models.engine.weighted import solve_decreasing, study_count, weighted_fit
 
 #: Names accepted for the ``tau2`` option, in the order the help text lists them.
@@ -27,22 +28,28 @@ TAU2_METHODS = ("REML", "DL", "PM", "ML", "HE", "SJ", "EB")
 #: Convergence of Fisher scoring: stop when the change in tau^2 is below
 #: THRESHOLD * tau^2 or THRESHOLD_ABS, at most MAXITER steps. metafor stops at an
 #: absolute change of 1e-5 after at most 100 steps; a relative criterion keeps the
-#: precision on every scale (risk differences have tau^2 near 1e-4, log ratios near 0.1).
+#: precision on every scale (risk differences have tau^2 near 1e-4, log ratios near 0.1),
+#: but near a flat likelihood scoring converges slowly and can need several hundred
+#: steps to meet it, hence the larger cap. Rows still moving then (scoring that
+#: oscillates) are solved by the global search of ``maxima.global_maximum``.
 THRESHOLD = 1e-10
 THRESHOLD_ABS = 1e-14
-MAXITER = 100  # as metafor; the few rows still moving then are solved by bisection
+MAXITER = 1000
 
 
 @dataclass(frozen=True)
 class Tau2Estimate:
     tau2: np.ndarray  # (batch,)
     iterations: np.ndarray  # (batch,) Fisher-scoring iterations (0 for closed forms)
-    fallback: np.ndarray  # (batch,) bool: Fisher scoring failed; found by bisection
+    fallback: np.ndarray  # (batch,) bool: Fisher scoring did not converge within MAXITER
+    multiple_maxima: np.ndarray  # (batch,) bool: the (restricted) likelihood has several local maxima
+    other_maximum: np.ndarray  # (batch,) tau^2 of the best other local maximum; NaN when none
 
 
 def _closed(tau2: np.ndarray) -> Tau2Estimate:
     n = tau2.shape[0]
-    return Tau2Estimate(tau2, np.zeros(n, dtype=int), np.zeros(n, dtype=bool))
+    return Tau2Estimate(tau2, np.zeros(n, dtype=int), np.zeros(n, dtype=bool),
+                        np.zeros(n, dtype=bool), np.full(n, np.nan))
 
 
 def dersimonian_laird(y, v, mask) -> Tau2Estimate:
@@ -122,23 +129,57 @@ def _score_eb(y, v, mask, tau2):
 _SCORES = {"REML": _score_reml, "ML": _score_ml, "EB": _score_eb}
 
 
+def _loglik_reml(y, v, mask, tau2):
+    """Restricted log-likelihood, without its constant -(k - 1)/2 log(2 pi)."""
+    fit = weighted_fit(y, v, mask, tau2)
+    logv = np.where(mask, np.log(v + np.asarray(tau2)[:, None]), 0.0).sum(axis=-1)
+    return -0.5 * (logv + np.log(fit.sw) + fit.q)
+
+
+def _loglik_ml(y, v, mask, tau2):
+    """Log-likelihood at the weighted mean, without its constant -k/2 log(2 pi)."""
+    fit = weighted_fit(y, v, mask, tau2)
+    logv = np.where(mask, np.log(v + np.asarray(tau2)[:, None]), 0.0).sum(axis=-1)
+    return -0.5 * (logv + fit.q)
+
+
+_LOGLIKS = {"REML": _loglik_reml, "ML": _loglik_ml}
+
+
 def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
                    maxiter: int = MAXITER) -> Tau2Estimate:
-    """ML, REML or EB by Fisher scoring, as metafor's ``rma.uni`` does it.
+    """ML, REML or EB by Fisher scoring, as metafor's ``rma.uni`` does it, then the global
+    maximum of the likelihood.
 
     Start: the Hedges estimate truncated at 0. Step: ``adj = score / information``,
     halved while it would take tau^2 below 0; stop when the change is below
-    ``threshold``. Where scoring does not converge within ``maxiter`` steps (metafor
-    then stops with "Fisher scoring algorithm did not converge"), the estimating
-    equation ``score(tau2) = 0`` is solved by bisection instead and the element is
-    flagged in ``fallback``.
+    ``threshold`` (rows that do not converge within ``maxiter`` steps are flagged in
+    ``fallback``). The REML and ML likelihoods can have a maximum at tau^2 = 0 and
+    another inside, and scoring finds one of them: ``maxima.global_maximum`` compares
+    every local maximum and returns the highest (metafor compares its answer with 0
+    only), flagging ``multiple_maxima``. EB's equation decreases in tau^2 (it is the
+    generalised Q), so its root is unique and an unconverged row is solved by bisection.
     """
     score = _SCORES[method]
     k = study_count(mask)
     active = k >= 2
     tau2 = np.where(active, hedges(y, v, mask).tau2, 0.0)
     iterations = np.zeros(k.shape, dtype=int)
-    running = active.copy()
+    running = _iterate(y, v, mask, score, tau2, iterations, active.copy(), threshold, maxiter)
+    fallback = running
+    n = k.shape[0]
+    several, other = np.zeros(n, dtype=bool), np.full(n, np.nan)
+    if method in _LOGLIKS:
+        rows = np.flatnonzero(active)
+        best = _global(y, v, mask, method, rows, tau2[rows], ~running[rows])
+        tau2[rows], several[rows], other[rows] = best.tau2, best.several, best.other
+    elif fallback.any():
+        tau2 = np.where(fallback, _solve_score(y, v, mask, score, fallback), tau2)
+    return Tau2Estimate(np.maximum(tau2, 0.0), iterations, fallback, several, other)
+
+
+def _iterate(y, v, mask, score, tau2, iterations, running, threshold, maxiter):
+    """Fisher scoring in place on ``tau2``; returns the rows that did not converge."""
     for _ in range(maxiter):
         idx = np.flatnonzero(running)  # only the rows still iterating are computed
         if idx.size == 0:
@@ -167,14 +208,32 @@ def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
         done = boundary | (np.abs(new - t) <= np.maximum(threshold * new, THRESHOLD_ABS))
         tau2[idx] = new
         running[idx[done]] = False
-    fallback = running
-    if fallback.any():
-        tau2 = np.where(fallback, _solve_score(y, v, mask, score, fallback), tau2)
-    return Tau2Estimate(np.maximum(tau2, 0.0), iterations, fallback)
+    return running
+
+
+def _global(y, v, mask, method, rows, start, converged):
+    """``maxima.global_maximum`` for the intercept-only model on ``rows``."""
+    ys, vs, ms = y[rows], v[rows], mask[rows]
+    score, loglik = _SCORES[method], _LOGLIKS[method]
+    k = study_count(ms)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ybar = (ys * ms).sum(axis=-1) / k
+    rss = (np.where(ms, ys - ybar[:, None], 0.0) ** 2).sum(axis=-1)
+    vmax = np.where(ms, vs, 0.0).max(axis=-1)
+    vmin = np.where(ms, vs, np.inf).min(axis=-1)
+    upper = score_free_bound(rss, vmax, k - 1)
+
+    def f(r, t):
+        return score(ys[r], vs[r], ms[r], t)[0]
+
+    def ll(r, t):
+        return loglik(ys[r], vs[r], ms[r], t)
+
+    return global_maximum(f, ll, np.arange(rows.size), vmin / 100.0, upper, start, converged)
 
 
 def _solve_score(y, v, mask, score, active):
-    """Root of the (decreasing near the optimum) estimating equation; 0 if score(0) <= 0.
+    """Root of a decreasing estimating equation (EB's); 0 if score(0) <= 0.
 
     Computed on the ``active`` rows only (typically a few in a large batch)."""
     out = np.zeros(y.shape[0])

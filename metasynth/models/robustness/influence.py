@@ -9,8 +9,12 @@ covariance ratio Var(mu_-i) / Var(mu); hat value h_i = w_i / sum w; tau²_-i; Q_
 s² is the Knapp-Hartung scale (1 for Wald; it also scales v_i + tau²_-i in the residual,
 as in metafor). Baujat et al. (2002): x = the study's contribution to the heterogeneity,
 (y_i - mu)² / (v_i + tau²), against y = (mu - mu_-i)² / Var(mu_-i).
-Flagged as influential (metafor's rule): |DFFITS| > 3 sqrt(1/(k-1)), P(chi²_1 < Cook) > 0.5,
-hat > 3/k.
+DFBETAS (mu - mu_-i) / sqrt(s²_-i Var_-i), with Var_-i = 1 / sum_j 1/(v_j + tau²_-i) over
+all k studies, as metafor computes it.
+Flagged as influential when any of Viechtbauer & Cheung's (2010, section 4) criteria holds,
+which are those of metafor's ``influence()`` (its ``is.infl``) for p coefficients:
+|DFFITS| > 3 sqrt(p/(k-p)), P(chi²_p < Cook) > 0.5, hat > 3p/k, or any |DFBETAS| > 1
+(here p = 1).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class InfluenceRow:
     QE_del: float
     hat: float
     weight: float
+    dfbetas: float
     baujat_x: float
     baujat_y: float
     influential: bool
@@ -54,15 +59,24 @@ class Influence:
 
 
 def influence(effects: EffectSizes, options: AnalysisSpec | None = None) -> Influence:
+    """Influence diagnostics of the included studies under ``options`` (tau², CI method)."""
     options = options or AnalysisSpec(measure=effects.measure)
     inc = effects.included
-    y, v = effects.yi[inc], effects.vi[inc]
     labels = [r.label for r, i in zip(effects.table.rows, inc) if i]
+    return influence_of(effects.yi[inc], effects.vi[inc], labels, options.tau2, options.ci)
+
+
+def influence_of(y: np.ndarray, v: np.ndarray, labels: list[str], method: str,
+                 ci: str) -> Influence:
+    """Influence diagnostics of effects ``y`` with variances ``v`` (one batched refit).
+
+    ``ci`` = "hksj-adhoc" floors the Knapp-Hartung scale at 1 in every fit, as metafor's
+    ``influence()`` of a ``test = "adhoc"`` model does.
+    """
+    y, v = np.asarray(y, dtype=float), np.asarray(v, dtype=float)
     k = len(y)
     if k < 3:
         raise ValueError("influence diagnostics need at least 3 studies")
-    method, ci = options.tau2, options.ci
-    ci = "hksj" if ci == "hksj-adhoc" else ci  # metafor has no ad hoc variant
     full = fit_random(*as_batch(y, v), method, ci)
     mu, tau2 = full.theta[0], full.tau2.tau2[0]
     s2w_full = (full.se[0] / full.se_wald[0]) ** 2
@@ -81,15 +95,27 @@ def influence(effects: EffectSizes, options: AnalysisSpec | None = None) -> Infl
     dffits = (mu - mu_del) / np.sqrt(s2w_del * hat * (tau2_del + v))
     cook = (mu - mu_del) ** 2 * (w.sum() / s2w_full)
     cov_r = var_del / var_mu
+    dfbetas = (mu - mu_del) / np.sqrt(s2w_del / (1.0 / (v[None, :] + tau2_del[:, None])).sum(1))
     bx = (y - mu) ** 2 / (v + tau2)
     by = (mu - mu_del) ** 2 / var_del
     weight = 100 * hat
-    rows = []
-    for i in range(k):
-        flagged = (abs(dffits[i]) > 3 * math.sqrt(1 / (k - 1))
-                   or 1 - float(chi2_sf(cook[i], 1)) > 0.5 or hat[i] > 3 / k)
-        rows.append(InfluenceRow(labels[i], float(rstudent[i]), float(dffits[i]), float(cook[i]),
-                                 float(cov_r[i]), float(tau2_del[i]), float(qe_del[i]),
-                                 float(hat[i]), float(weight[i]), float(bx[i]), float(by[i]),
-                                 bool(flagged)))
+    flagged = influential(dffits, cook, hat, dfbetas, k)
+    rows = [InfluenceRow(labels[i], float(rstudent[i]), float(dffits[i]), float(cook[i]),
+                         float(cov_r[i]), float(tau2_del[i]), float(qe_del[i]), float(hat[i]),
+                         float(weight[i]), float(dfbetas[i]), float(bx[i]), float(by[i]),
+                         bool(flagged[i]))
+            for i in range(k)]
     return Influence(method, ci, tuple(rows))
+
+
+def influential(dffits, cook, hat, dfbetas, k: int, p: int = 1) -> np.ndarray:
+    """Viechtbauer & Cheung's (2010) rule, as metafor's ``is.infl``: any criterion flags.
+
+    ``dfbetas`` is (k,) or (k, p); Cook's distance is referred to chi² with p df (all
+    coefficients tested, as for an intercept-only model).
+    """
+    dfbetas = np.asarray(dfbetas, dtype=float).reshape(k, -1)
+    return ((np.abs(dffits) > 3 * math.sqrt(p / (k - p)))
+            | (1 - chi2_sf(cook, p) > 0.5)
+            | (hat > 3 * p / k)
+            | (np.abs(dfbetas) > 1).any(axis=1))

@@ -66,7 +66,7 @@ def permutation_test(effects: EffectSizes, options: AnalysisSpec | None = None,
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     k = len(y)
-    ci = "hksj" if options.ci == "hksj-adhoc" else options.ci
+    ci = options.ci  # "hksj-adhoc" floors the scale at 1, as permutest of a test = "adhoc" fit
     exact = k <= EXACT_LIMIT if exact is None else exact
     observed = float(fit_random(*as_batch(y, v), options.tau2, ci).stat[0])
     extreme = total = 0

@@ -11,8 +11,9 @@ Sterne et al. 2011, BMJ 343:d4002).
   statistics, i.e. on the Peto log odds ratios with their standard errors.
 - Peters-type test (Peters et al. 2006): the weighted regression on 1/N (metafor
   ``regtest(model="lm", predictor="ninv")``).
-- Begg & Mazumdar (1994): Kendall's tau between the standardized effects and their
-  variances, exact p-value without ties (metafor ``ranktest``).
+- Begg & Mazumdar (1994): Kendall's tau_b between the standardized effects and their
+  variances; exact p-value without ties, otherwise the normal approximation with the
+  tie-corrected variance of Kendall (1945) (metafor ``ranktest``).
 - Trim-and-fill (Duval & Tweedie 2000), estimators L0 and R0, as metafor's ``trimfill``.
 """
 
@@ -117,31 +118,76 @@ def begg(effects: EffectSizes, force: bool = False) -> TestResult:
     y, v, _ = _included(effects)
     k = len(y)
     _check_k(k, "Begg's rank correlation test", force)
+    tau, p, detail = rank_correlation(y, v)
+    return TestResult("Begg", k, tau, p, None, detail)
+
+
+def rank_correlation(y: np.ndarray, v: np.ndarray) -> tuple[float, float, str]:
+    """Kendall's tau_b between the standardized effects and the variances, and its p-value.
+
+    As metafor's ``ranktest``, which calls ``cor.test(method = "kendall", exact = TRUE)``:
+    the effects are standardized around the fixed-effect mean, (y - mu) / sqrt(v - 1/sum w)
+    (Begg & Mazumdar 1994); tau_b = S / sqrt((n0 - n1)(n0 - n2)) with S = concordant -
+    discordant pairs and n1, n2 the pairs tied in either variable (Kendall 1945). Without
+    ties the p-value is exact at any k; with ties it is the normal approximation to S with
+    Kendall's (1945) tie-corrected variance.
+    """
+    y, v = np.asarray(y, dtype=float), np.asarray(v, dtype=float)
     w = 1 / v
     mu = (w * y).sum() / w.sum()
     ystar = (y - mu) / np.sqrt(v - 1 / w.sum())
-    conc = disc = 0
-    ties = False
-    for i in range(k):
-        for j in range(i + 1, k):
-            s = np.sign(ystar[i] - ystar[j]) * np.sign(v[i] - v[j])
-            conc += s > 0
-            disc += s < 0
-            ties = ties or s == 0
-    pairs = k * (k - 1) / 2
-    tau = (conc - disc) / pairs
-    if not ties and k < 50:
+    k = len(y)
+    iu = np.triu_indices(k, 1)
+    s = int((np.sign(ystar[iu[0]] - ystar[iu[1]]) * np.sign(v[iu[0]] - v[iu[1]])).sum())
+    n0 = k * (k - 1) / 2
+    n1, n2 = (_tied_pairs(x) for x in (ystar, v))
+    tau = s / math.sqrt((n0 - n1) * (n0 - n2))
+    if n1 == 0 and n2 == 0:
+        concordant = (s + k * (k - 1) // 2) // 2  # without ties, concordant + discordant = n0
         counts = _kendall_exact_cdf(k)
         total = counts.sum()
-        lower = counts[: int(conc) + 1].sum() / total
-        upper = counts[int(conc):].sum() / total
-        p = min(1.0, 2 * min(lower, upper))
-        detail = "exact p-value"
-    else:
-        var = k * (k - 1) * (2 * k + 5) / 18
-        p = float(norm_sf2((conc - disc) / math.sqrt(var)))
-        detail = "normal approximation (ties or k >= 50)"
-    return TestResult("Begg", k, float(tau), float(p), None, detail)
+        lower = counts[: concordant + 1].sum() / total
+        upper = counts[concordant:].sum() / total
+        return float(tau), float(min(1.0, 2 * min(lower, upper))), "exact p-value"
+    tx, ty = _tie_groups_as_r(ystar), _tie_groups_as_r(v)
+    # R recovers S from tau_b with its own tie counts (equal to the exact ones unless two
+    # groups agree to 15 digits)
+    s = tau * math.sqrt((n0 - (tx * (tx - 1)).sum() / 2) * (n0 - (ty * (ty - 1)).sum() / 2))
+    var = ((k * (k - 1) * (2 * k + 5) - _tie_sum(tx, 5) - _tie_sum(ty, 5)) / 18
+           + (tx * (tx - 1)).sum() * (ty * (ty - 1)).sum() / (2 * k * (k - 1))
+           + (tx * (tx - 1) * (tx - 2)).sum() * (ty * (ty - 1) * (ty - 2)).sum()
+           / (9 * k * (k - 1) * (k - 2)))
+    p = float(norm_sf2(s / math.sqrt(var)))
+    return float(tau), p, "normal approximation with the tie-corrected variance (ties)"
+
+
+def _tied_pairs(x: np.ndarray) -> float:
+    """Pairs with exactly equal values (what tau_b's denominator removes)."""
+    _, counts = np.unique(x, return_counts=True)
+    return float((counts * (counts - 1)).sum() / 2)
+
+
+def _tie_groups_as_r(x: np.ndarray) -> np.ndarray:
+    """Sizes of the tie groups as R's ``cor.test`` counts them for the variance.
+
+    R takes the exact duplicates, ``x[duplicated(x)]``, and counts them with ``table()``,
+    which groups doubles by their 15-significant-digit text: two groups of ties whose
+    values agree to 15 digits (say variances of the same table with the arms swapped,
+    which differ in the last bit) are counted as one. Matching ``ranktest`` exactly
+    means doing the same.
+    """
+    seen: set[float] = set()
+    dup: dict[str, int] = {}
+    for value in x.tolist():
+        if value in seen:
+            key = f"{value:.15g}"
+            dup[key] = dup.get(key, 0) + 1
+        seen.add(value)
+    return np.array([n + 1 for n in dup.values()], dtype=float)
+
+
+def _tie_sum(t: np.ndarray, c: float) -> float:
+    return float((t * (t - 1) * (2 * t + c)).sum())
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def metaregression_text(reg) -> str:
 
 
 INFLUENCE_CRITERIA = ("Influential (*): |dffits| > 3 sqrt(1/(k-1)), Cook's distance above the "
-                      "chi²(1) median, or hat > 3/k (Viechtbauer & Cheung 2010).")
+                      "chi²(1) median, hat > 3/k, or |dfbetas| > 1 (Viechtbauer & Cheung 2010).")
 
 
 def influence_text(inf) -> str:
