@@ -184,6 +184,19 @@ def test_to_frame_and_dataframe_input():
     assert api.leave_one_out(res).to_frame().shape[0] == res.k
 
 
+def test_every_result_has_to_frame():
+    pytest.importorskip("pandas")
+    res = api.pool(STUDIES)
+    results = [res, api.pool_by(res, "tissue_source"), api.leave_one_out(res),
+               api.cumulative(res), api.influence(res), api.bayes(res), api.tsa(res),
+               api.metaregression(api.pool(STUDIES, "mortality_longest"), ["control_risk"],
+                                  permutations=10),
+               api.gosh(res, max_subsets=64)]
+    for r in results:
+        frame = r.to_frame()
+        assert len(frame) > 0, type(r).__name__
+
+
 def test_one_participant_count_across_sections():
     res = api.pool(STUDIES)
     n = res.counts

@@ -30,6 +30,16 @@ def text_renderer(cls: type):
     return register
 
 
+def frame(rows, index: str | None = None):
+    """A pandas DataFrame of ``rows`` (dicts or dataclasses), indexed by ``index``; pandas
+    is imported here, only when a frame is asked for."""
+    import pandas as pd
+
+    data = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in rows]
+    df = pd.DataFrame(data)
+    return df.set_index(index) if index and not df.empty else df
+
+
 class Printable:
     """``summary()`` for people (as statsmodels), from the registered renderer."""
 
@@ -219,6 +229,4 @@ class PoolResult(Printable):
 
     def to_frame(self):
         """One row per study (pandas DataFrame), as ``summary_frame()`` in statsmodels."""
-        import pandas as pd
-
-        return pd.DataFrame([s.to_dict() for s in self.studies]).set_index("id")
+        return frame(self.studies, "id")

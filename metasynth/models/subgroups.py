@@ -21,7 +21,7 @@ from metasynth.distributions import chi2_sf
 from metasynth.effects.binary import EffectSizes
 from metasynth.errors import DataError
 from metasynth.models.pool import pool_effects
-from metasynth.models.results import PoolResult, Printable
+from metasynth.models.results import PoolResult, Printable, frame
 from metasynth.plan.spec import AnalysisSpec
 
 
@@ -44,6 +44,14 @@ class SubgroupResult(Printable):
     groups: tuple[tuple[str, PoolResult], ...]
     test: SubgroupTest | None
     not_pooled: tuple[tuple[str, str], ...] = ()  # (subgroup, why)
+
+    def to_frame(self):
+        """One row per subgroup (and one for all studies): k, estimate, CI, tau², I²."""
+        rows = [{"subgroup": g, "k": r.k, "estimate": r.random.estimate,
+                 "ci_lower": r.random.ci_lower, "ci_upper": r.random.ci_upper,
+                 "tau2": r.heterogeneity.tau2, "I2": r.heterogeneity.I2}
+                for g, r in (*self.groups, ("all studies", self.overall))]
+        return frame(rows, "subgroup")
 
     def to_dict(self) -> dict:
         return {"by": self.by, "overall": self.overall.to_dict(),

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from metasynth.models.results import Printable
+from metasynth.models.results import Printable, frame
 
 LEVEL = 0.95
 
@@ -135,6 +135,13 @@ class BayesResult(Printable):
     tau_density: tuple[tuple[float, float], ...] = ()
     spec: Any = None  # the AnalysisSpec of the pooled analysis (set by api.bayes)
     counts: Any = None  # its Counts (one counting rule for every section)
+
+    def to_frame(self):
+        """One row per parameter (analysis scale): the pooled effect, a new trial's effect,
+        tau and each trial's shrunken effect."""
+        named = [("pooled", self.mu), ("new trial", self.theta_new), ("tau", self.tau),
+                 *zip(self.labels, self.shrinkage)]
+        return frame([{"parameter": n, **asdict(s)} for n, s in named], "parameter")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -34,6 +34,14 @@ class Gosh:
     Q: np.ndarray
     n_studies: np.ndarray
 
+    def to_frame(self):
+        """One row per subset fitted: its studies (as columns of booleans) and estimates."""
+        import pandas as pd
+
+        df = pd.DataFrame(self.included, columns=[f"study_{i + 1}" for i in range(self.k)])
+        return df.assign(studies=self.n_studies, estimate=self.estimate, tau2=self.tau2,
+                         I2=self.I2, Q=self.Q)
+
     def to_dict(self, limit: int = 0) -> dict:
         rows = range(min(limit, self.subsets)) if limit else range(0)
         return {"k": self.k, "subsets": self.subsets, "sampled": self.sampled,

@@ -28,6 +28,7 @@ from metasynth.distributions import chi2_sf
 from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch, weighted_fit
+from metasynth.models.results import frame
 from metasynth.plan.spec import AnalysisSpec
 
 
@@ -53,6 +54,9 @@ class Influence:
     tau2_method: str
     ci_method: str
     rows: tuple[InfluenceRow, ...]
+
+    def to_frame(self):
+        return frame(self.rows, "label")
 
     def to_dict(self) -> dict:
         return asdict(self)

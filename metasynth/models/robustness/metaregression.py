@@ -15,6 +15,7 @@ from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.mixed_effects import fit_mixed
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
+from metasynth.models.results import frame
 from metasynth.models.robustness.permutation import permutation_test_moderators
 from metasynth.plan.spec import AnalysisSpec
 
@@ -52,6 +53,10 @@ class MetaRegression:
     y: tuple[float, ...]
     v: tuple[float, ...]
     labels: tuple[str, ...]
+
+    def to_frame(self):
+        """One row per coefficient."""
+        return frame(self.coefficients, "name")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -17,7 +17,7 @@ from metasynth.effects.binary import EffectSizes, back_transform
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.results import Printable
+from metasynth.models.results import Printable, frame
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.table import publication_order
 
@@ -51,9 +51,7 @@ class SubsetAnalysis(Printable):
                 "rows": [asdict(r) for r in self.rows]}
 
     def to_frame(self):
-        import pandas as pd
-
-        return pd.DataFrame([asdict(r) for r in self.rows]).set_index("label")
+        return frame(self.rows, "label")
 
 
 def _fit_masks(effects: EffectSizes, options: AnalysisSpec, masks: np.ndarray, labels, kind):

@@ -36,7 +36,7 @@ import numpy as np
 from metasynth.distributions import norm_quantile
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import weighted_fit
-from metasynth.models.results import Printable
+from metasynth.models.results import Printable, frame
 from metasynth.models.sequential.boundaries import design
 
 
@@ -112,6 +112,15 @@ class TSAResult(Printable):
     @property
     def fraction_reached(self) -> float:
         return self.information_fraction[-1]
+
+    def to_frame(self):
+        """One row per look (trial added): cumulative participants, Z, boundaries."""
+        futility = self.futility or (None,) * len(self.labels)
+        return frame([{"trial": lab, "year": yr, "participants": n, "information_fraction": t,
+                       "z": z, "efficacy_boundary": b, "futility_boundary": f}
+                      for lab, yr, n, t, z, b, f in zip(
+                          self.labels, self.years, self.participants, self.information_fraction,
+                          self.z, self.efficacy, futility)], "trial")
 
     def to_dict(self) -> dict:
         out = asdict(self)
