@@ -1,13 +1,17 @@
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = ROOT / "studies"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# the SOURCE_DATE_EPOCH every test build of the report uses (byte-identical PDFs need one)
+REPORT_EPOCH = "1764115200"
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -23,3 +27,58 @@ def studies_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     shutil.copy(STUDIES / "outcomes.yaml", folder / "outcomes.yaml")
     return folder
+
+
+def build_report(out_dir: Path):
+    """`write_report(studies/, out_dir)` with the tests' SOURCE_DATE_EPOCH."""
+    from metasynth.report.write import write_report
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
+        return write_report(STUDIES, out_dir)
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    files: Any  # metasynth.report.write.ReportFiles
+    data: Any  # the ReportData that build assembled
+
+
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory) -> BuiltReport:
+    """The report of the shipped records, built ONCE per test run (PDF, HTML, summary.json)
+    and shared by every test that reads a built report; also the ReportData it was built
+    from (recorded on the way, so `assemble` runs once for both)."""
+    pytest.importorskip("weasyprint")
+    import metasynth.report.write as write
+
+    assembled = []
+    real = getattr(write, "assemble", None)
+
+    def recording(*args, **kwargs):
+        data = real(*args, **kwargs)
+        assembled.append(data)
+        return data
+
+    with pytest.MonkeyPatch.context() as mp:
+        if real is not None:
+            mp.setattr(write, "assemble", recording)
+        files = build_report(tmp_path_factory.mktemp("report"))
+    if not assembled:  # write_report no longer goes through write.assemble
+        from metasynth.report.assemble import assemble
+
+        assembled.append(assemble(STUDIES))
+    return BuiltReport(files, assembled[0])
+
+
+@pytest.fixture(scope="session")
+def report_data(request):
+    """The assembled report of the shipped records (`assemble(studies/)`), computed once:
+    the built report's when WeasyPrint is installed, else assembled on its own."""
+    try:
+        import weasyprint  # noqa: F401
+    except ImportError:
+        from metasynth.report.assemble import assemble
+
+        return assemble(STUDIES)
+    return request.getfixturevalue("built_report").data

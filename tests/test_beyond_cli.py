@@ -64,10 +64,8 @@ def test_tsa_options_and_errors():
     assert proc.returncode == 1 and "risk ratios" in proc.stderr
 
 
-def test_report_has_both_sections(tmp_path):
-    from metasynth.report.assemble import assemble
-
-    data = assemble(STUDIES)
+def test_report_has_both_sections(report_data):
+    data = report_data  # assembled once per run (conftest.py)
     assert [b.id for b in data.bayes] == ["mortality", "mortality_longest"]
     first = data.bayes[0]
     assert any("by at least 10%" in s for s in first.sentences)
