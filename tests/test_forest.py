@@ -107,15 +107,13 @@ def test_files_are_byte_identical(tmp_path, fmt):
         assert "<text" in path.read_text() and "Bowdish 2023" in path.read_text()  # text as text
 
 
-def test_cli_forest_writes_each_format(tmp_path):
-    from tests.conftest import run_cli
-
+def test_cli_forest_writes_each_format(tmp_path, cli):
     for fmt in ("png", "svg", "pdf"):
         out = tmp_path / f"forest.{fmt}"
-        proc = run_cli("forest", STUDIES, "--outcome", "mortality", "-o", out, "--rob")
+        proc = cli("forest", STUDIES, "--outcome", "mortality", "-o", out, "--rob")
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 1000
-    proc = run_cli("forest", STUDIES, "-o", tmp_path / "x.jpg")
+    proc = cli("forest", STUDIES, "-o", tmp_path / "x.jpg")
     assert proc.returncode == 2
 
 
@@ -159,16 +157,14 @@ def test_other_figures_have_no_overlaps(k, kind):
         assert b.x1 <= w + 0.5 and b.y0 >= -0.5, f"legend {t.get_text()!r} leaves the figure"
 
 
-def test_figure_commands(tmp_path):
-    from tests.conftest import run_cli
-
+def test_figure_commands(tmp_path, cli):
     for args in (["funnel", STUDIES], ["rob-plot", STUDIES], ["rob-plot", STUDIES, "--summary",
                                                                "--weighted"],
                  ["leave-one-out", STUDIES], ["cumulative", STUDIES]):
         out = tmp_path / f"{args[0]}.svg"
-        proc = run_cli(*args, "-o", out)
+        proc = cli(*args, "-o", out)
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 1000
-    proc = run_cli("leave-one-out", STUDIES)
+    proc = cli("leave-one-out", STUDIES)
     assert "Omitting" not in proc.stdout and "Bowdish 2023" in proc.stdout
     assert proc.stdout.splitlines()[-1].startswith("All studies")

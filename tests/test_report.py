@@ -17,7 +17,7 @@ from metasynth.report.grade import optimal_information_size, propose  # noqa: E4
 from metasynth.report.plan import Grade, Override  # noqa: E402
 from metasynth.report.write import write_report  # noqa: E402
 from tests.approx_tree import ATOL, RTOL, assert_trees_close  # noqa: E402
-from tests.conftest import ROOT, STUDIES, build_report, run_cli  # noqa: E402
+from tests.conftest import ROOT, STUDIES, build_report  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +96,15 @@ def test_interrupted_build_keeps_the_previous_report(tmp_path, monkeypatch, repo
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_plan_errors_are_one_line(tmp_path):
+def test_plan_errors_are_one_line(tmp_path, cli):
     folder = tmp_path / "studies"
     shutil.copytree(STUDIES, folder)
     plan = (folder / "analysis.yaml").read_text().replace("  - sae\n", "  - happiness\n")
     (folder / "analysis.yaml").write_text(plan)
-    proc = run_cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
+    proc = cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
     assert proc.returncode == 1 and "unknown outcome(s) happiness" in proc.stderr
     (folder / "analysis.yaml").write_text(plan.replace("page_size: A4", "page_size: A3"))
-    proc = run_cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
+    proc = cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
     assert proc.returncode == 1 and "analysis.yaml:" in proc.stderr and "page_size" in proc.stderr
 
 
