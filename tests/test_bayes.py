@@ -19,6 +19,9 @@ from metasynth.models.bayes.normal_normal import (
     uniform_tau,
 )
 
+# numpy >= 2 has trapezoid; trapz before (pyproject allows numpy >= 1.24)
+trapezoid = getattr(np, "trapezoid", None) or np.trapz
+
 SCHOOLS_Y = [28.39, 7.94, -2.75, 6.82, -0.64, 0.63, 18.01, 12.16]
 SCHOOLS_SE = np.array([14.9, 10.2, 16.3, 11.0, 9.4, 11.4, 10.4, 17.6])
 
@@ -82,9 +85,9 @@ def _brute_force(y, v, log_prior_tau, tau_max, mu_lim, n=3001):
         s2 = vi + T**2
         logp = logp - 0.5 * np.log(2 * np.pi * s2) - 0.5 * (yi - M) ** 2 / s2
     p = np.exp(logp - logp.max())
-    z = np.trapezoid(np.trapezoid(p, mu, axis=1), tau)
-    pmu = np.trapezoid(p, tau, axis=0) / z
-    ptau = np.trapezoid(p, mu, axis=1) / z
+    z = trapezoid(trapezoid(p, mu, axis=1), tau)
+    pmu = trapezoid(p, tau, axis=0) / z
+    ptau = trapezoid(p, mu, axis=1) / z
 
     def median(x, d):
         c = np.concatenate([[0], np.cumsum((d[1:] + d[:-1]) / 2 * np.diff(x))])
@@ -92,8 +95,8 @@ def _brute_force(y, v, log_prior_tau, tau_max, mu_lim, n=3001):
 
     mu_med, cmu = median(mu, pmu)
     tau_med, _ = median(tau, ptau)
-    return {"mu_mean": float(np.trapezoid(mu * pmu, mu)), "mu_median": mu_med,
-            "tau_median": tau_med, "tau_mean": float(np.trapezoid(tau * ptau, tau)),
+    return {"mu_mean": float(trapezoid(mu * pmu, mu)), "mu_median": mu_med,
+            "tau_median": tau_med, "tau_mean": float(trapezoid(tau * ptau, tau)),
             "p_below_0": float(np.interp(0.0, mu, cmu)),
             "p_below_log09": float(np.interp(math.log(0.9), mu, cmu))}
 
