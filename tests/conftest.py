@@ -1,19 +1,64 @@
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES = ROOT / "studies"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# the SOURCE_DATE_EPOCH every test build of the report uses (byte-identical PDFs need one)
+REPORT_EPOCH = "1764115200"
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m metasynth ...` as a user would (separate process)."""
+    """Run `python -m metasynth ...` as a user would (separate process).
+
+    Costs a fresh interpreter (~0.3-0.5 s); kept for the tests of the process boundary
+    (exit status, entry point, start-up imports). Tests of behaviour use the `cli` fixture.
+    """
     return subprocess.run([sys.executable, "-m", "metasynth", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd or ROOT, timeout=120)
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What `metasynth.cli.main` returned and printed: the fields of CompletedProcess the
+    tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`metasynth ARGS` in this process: `main([...])` with its output captured by capsys.
+
+    Same return code, stdout and stderr as `run_cli`, without starting an interpreter.
+    argparse's usage errors (SystemExit(2)) become return code 2, as in a process.
+    `cwd` (default: the repository root, as for `run_cli`) holds for the rest of the test.
+    """
+    from metasynth.cli import main
+
+    def run(*args: Any, cwd: Path | None = None) -> CliResult:
+        monkeypatch.chdir(cwd or ROOT)
+        capsys.readouterr()  # only this command's output
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+                code = 1
+            else:
+                code = exc.code or 0
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
 
 
 @pytest.fixture
@@ -23,3 +68,58 @@ def studies_dir(tmp_path: Path) -> Path:
     folder.mkdir()
     shutil.copy(STUDIES / "outcomes.yaml", folder / "outcomes.yaml")
     return folder
+
+
+def build_report(out_dir: Path):
+    """`write_report(studies/, out_dir)` with the tests' SOURCE_DATE_EPOCH."""
+    from metasynth.report.write import write_report
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
+        return write_report(STUDIES, out_dir)
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    files: Any  # metasynth.report.write.ReportFiles
+    data: Any  # the ReportData that build assembled
+
+
+@pytest.fixture(scope="session")
+def built_report(tmp_path_factory) -> BuiltReport:
+    """The report of the shipped records, built ONCE per test run (PDF, HTML, summary.json)
+    and shared by every test that reads a built report; also the ReportData it was built
+    from (recorded on the way, so `assemble` runs once for both)."""
+    pytest.importorskip("weasyprint")
+    import metasynth.report.write as write
+
+    assembled = []
+    real = getattr(write, "assemble", None)
+
+    def recording(*args, **kwargs):
+        data = real(*args, **kwargs)
+        assembled.append(data)
+        return data
+
+    with pytest.MonkeyPatch.context() as mp:
+        if real is not None:
+            mp.setattr(write, "assemble", recording)
+        files = build_report(tmp_path_factory.mktemp("report"))
+    if not assembled:  # write_report no longer goes through write.assemble
+        from metasynth.report.assemble import assemble
+
+        assembled.append(assemble(STUDIES))
+    return BuiltReport(files, assembled[0])
+
+
+@pytest.fixture(scope="session")
+def report_data(request):
+    """The assembled report of the shipped records (`assemble(studies/)`), computed once:
+    the built report's when WeasyPrint is installed, else assembled on its own."""
+    try:
+        import weasyprint  # noqa: F401
+    except ImportError:
+        from metasynth.report.assemble import assemble
+
+        return assemble(STUDIES)
+    return request.getfixturevalue("built_report").data

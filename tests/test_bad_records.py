@@ -1,4 +1,7 @@
-"""Every malformed record gets a one-line error with file and line and exit 1."""
+"""Every malformed record gets a one-line error with file and line and exit 1.
+
+The per-file checks call the command line in-process (`cli`); one test runs a real
+`python -m metasynth` process for the exit status and stderr of invalid records."""
 
 import shutil
 from pathlib import Path
@@ -46,9 +49,9 @@ def test_every_bad_file_has_an_expectation():
 
 @pytest.mark.parametrize("stem", sorted(EXPECTED))
 @pytest.mark.parametrize("command", ["validate", "pool"])
-def test_bad_record_one_line_error(stem, command, studies_dir):
+def test_bad_record_one_line_error(stem, command, studies_dir, cli):
     shutil.copy(BAD / f"{stem}.yaml", studies_dir)
-    proc = run_cli(command, studies_dir)
+    proc = cli(command, studies_dir)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     line, text = EXPECTED[stem]
@@ -59,35 +62,36 @@ def test_bad_record_one_line_error(stem, command, studies_dir):
 
 
 def test_all_errors_reported_at_once(studies_dir):
+    """A real process: invalid records exit 1, every error on stderr, no traceback."""
     for stem in ("eventsexceedtotal2021", "unknownarm2021", "duplicatekey2021"):
         shutil.copy(BAD / f"{stem}.yaml", studies_dir)
     proc = run_cli("validate", studies_dir)
     assert proc.returncode == 1
     for stem in ("eventsexceedtotal2021", "unknownarm2021", "duplicatekey2021"):
         assert f"{stem}.yaml:" in proc.stderr
-    assert "0 valid record(s)" in proc.stderr
+    assert "0 valid record(s)" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_good_record_passes(studies_dir):
+def test_good_record_passes(studies_dir, cli):
     shutil.copy(Path(__file__).parent / "good_record.yaml", studies_dir / "good2021.yaml")
-    proc = run_cli("validate", studies_dir)
+    proc = cli("validate", studies_dir)
     assert proc.returncode == 0, proc.stderr
     assert "0 error(s), 0 warning(s)" in proc.stderr
 
 
-def test_adjusted_estimate_mismatch_is_a_warning(studies_dir):
+def test_adjusted_estimate_mismatch_is_a_warning(studies_dir, cli):
     text = (BAD / "estimatemismatch2021.yaml").read_text().replace("adjusted: false", "adjusted: true")
     (studies_dir / "estimatemismatch2021.yaml").write_text(text)
-    proc = run_cli("validate", studies_dir)
+    proc = cli("validate", studies_dir)
     assert proc.returncode == 0, proc.stderr
     assert "warning: reported RR 0.42 disagrees" in proc.stderr
 
 
-def test_duplicate_registration_across_records(studies_dir):
+def test_duplicate_registration_across_records(studies_dir, cli):
     good = (Path(__file__).parent / "good_record.yaml").read_text()
     (studies_dir / "good2021.yaml").write_text(good)
     (studies_dir / "copy2022.yaml").write_text(
         good.replace("id: good2021", "id: copy2022").replace("10.1000/test.2021.1", "10.1000/x"))
-    proc = run_cli("validate", studies_dir)
+    proc = cli("validate", studies_dir)
     assert proc.returncode == 1
     assert "registration NCT99999991 is already used by" in proc.stderr

@@ -1,16 +1,22 @@
-"""The command line as a user meets it: output, exit codes, start-up imports."""
+"""The command line as a user meets it: output, exit codes, start-up imports.
+
+Behaviour is tested in-process (`cli`: `metasynth.cli.main` with captured output); the
+last tests run real processes for what only a process shows: the exit status, the
+`python -m metasynth` and `metasynth` entry points, and what start-up imports."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, STUDIES, run_cli
 
 
-def test_pool_studies_json_lists_bowdish():
-    proc = run_cli("pool", STUDIES, "--outcome", "mortality", "--format", "json")
+def test_pool_studies_json_lists_bowdish(cli):
+    proc = cli("pool", STUDIES, "--outcome", "mortality", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     bowdish = next(s for s in out["studies"] if s["id"] == "bowdish2023")
@@ -23,10 +29,10 @@ def test_pool_studies_json_lists_bowdish():
     assert f"{bowdish['p']:.2f}" == "0.43"
 
 
-def test_single_study_p_value_matches_the_paper(tmp_path):
+def test_single_study_p_value_matches_the_paper(tmp_path, cli):
     (tmp_path / "b.csv").write_text("study,treatment_events,treatment_total,control_events,"
                                     "control_total\nBowdish 2023,42,112,47,110\n")
-    proc = run_cli("pool", tmp_path / "b.csv", "--format", "json")
+    proc = cli("pool", tmp_path / "b.csv", "--format", "json")
     out = json.loads(proc.stdout)
     assert out["k"] == 1
     assert f"{out['common']['p']:.2f}" == "0.43"
@@ -34,8 +40,8 @@ def test_single_study_p_value_matches_the_paper(tmp_path):
     assert "Only one study" in out["warnings"][0]
 
 
-def test_pool_text_reads_like_revman():
-    proc = run_cli("pool", STUDIES)
+def test_pool_text_reads_like_revman(cli):
+    proc = cli("pool", STUDIES)
     assert proc.returncode == 0, proc.stderr
     assert "Bowdish 2023" in proc.stdout
     assert "0.88 [0.64, 1.21]" in proc.stdout
@@ -43,11 +49,11 @@ def test_pool_text_reads_like_revman():
     assert "Zero cells:" in proc.stdout
 
 
-def test_csv_input_and_heterogeneity_line(tmp_path):
+def test_csv_input_and_heterogeneity_line(tmp_path, cli):
     (tmp_path / "d.csv").write_text(
         "study,treatment_events,treatment_total,control_events,control_total,year\n"
         "A,10,50,15,50,2020\nB,5,40,9,41,2021\nC,0,20,3,20,2022\n")
-    proc = run_cli("pool", tmp_path / "d.csv")
+    proc = cli("pool", tmp_path / "d.csv")
     assert proc.returncode == 0, proc.stderr
     assert "Heterogeneity: Tau² = " in proc.stdout
     assert "; Chi² = " in proc.stdout and ", df = 2 (P = " in proc.stdout and "); I² = " in proc.stdout
@@ -55,11 +61,11 @@ def test_csv_input_and_heterogeneity_line(tmp_path):
     assert "Only 3 studies" in proc.stdout
 
 
-def test_tsv_input(tmp_path):
+def test_tsv_input(tmp_path, cli):
     (tmp_path / "d.tsv").write_text(
         "study\ttreatment_events\ttreatment_total\tcontrol_events\tcontrol_total\n"
         "A\t10\t50\t15\t50\nB\t5\t40\t9\t41\n")
-    proc = run_cli("pool", tmp_path / "d.tsv", "--format", "csv")
+    proc = cli("pool", tmp_path / "d.tsv", "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].startswith("row,id,treatment_events")
 
@@ -75,23 +81,23 @@ def test_tsv_input(tmp_path):
     ("study,treatment_events,treatment_total,control_events,control_total\nA,-1,4,1,10\n",
      "must not be negative"),
 ])
-def test_bad_csv(tmp_path, content, message):
+def test_bad_csv(tmp_path, content, message, cli):
     (tmp_path / "bad.csv").write_text(content)
-    proc = run_cli("pool", tmp_path / "bad.csv")
+    proc = cli("pool", tmp_path / "bad.csv")
     assert proc.returncode == 1
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_all_studies_excluded_is_a_clear_error(tmp_path):
+def test_all_studies_excluded_is_a_clear_error(tmp_path, cli):
     (tmp_path / "z.csv").write_text(
         "study,treatment_events,treatment_total,control_events,control_total\nA,0,20,0,20\nB,0,30,0,31\n")
-    proc = run_cli("pool", tmp_path / "z.csv")
+    proc = cli("pool", tmp_path / "z.csv")
     assert proc.returncode == 1
     assert "no study can be pooled" in proc.stderr and "no events in either arm" in proc.stderr
     # RD keeps double-zero studies
-    proc = run_cli("pool", tmp_path / "z.csv", "--measure", "RD", "--format", "json")
+    proc = cli("pool", tmp_path / "z.csv", "--measure", "RD", "--format", "json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["k"] == 2
 
@@ -99,22 +105,22 @@ def test_all_studies_excluded_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("args", [
     ["pool"], ["pool", "x", "--tau2", "XYZ"], ["pool", "x", "--ci", "nope"], ["frobnicate"], [],
 ])
-def test_usage_errors_exit_2(args):
-    proc = run_cli(*args)
+def test_usage_errors_exit_2(args, cli):
+    proc = cli(*args)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
 
 
-def test_peto_with_rr_is_a_usage_error(tmp_path):
+def test_peto_with_rr_is_a_usage_error(tmp_path, cli):
     (tmp_path / "d.csv").write_text(
         "study,treatment_events,treatment_total,control_events,control_total\nA,1,10,2,10\nB,2,10,3,10\n")
-    proc = run_cli("pool", tmp_path / "d.csv", "--common-method", "Peto")
+    proc = cli("pool", tmp_path / "d.csv", "--common-method", "Peto")
     assert proc.returncode == 2
     assert "odds ratio" in proc.stderr
 
 
-def test_unknown_outcome(studies_dir):
-    proc = run_cli("pool", STUDIES, "--outcome", "happiness")
+def test_unknown_outcome(studies_dir, cli):
+    proc = cli("pool", STUDIES, "--outcome", "happiness")
     assert proc.returncode == 1
     assert "unknown outcome 'happiness'" in proc.stderr
 
@@ -134,3 +140,17 @@ def test_pool_does_not_import_heavy_libraries():
 def test_python_dash_m_and_console_script_agree():
     proc = run_cli("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("metasynth ")
+    script = shutil.which("metasynth", path=str(Path(sys.executable).parent))
+    if script is not None:  # the console script of this environment's install
+        console = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+        assert (console.returncode, console.stdout) == (0, proc.stdout)
+
+
+def test_exit_status_of_the_process():
+    """0 success, 1 invalid data, 2 usage error, as the process's exit status, messages on
+    stderr and no traceback."""
+    assert run_cli("pool", STUDIES, "--format", "json").returncode == 0
+    proc = run_cli("pool", STUDIES, "--outcome", "happiness")
+    assert proc.returncode == 1 and "unknown outcome 'happiness'" in proc.stderr
+    proc = run_cli("pool", STUDIES, "--tau2", "XYZ")
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr

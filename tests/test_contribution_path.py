@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STUDIES, run_cli
+from tests.conftest import STUDIES
 
 # What a contributor types into the blank template, field by field, in file order.
 FILL = {
@@ -91,32 +91,32 @@ def repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_contribution_path_end_to_end(repo: Path):
+def test_contribution_path_end_to_end(repo: Path, cli):
     # 1. a blank record from the template; validation lists what is missing, with lines
-    proc = run_cli("new", "newman2024", "--dir", "studies", cwd=repo)
+    proc = cli("new", "newman2024", "--dir", "studies", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     record = repo / "studies" / "newman2024.yaml"
     blank = record.read_text()
     assert "id: newman2024" in blank
-    proc = run_cli("validate", "studies", cwd=repo)
+    proc = cli("validate", "studies", cwd=repo)
     assert proc.returncode == 1
     assert re.search(r"studies/newman2024\.yaml:\d+: ", proc.stderr)
-    assert run_cli("new", "newman2024", "--dir", "studies", cwd=repo).returncode == 1  # no overwrite
+    assert cli("new", "newman2024", "--dir", "studies", cwd=repo).returncode == 1  # no overwrite
 
     # 2. filled in, with a planted mistake: 62 deaths among 60 patients
     record.write_text(fill(blank, events=(62, 24)))
-    proc = run_cli("validate", "studies", cwd=repo)
+    proc = cli("validate", "studies", cwd=repo)
     assert proc.returncode == 1
     line = next(i for i, ln in enumerate(record.read_text().splitlines(), 1) if "events: 62" in ln)
     assert f"studies/newman2024.yaml:{line}: events (62) exceed total (60) in arm 'msc'" in proc.stderr
 
     # 3. the fix validates
     record.write_text(fill(blank, events=(12, 24)))
-    proc = run_cli("validate", "studies", cwd=repo)
+    proc = cli("validate", "studies", cwd=repo)
     assert proc.returncode == 0, proc.stderr
 
     # 4. the diff a reviewer reads: the record is added and the pooled mortality moved
-    proc = run_cli("diff", "--dir", "studies", cwd=repo)
+    proc = cli("diff", "--dir", "studies", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert "Records added: newman2024" in proc.stdout
     row = next(ln for ln in proc.stdout.splitlines() if ln.startswith("| mortality |"))
@@ -125,18 +125,18 @@ def test_contribution_path_end_to_end(repo: Path):
     k_before, k_after = (int(re.match(r"k=(\d+)", c).group(1)) for c in (before, after))
     assert k_after == k_before + 1
     # and as JSON, against an explicit revision
-    proc = run_cli("diff", "main", "--dir", "studies", "--format", "json", cwd=repo)
+    proc = cli("diff", "main", "--dir", "studies", "--format", "json", cwd=repo)
     assert proc.returncode == 0 and '"added": [\n    "newman2024"' in proc.stdout
 
 
-def test_diff_outside_git_is_a_usage_error(tmp_path: Path):
+def test_diff_outside_git_is_a_usage_error(tmp_path: Path, cli):
     shutil.copytree(STUDIES, tmp_path / "studies")
-    proc = run_cli("diff", "--dir", "studies", cwd=tmp_path)
+    proc = cli("diff", "--dir", "studies", cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "git" in proc.stderr
 
 
-def test_new_rejects_a_bad_id(tmp_path: Path):
+def test_new_rejects_a_bad_id(tmp_path: Path, cli):
     (tmp_path / "studies").mkdir()
-    proc = run_cli("new", "Smith-2021", "--dir", "studies", cwd=tmp_path)
+    proc = cli("new", "Smith-2021", "--dir", "studies", cwd=tmp_path)
     assert proc.returncode == 2 and "firstauthorYEAR" in proc.stderr

@@ -1,5 +1,10 @@
 """Forest plots: no text overlaps another or leaves the figure, for 1 to 60 studies,
-RR/OR/RD, with and without subgroups; files are reproducible byte for byte."""
+RR/OR/RD, with and without subgroups; files are reproducible byte for byte (two builds in
+one run; never compared with a committed file).
+
+60 studies take ~1 s a figure: the default run keeps one 60-study forest plot (subgroups,
+RR) and one 60-study subset forest plot; the other 60-study cases are `exhaustive`
+(`pytest -m exhaustive`)."""
 
 import hashlib
 
@@ -58,9 +63,17 @@ def assert_no_overlap(fig):
             assert not (overlap_x > 0.5 and overlap_y > 0.5), f"{t1!r} overlaps {t2!r}"
 
 
-@pytest.mark.parametrize("k", [1, 3, 12, 60])
-@pytest.mark.parametrize("measure", ["RR", "OR", "RD"])
-@pytest.mark.parametrize("subgroups", [False, True])
+def _overlap_cases():
+    for subgroups in (False, True):
+        for measure in ("RR", "OR", "RD"):
+            for k in (1, 3, 12, 60):
+                representative = (subgroups, measure) == (True, "RR")
+                marks = [pytest.mark.exhaustive] if k == 60 and not representative else []
+                yield pytest.param(k, measure, subgroups, marks=marks,
+                                   id=f"{subgroups}-{measure}-{k}")
+
+
+@pytest.mark.parametrize("k, measure, subgroups", list(_overlap_cases()))
 def test_no_text_overlaps(k, measure, subgroups):
     data = table(k)
     if subgroups:
@@ -107,15 +120,13 @@ def test_files_are_byte_identical(tmp_path, fmt):
         assert "<text" in path.read_text() and "Bowdish 2023" in path.read_text()  # text as text
 
 
-def test_cli_forest_writes_each_format(tmp_path):
-    from tests.conftest import run_cli
-
+def test_cli_forest_writes_each_format(tmp_path, cli):
     for fmt in ("png", "svg", "pdf"):
         out = tmp_path / f"forest.{fmt}"
-        proc = run_cli("forest", STUDIES, "--outcome", "mortality", "-o", out, "--rob")
+        proc = cli("forest", STUDIES, "--outcome", "mortality", "-o", out, "--rob")
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 1000
-    proc = run_cli("forest", STUDIES, "-o", tmp_path / "x.jpg")
+    proc = cli("forest", STUDIES, "-o", tmp_path / "x.jpg")
     assert proc.returncode == 2
 
 
@@ -128,8 +139,15 @@ def legend_texts(fig):
     return out
 
 
-@pytest.mark.parametrize("k", [3, 12, 60])
-@pytest.mark.parametrize("kind", ["leave-one-out", "cumulative", "funnel", "traffic", "summary"])
+def _other_figure_cases():
+    for kind in ("leave-one-out", "cumulative", "funnel", "traffic", "summary"):
+        for k in (3, 12, 60):
+            # leave-one-out and cumulative are one figure (subset_forest_plot): one 60 by default
+            marks = [pytest.mark.exhaustive] if (kind, k) == ("cumulative", 60) else []
+            yield pytest.param(k, kind, marks=marks, id=f"{kind}-{k}")
+
+
+@pytest.mark.parametrize("k, kind", list(_other_figure_cases()))
 def test_other_figures_have_no_overlaps(k, kind):
     from metasynth.api import cumulative, leave_one_out
     from metasynth.render.plots.funnel import funnel_plot
@@ -159,17 +177,15 @@ def test_other_figures_have_no_overlaps(k, kind):
         assert b.x1 <= w + 0.5 and b.y0 >= -0.5, f"legend {t.get_text()!r} leaves the figure"
 
 
-def test_figure_commands(tmp_path):
-    from tests.conftest import run_cli
-
+def test_figure_commands(tmp_path, cli):
     for args in (["funnel", STUDIES], ["rob-plot", STUDIES], ["rob-plot", STUDIES, "--summary",
                                                                "--weighted"],
                  ["leave-one-out", STUDIES], ["cumulative", STUDIES]):
         out = tmp_path / f"{args[0]}.svg"
-        proc = run_cli(*args, "-o", out)
+        proc = cli(*args, "-o", out)
         assert proc.returncode == 0, proc.stderr
         assert out.stat().st_size > 1000
-    proc = run_cli("leave-one-out", STUDIES)
+    proc = cli("leave-one-out", STUDIES)
     assert "Omitting" not in proc.stdout and "Bowdish 2023" in proc.stdout
     assert proc.stdout.splitlines()[-2].startswith("All studies")
     assert proc.stdout.splitlines()[-1].startswith("Model: random effects, REML tau², HKSJ")

@@ -3,7 +3,7 @@
 import json
 
 from metasynth.records.docs import json_schema, markdown_reference
-from tests.conftest import ROOT, STUDIES, run_cli
+from tests.conftest import ROOT, STUDIES
 
 TOP = {"metasynth_version", "outcome", "outcome_label", "measure", "k", "studies", "common",
        "random", "heterogeneity", "spec", "counts", "zero_cell_rule", "better", "warnings",
@@ -22,8 +22,8 @@ HET = {"Q", "Q_df", "Q_p", "I2", "H2", "tau2", "tau", "tau2_ci_lower", "tau2_ci_
        "I2_ci_lower", "I2_ci_upper", "H2_ci_lower", "H2_ci_upper"}
 
 
-def test_json_keys_are_pinned():
-    proc = run_cli("pool", STUDIES, "--format", "json")
+def test_json_keys_are_pinned(cli):
+    proc = cli("pool", STUDIES, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert set(out) == TOP

@@ -5,6 +5,7 @@ interval bounds were run in R at tight tolerances, and are compared at 1e-6 rela
 or 1e-8 absolute (a tau² of 0 reached by step-halving is ~1e-12 in metafor).
 """
 
+import functools
 import json
 import math
 from pathlib import Path
@@ -24,7 +25,9 @@ RTOL, ATOL = 1e-6, 1e-8
 METAFOR_TAU2_MAX = 100.0
 
 
+@functools.cache
 def _load(path):
+    """One parse per fixture file per run (the dicts are only read)."""
     return json.loads(path.read_text())
 
 
