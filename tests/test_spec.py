@@ -158,6 +158,13 @@ def test_subgroup_weights_are_shares_of_the_whole_analysis():
     assert shown == pytest.approx(overall)
     assert sum(shown.values()) == pytest.approx(100.0)
     assert "Weights are each study's share of the whole analysis" in res.summary()
+    # the forest plot's subtotal weights add up to the total's 100%
+    from metasynth.render.plots.forest import _rows
+
+    body, _, _ = _rows(res, False, None)
+    subtotals = [float(r.cells["weight"]) for r in body if r.cells.get("study", "").startswith(
+        "Subtotal")]
+    assert sum(subtotals) == pytest.approx(100.0, abs=0.2)
 
 
 def test_results_carry_their_spec_and_verbs_inherit_it():

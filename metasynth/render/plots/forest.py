@@ -65,7 +65,13 @@ def _fmt_weight(w: float | None) -> str:
     return "" if w is None else f"{w:.1f}"
 
 
-def _study_rows(result: PoolResult, rob: dict | None) -> list[Row]:
+def _shown_weight(s, whole_k: int) -> float | None:
+    """The weight the plot shows: random-effects when the whole analysis pools several
+    studies, common-effect for one (a subgroup's weights are shares of the whole)."""
+    return s.weight_random if whole_k > 1 else s.weight_common
+
+
+def _study_rows(result: PoolResult, rob: dict | None, whole_k: int) -> list[Row]:
     rows = []
     for s in result.studies:
         counts = (s.treatment_events, s.treatment_total, s.control_events, s.control_total)
@@ -74,19 +80,20 @@ def _study_rows(result: PoolResult, rob: dict | None) -> list[Row]:
             cells.update(e_events=str(counts[0]), e_total=str(counts[1]),
                          c_events=str(counts[2]), c_total=str(counts[3]))
         if s.included:
-            cells["weight"] = _fmt_weight(s.weight_random if result.k > 1 else s.weight_common)
+            cells["weight"] = _fmt_weight(_shown_weight(s, whole_k))
             cells["effect"] = interval(s.estimate, s.ci_lower, s.ci_upper)
             if s.source == "reported":
                 cells["study"] = s.label + " †"
         else:
             cells["effect"] = "Not estimable"
         rows.append(Row("study", cells, est=s.estimate, lo=s.ci_lower, hi=s.ci_upper,
-                        weight=s.weight_random if result.k > 1 else s.weight_common,
+                        weight=_shown_weight(s, whole_k),
                         rob=(rob or {}).get(s.id)))
     return rows
 
 
-def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bool) -> list[Row]:
+def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bool,
+                 whole_k: int) -> list[Row]:
     inc = result.studies  # as RevMan: totals include studies that are not estimable
     e_total = sum(s.treatment_total or 0 for s in inc)
     c_total = sum(s.control_total or 0 for s in inc)
@@ -94,8 +101,7 @@ def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bo
     c_events = sum(s.control_events or 0 for s in inc)
     r, c = result.random, result.common
     rows = []
-    weight = sum((s.weight_random if result.k > 1 else s.weight_common) or 0.0
-                 for s in result.included)  # a subgroup's share of the whole, as RevMan
+    weight = sum(_shown_weight(s, whole_k) or 0.0 for s in result.included)  # a subgroup's share of the whole, as RevMan
     rows.append(Row("pooled", {"study": f"{label} ({result.spec.ci_label})",
                                "e_total": str(e_total), "c_total": str(c_total),
                                "weight": _fmt_weight(weight),
@@ -126,23 +132,23 @@ def _rows(result: PoolResult | SubgroupResult, show_common: bool, rob: dict | No
         body: list[Row] = []
         for name, sub in result.groups:
             body.append(Row("group", {"study": f"{result.by}: {name}"}, bold=True))
-            body += _study_rows(sub, rob)
-            body += _pooled_rows(sub, "Subtotal", False, subtotal=True)
+            body += _study_rows(sub, rob, overall.k)
+            body += _pooled_rows(sub, "Subtotal", False, subtotal=True, whole_k=overall.k)
             body.append(Row("blank"))
         for name, why in result.not_pooled:
             body.append(Row("group", {"study": f"{result.by}: {name}"}, bold=True))
             body.append(Row("line", span=f"Not pooled: {why}"))
             body.append(Row("blank"))
-        body += _pooled_rows(overall, "Total", show_common, subtotal=False)
+        body += _pooled_rows(overall, "Total", show_common, subtotal=False, whole_k=overall.k)
         footer = [heterogeneity_line(overall), overall_effect_line(overall, "random"
                                                                    if overall.k > 1 else "common")]
         t = result.test
         if t is not None:
             footer.append(subgroup_difference_line(t))
         return body, footer, overall
-    body = _study_rows(result, rob)
+    body = _study_rows(result, rob, result.k)
     body.append(Row("blank"))
-    body += _pooled_rows(result, "Total", show_common, subtotal=False)
+    body += _pooled_rows(result, "Total", show_common, subtotal=False, whole_k=result.k)
     footer = []
     if result.k > 1:
         footer.append(heterogeneity_line(result))
