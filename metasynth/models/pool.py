@@ -84,7 +84,7 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
     if k == 0:
         reasons = "; ".join(f"{r.label}: {why}" for r, why in zip(table.rows, effects.reasons))
         raise DataError(f"no study can be pooled for {table.outcome or 'this outcome'} "
-                        f"({reasons or 'no studies'})", table.source or None)
+                        f"({reasons or '; '.join(table.notes) or 'no studies'})", table.source or None)
     y, v, mask = as_batch(effects.yi[inc], effects.vi[inc])
     common, common_q, notes = _common(effects, options, y, v, mask)
     rand = fit_random(y, v, mask, options.tau2, options.ci, options.pi,

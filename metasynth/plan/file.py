@@ -133,6 +133,9 @@ class AnalysisPlan(Strict):
     bayes: Bayes | None = None
     tsa: TSA | None = None
     excluded_studies: list[ExcludedStudy] = Field(default_factory=list)
+    timepoint_rationale: dict[NonEmpty, NonEmpty] = Field(
+        default_factory=dict, description="why each outcome's timepoint window (in "
+        "outcomes.yaml) is what it is, with the reviews it follows (Cochrane Handbook 6.2)")
 
 
 class Override(Strict):

@@ -55,7 +55,8 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     rob_full = rob_judgements(studies)
     rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
     labels = {s.study.id: study_label(s.study) for s in studies.studies}
-    unknown = [o for o in plan.outcomes if studies.registry.outcome(o) is None]
+    unknown = [o for o in [*plan.outcomes, *plan.timepoint_rationale]
+               if studies.registry.outcome(o) is None]
     if unknown:
         raise DataError(f"analysis plan names unknown outcome(s) {', '.join(unknown)}", str(plan_path))
 
@@ -122,7 +123,10 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         bayes_secs, summary["bayes"] = bayes_sections(plan, studies, options, pooled)
     if plan.tsa is not None:
         tsa_sec, summary["tsa"] = tsa_section(plan, studies, options, pooled)
-    return ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options)),
+    windows = [(d.label, *d.window_days, plan.timepoint_rationale.get(o))
+               for o in plan.outcomes if (d := studies.registry.outcome(o)).endpoint == "death"]
+    return ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options),
+                                                windows),
                       included, sections, rob_traffic,
                       rob_summary, not_contributing, references + [], summary, bayes_secs,
                       tsa_sec)

@@ -101,7 +101,8 @@ def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bo
     c_events = sum(s.control_events or 0 for s in inc)
     r, c = result.random, result.common
     rows = []
-    weight = sum(_shown_weight(s, whole_k) or 0.0 for s in result.included)  # a subgroup's share of the whole, as RevMan
+    # a subgroup's weight is its share of the whole analysis, as RevMan shows it
+    weight = sum(_shown_weight(s, whole_k) or 0.0 for s in result.included)
     rows.append(Row("pooled", {"study": f"{label} ({result.spec.ci_label})",
                                "e_total": str(e_total), "c_total": str(c_total),
                                "weight": _fmt_weight(weight),

@@ -92,13 +92,19 @@ def sof_row(result: PoolResult, certainty, p0: float | None) -> dict:
     return row
 
 
-def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None) -> list[str]:
+def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
+                 windows: list | None = None) -> list[str]:
     """The methods section, from the resolved spec and the option table's words;
-    ``priors``: the main tau prior described and the sensitivity priors described."""
+    ``priors``: the main tau prior described and the sensitivity priors described;
+    ``windows``: (label, first day, last day, rationale) of each mortality outcome."""
     sens = "; ".join(s.label.lower() for s in plan.sensitivity) or "none"
     subs = ", ".join(field_label(s).lower() for s in plan.subgroups) or "none"
+    timepoints = [f"{label}: day {lo} to {hi}." + (f" {why}" if why else "")
+                  for label, lo, hi, why in (windows or [])]
     return [
         model_paragraph(spec),
+        *([f"Timepoints (prespecified windows, Cochrane Handbook 6.2). {' '.join(timepoints)}"]
+          if timepoints else []),
         "Heterogeneity: Cochran's Q, I² computed from tau² (Higgins & Thompson 2002), tau², and "
         "Q-profile confidence intervals for tau² and I² (Viechtbauer 2007). With fewer than five "
         "trials the report says in words how little tau² and I² can be estimated.",
