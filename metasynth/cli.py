@@ -243,6 +243,14 @@ def _emit_json(obj) -> None:
     sys.stdout.write(render_json(obj))
 
 
+def _emit(args, obj, text: str | None = None) -> None:
+    """The result as JSON (``--format json``) or as its text (default: ``summary()``)."""
+    if getattr(args, "format", "text") == "json":
+        _emit_json(obj)
+    else:
+        sys.stdout.write(obj.summary() if text is None else text)
+
+
 def _pool(args) -> int:
     from metasynth import api
 
@@ -367,10 +375,7 @@ def _metareg(args) -> int:
         reg = api.metaregression(result, mods, permutations=args.permutations)
     except ValueError as err:
         raise MetasynthError(str(err)) from None
-    if args.format == "json":
-        _emit_json(reg)
-    else:
-        sys.stdout.write(metaregression_text(reg))
+    _emit(args, reg, metaregression_text(reg))
     if args.output:
         from metasynth.render.plots.robustness import bubble_plot
 
@@ -387,10 +392,7 @@ def _influence(args) -> int:
         inf = api.influence(args.path, spec=_spec(args))
     except ValueError as err:
         raise MetasynthError(str(err)) from None
-    if args.format == "json":
-        _emit_json(inf)
-    else:
-        sys.stdout.write(influence_text(inf))
+    _emit(args, inf, influence_text(inf))
     if args.output:
         from metasynth.render.plots.robustness import baujat_plot
 
@@ -453,10 +455,7 @@ def _bayes(args) -> int:
         result = api.bayes(args.path, spec=_spec(args))
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if args.format == "json":
-        _emit_json(result)
-    else:
-        sys.stdout.write(result.summary())
+    _emit(args, result)
     if args.output:
         from metasynth.render.plots.bayes_tsa import posterior_plot
 
@@ -476,10 +475,7 @@ def _tsa(args) -> int:
         result = api.tsa(args.path, spec=_spec(args))
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if args.format == "json":
-        _emit_json(result)
-    else:
-        sys.stdout.write(result.summary())
+    _emit(args, result)
     if args.output:
         from metasynth.render.plots.bayes_tsa import tsa_plot
 
