@@ -52,6 +52,7 @@ def rob_judgements(studies: StudySet, endpoint: str) -> dict:
 
 def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     roles = {a.id: a.role for a in study.arms}
+    names = {a.id: a.label for a in study.arms}
     label = study_label(study)
     notes = []
     attrs = study_attributes(study, entry.endpoint)
@@ -66,10 +67,10 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
         exp = [(a, c) for a, c in counts.items() if roles.get(a) == "experimental"]
         ctl = [(a, c) for a, c in counts.items() if roles.get(a) == "control"]
         if len(exp) > 1:
-            notes.append(f"{label}: experimental arms {', '.join(a for a, _ in exp)} combined "
+            notes.append(f"{label}: experimental arms {', '.join(names[a] for a, _ in exp)} combined "
                          "against the shared control (Cochrane Handbook 23.3.4)")
         if len(ctl) > 1:
-            notes.append(f"{label}: control arms {', '.join(a for a, _ in ctl)} combined")
+            notes.append(f"{label}: control arms {', '.join(names[a] for a, _ in ctl)} combined")
         return StudyRow(
             id=study.id, label=label,
             treatment_events=sum(c.events for _, c in exp),
@@ -110,7 +111,9 @@ def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False
     rows.sort(key=lambda r: (r.year or 0, r.label))
     if missing:
         lo, hi = definition.window_days
-        notes.append(f"Not reporting {definition.endpoint} between day {lo} and {hi}: "
+        endpoint = registry.endpoint(definition.endpoint)
+        what = endpoint.label[0].lower() + endpoint.label[1:] if endpoint else definition.label
+        notes.append(f"Not reporting {what} between day {lo} and {hi}: "
                      + ", ".join(missing))
     return StudyTable(rows=tuple(rows), outcome=definition.id, outcome_label=definition.label,
                       better=definition.better, source=studies.folder, notes=tuple(notes))
