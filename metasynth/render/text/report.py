@@ -210,7 +210,7 @@ def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
     g, t = grade_ois, tsa_info
     same = (abs(g.control_risk - t.control_risk) < 1e-9
             and abs(g.relative_risk_reduction - t.relative_risk_reduction) < 1e-9
-            and abs(g.power - t.power) < 1e-9 and g.alpha == t.alpha and not t.diversity)
+            and abs(g.power - t.power) < 1e-9 and g.alpha == t.alpha and t.diversity < 0.005)
     text = (f"Information size for {outcome_label.lower()}, one calculation for both sections: "
             f"GRADE's optimal information size is {g.participants} participants (control risk "
             f"{100 * g.control_risk:.1f}%, {g.control_risk_source} in the control arms; relative "
@@ -218,7 +218,7 @@ def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
             f"{g.power:.0%}); the trial sequential analysis requires {t.participants} "
             f"(control risk {100 * t.control_risk:.1f}%, stated in the plan; relative risk "
             f"reduction {100 * t.relative_risk_reduction:.1f}%; α {t.alpha:g}; power "
-            f"{t.power:.0%}; diversity D² {100 * t.diversity:.0f}%).")
+            f"{t.power:.0%}; diversity D² {100 * t.diversity:.1f}%).")
     if same:
         return text + " The assumptions are the same."
     why = []
@@ -234,7 +234,7 @@ def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
     if abs(g.power - t.power) > 1e-9:
         why.append(f"the TSA plans for {t.power:.0%} power, GRADE's convention is "
                    f"{g.power:.0%}")
-    if t.diversity:
+    if t.diversity >= 0.005:  # shown as a whole percentage: below 0.5% it reads 0%
         why.append("the TSA inflates its size for the heterogeneity between trials (D²)")
     return text + " They differ because " + "; ".join(why) + "."
 
