@@ -95,8 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--summary", action="store_true", help="the weighted summary bar plot")
     rb.add_argument("--weighted", action="store_true",
                     help="summary weighted by the random-effects weights of --outcome")
-    rb.add_argument("--outcome", default=None, help="outcome whose weights --weighted uses")
-    rb.add_argument("--palette", choices=("colourblind", "cochrane"), default="colourblind")
+    rb.add_argument("--outcome", default=None,
+                    help="outcome whose RoB 2 assessments are drawn (its endpoint's; default: "
+                         "mortality) and whose weights --weighted uses")
+    rb.add_argument("--palette", choices=("cochrane", "colourblind"), default="cochrane",
+                    help="robvis's colours: cochrane (its default) or colourblind")
     rb.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
 
     for name, what in (("leave-one-out", "the pooled result without each study in turn"),
@@ -302,14 +305,17 @@ def _forest(args) -> int:
 
     _figure_paths(args, "output")
     spec = _spec(args)
-    data, rob = args.path, None
+    data, rob, rob_endpoint = args.path, None, None
     if Path(args.path).is_dir():
         data = api.load_studies(args.path)
-        rob = rob_judgements(data) if args.rob else None
+        if args.rob:  # the assessments made for the outcome shown (RoB 2 is outcome-specific)
+            endpoint = _endpoint_of(data, spec.outcome)
+            rob, rob_endpoint = rob_judgements(data, endpoint), _endpoint_label(data, endpoint)
     elif args.rob:
         raise UsageError("--rob needs a studies folder (a CSV has no risk-of-bias judgements)")
     result = api.pool_by(data, spec=spec) if spec.by else api.pool(data, spec=spec)
-    _save_plot(forest_plot(result, show_common=args.common, rob=rob), args.output)
+    _save_plot(forest_plot(result, show_common=args.common, rob=rob, rob_endpoint=rob_endpoint),
+               args.output)
     return 0
 
 
@@ -322,6 +328,20 @@ def _funnel(args) -> int:
     return 0
 
 
+def _endpoint_of(studies, outcome: str | None) -> str:
+    """The endpoint an outcome of the registry pools (its RoB 2 assessments are that
+    endpoint's)."""
+    definition = studies.registry.outcome(outcome or "mortality") if studies.registry else None
+    if definition is None:
+        raise UsageError(f"unknown outcome '{outcome}'")
+    return definition.endpoint
+
+
+def _endpoint_label(studies, endpoint: str) -> str:
+    e = studies.registry.endpoint(endpoint) if studies.registry else None
+    return e.label if e else endpoint
+
+
 def _rob_plot(args) -> int:
     from metasynth import api
     from metasynth.records.select import rob_judgements, study_label
@@ -329,19 +349,24 @@ def _rob_plot(args) -> int:
 
     _figure_paths(args, "output")
     studies = api.load_studies(args.path)
-    judgements = rob_judgements(studies)
+    outcome = args.outcome or "mortality"
+    endpoint = _endpoint_of(studies, outcome)
+    judgements = rob_judgements(studies, endpoint)
     if not judgements:
-        raise MetasynthError(f"{args.path}: no record has a risk_of_bias section")
+        raise MetasynthError(f"{args.path}: no record has a risk-of-bias assessment for "
+                             f"'{endpoint}'")
     if args.summary:
         weights = None
         if args.weighted:
-            result = api.pool(studies, args.outcome)
+            result = api.pool(studies, outcome)
             weights = {s.id: s.weight_random for s in result.included}
             judgements = {k: v for k, v in judgements.items() if k in weights}
-        fig = summary_plot(judgements, weights, palette=args.palette)
+        fig = summary_plot(judgements, weights, palette=args.palette,
+                           endpoint=_endpoint_label(studies, endpoint))
     else:
         labels = {s.study.id: study_label(s.study) for s in studies.studies}
-        fig = traffic_light_plot(judgements, labels, palette=args.palette)
+        fig = traffic_light_plot(judgements, labels, palette=args.palette,
+                                 endpoint=_endpoint_label(studies, endpoint))
     _save_plot(fig, args.output)
     return 0
 

@@ -102,7 +102,7 @@ def test_shipped_corpus_pools_and_notes_non_reporting_trials():
     res = metasynth.pool(STUDIES, "mortality")
     assert res.k >= 5
     assert any(s.id == "bowdish2023" for s in res.included)
-    assert any(n.startswith("Not reporting death") for n in res.notes)
+    assert any(n.startswith("Not reporting all-cause death") for n in res.notes)
     text = res.summary()
     assert "Heterogeneity: Tau² = " in text and "95% prediction interval" in text
 

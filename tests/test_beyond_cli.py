@@ -13,7 +13,7 @@ BCG = FIXTURES / "data" / "bcg.csv"
 def test_bayes_text_json_and_figures(tmp_path, cli):
     proc = cli("bayes", STUDIES, "-o", tmp_path / "post.svg", "--forest", tmp_path / "shr.png")
     assert proc.returncode == 0, proc.stderr
-    assert "Prior for tau: half-normal(scale=0.5) on tau" in proc.stdout
+    assert "Prior for tau: half-normal prior (scale 0.5) on tau" in proc.stdout
     assert "P(RR < 0.9)" in proc.stdout and "Shrunken trial estimates" in proc.stdout
     assert (tmp_path / "post.svg").stat().st_size > 0 and (tmp_path / "shr.png").exists()
     doc = json.loads(cli("bayes", STUDIES, "--format", "json").stdout)

@@ -91,13 +91,57 @@ def test_shipped_corpus_with_rob_columns():
     from metasynth.records.select import rob_judgements
 
     studies = metasynth.load_studies(STUDIES)
-    fig = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies))
+    fig = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies, "death"),
+                      rob_endpoint="All-cause death")
     assert_no_overlap(fig)
     labels = [t for t, _ in text_boxes(fig)]
     assert "Bowdish 2023" in labels and "Favours MSC" in labels and "Favours Control" in labels
     assert any(t.startswith("Heterogeneity: Tau² = ") for t in labels)
     assert any(t.startswith("Test for overall effect: ") for t in labels)
     assert "Not estimable" in labels  # Shi 2021, no deaths in either arm
+
+
+def test_rob_is_shown_per_outcome():
+    """RoB 2 is outcome-specific: the SAE forest shows no trial with the death assessment's
+    judgements, says 'not assessed', and its legend names the outcome."""
+    import metasynth
+    from metasynth.records.select import rob_judgements
+    from metasynth.render.plots.kit import ROB_SYMBOLS
+
+    studies = metasynth.load_studies(STUDIES)
+    assert rob_judgements(studies, "sae") == {}  # no record has an SAE assessment
+    assert rob_judgements(studies, "death")  # the migrated assessments are death's
+    fig = forest_plot(pool(studies, "sae"), rob=rob_judgements(studies, "sae"),
+                      rob_endpoint="Patients with at least one serious adverse event")
+    labels = [t for t, _ in text_boxes(fig)]
+    assert any("RoB 2 for patients with at least one serious adverse event" in t for t in labels)
+    assert "Not assessed" in labels
+    for j in ("low", "some-concerns", "high"):  # only in the swatch legend, on no trial
+        assert labels.count(ROB_SYMBOLS[j]) == 1
+    death = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies, "death"),
+                        rob_endpoint="All-cause death")
+    assert any("RoB 2 for all-cause death" in t for t, _ in text_boxes(death))
+
+
+def test_rob_symbols_are_robvis():
+    """+ low, − some concerns, X high, ? no information (McGuinness & Higgins 2021), with a
+    swatch legend in the traffic-light plot."""
+    import metasynth
+    from metasynth.records.select import rob_judgements
+    from metasynth.render.plots.kit import ROB_PALETTES, ROB_SYMBOLS
+    from metasynth.render.plots.rob import traffic_light_plot
+
+    assert ROB_SYMBOLS["low"] == "+" and ROB_SYMBOLS["some-concerns"] == "−"
+    assert ROB_SYMBOLS["high"] == "X" and ROB_SYMBOLS["no-information"] == "?"
+    assert ROB_PALETTES["cochrane"]["low"] == "#02C100"
+    assert ROB_PALETTES["cochrane"]["high"] == "#BF0000"
+    studies = metasynth.load_studies(STUDIES)
+    fig = traffic_light_plot(rob_judgements(studies, "death"), endpoint="All-cause death")
+    labels = [t for t, _ in text_boxes(fig)]
+    assert "Risk of bias (RoB 2) for all-cause death" in labels
+    for word in ("Low", "Some concerns", "High", "Not assessed"):
+        assert word in labels  # the swatch legend
+    assert "X" in labels and "−" in labels and "+" in labels
 
 
 def test_favours_sides_follow_the_outcome_direction():

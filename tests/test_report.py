@@ -109,9 +109,9 @@ def test_plan_errors_are_one_line(tmp_path, cli):
 
 
 def test_optimal_information_size():
-    # 40% -> 30% (RRR 25%), alpha 0.05, power 0.8:
-    # (1.95996 + 0.84162)^2 x (0.24 + 0.21) / 0.1^2 = 353.2 -> 354 per arm, 708 in all
-    assert optimal_information_size(0.40, 0.25, 0.05, 0.80) == 708
+    # 40% -> 30% (RRR 25%), alpha 0.05, power 0.8, the TSA's formula (one calculation):
+    # 4 x (1.95996 + 0.84162)^2 x 0.35 x 0.65 / 0.1^2 = 714.3 -> 715 in all
+    assert optimal_information_size(0.40, 0.25, 0.05, 0.80) == 715
 
 
 def test_grade_rules_and_overrides():

@@ -227,7 +227,7 @@ def small_k_warnings(k: int, options: AnalysisSpec, rand: RandomEffects,
     if (options.ci == "hksj" and rand.se is not None and rand.se_wald is not None
             and rand.se < rand.se_wald):
         out.append("The HKSJ standard error is smaller than the Wald one here (the studies "
-                   "agree more than their variances imply); 'hksj-adhoc' never narrows below "
+                   "agree more than their variances imply); the ad hoc HKSJ variant never narrows below "
                    "Wald (Röver et al. 2015).")
     return out
 

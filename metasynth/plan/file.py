@@ -91,13 +91,48 @@ class Sensitivity(Strict):
     options: ModelChanges | None = None
 
 
+PerThousand = Annotated[float, Field(gt=0, lt=1000, allow_inf_nan=False)]
+
+
+class AbsoluteThresholds(Strict):
+    """Thresholds of one outcome, per 1000 patients (GRADE 34/35)."""
+
+    benefit_per_1000: PerThousand
+    harm_per_1000: PerThousand
+
+
 class Grade(Strict):
-    relative_risk_reduction: Annotated[float, Field(gt=0, lt=1)] = 0.25
-    benefit_threshold: Annotated[float, Field(gt=0)] = 0.75
-    harm_threshold: Annotated[float, Field(gt=0)] = 1.25
+    """GRADE settings. Imprecision is rated on the absolute effect (per 1000) against the
+    thresholds of an important benefit and harm (GRADE guidance 34 and 35, Zeng et al.
+    2022, J Clin Epidemiol 150:216-224 and 225-242), then on the optimal information size."""
+
+    relative_risk_reduction: Annotated[float, Field(gt=0, lt=1, description=(
+        "the relative risk reduction of the optimal information size"))] = 0.25
+    benefit_threshold: Annotated[float, Field(gt=0, description=(
+        "a relative effect beyond which a trial's estimate is an important benefit "
+        "(inconsistency: estimates on both sides of the thresholds; imprecision when no "
+        "control risk is known)"))] = 0.75
+    harm_threshold: Annotated[float, Field(gt=0, description=(
+        "a relative effect beyond which a trial's estimate is an important harm"))] = 1.25
+    benefit_per_1000: Annotated[PerThousand, Field(description=(
+        "the smallest absolute benefit per 1000 patients that matters (GRADE 34/35)"))] = 20
+    harm_per_1000: Annotated[PerThousand, Field(description=(
+        "the smallest absolute harm per 1000 patients that matters"))] = 20
+    thresholds: dict[NonEmpty, AbsoluteThresholds] = Field(
+        default_factory=dict, description="per-outcome absolute thresholds (outcome id -> "
+        "{benefit_per_1000, harm_per_1000}) where they differ from the defaults")
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
     power: Annotated[float, Field(gt=0.5, lt=1)] = 0.80
+    population: str | None = Field(None, description="the Summary of Findings' "
+                                   "'Patient or population' line")
+    setting: str | None = Field(None, description="the Summary of Findings' 'Setting' line")
     overrides: str | None = "grade.yaml"
+
+    def absolute_thresholds(self, outcome: str) -> tuple[float, float]:
+        """(benefit, harm) per 1000 for ``outcome``."""
+        t = self.thresholds.get(outcome)
+        return (t.benefit_per_1000, t.harm_per_1000) if t else (self.benefit_per_1000,
+                                                                 self.harm_per_1000)
 
 
 Bayes = _section_model(
@@ -160,7 +195,9 @@ def load_plan(path: str | Path) -> AnalysisPlan:
 
 
 def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
-    """{outcome: {domain: Override}} from the reviewers' GRADE file (absent: none)."""
+    """{outcome: {domain: Override}} from the reviewers' GRADE file (absent: none); an
+    outcome's ``comment`` (the Summary of Findings' comments column) is kept as a string
+    under the key "comment"."""
     path = Path(path)
     if not path.exists():
         return {}
@@ -177,6 +214,9 @@ def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
                             doc.line_of((outcome,)))
         out[outcome] = {}
         for domain, value in entries.items():
+            if domain == "comment" and isinstance(value, str) and value.strip():
+                out[outcome]["comment"] = value.strip()
+                continue
             if domain not in domains:
                 raise DataError(f"unknown GRADE domain '{domain}' (known: "
                                 f"{', '.join(sorted(domains))})", str(path),

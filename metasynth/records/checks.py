@@ -141,11 +141,18 @@ def check_study(study: Study, doc: YamlDocument, registry: Registry, stem: str) 
             _check_counts(out, alt.counts, arms, loc + ("alternatives", j, "counts"), alt.provenance)
         _check_percentages(out, outcome.provenance, loc + ("provenance",))
 
-    rob = study.risk_of_bias
-    if rob is not None:
+    seen_rob: set[str] = set()
+    for j, rob in enumerate(study.risk_of_bias):
+        loc = ("risk_of_bias", j)
+        if registry.endpoint(rob.endpoint) is None:
+            known = ", ".join(e.id for e in registry.endpoints)
+            out.error(loc + ("endpoint",), f"unknown endpoint '{rob.endpoint}' (known: {known})")
+        if rob.endpoint in seen_rob:
+            out.error(loc + ("endpoint",), f"risk of bias for '{rob.endpoint}' is assessed twice")
+        seen_rob.add(rob.endpoint)
         worst = max(SEVERITY[getattr(rob, d).judgement] for d in ("D1", "D2", "D3", "D4", "D5"))
         if SEVERITY[rob.overall.judgement] < worst:
-            out.error(("risk_of_bias", "overall"), f"overall judgement '{rob.overall.judgement}' "
+            out.error(loc + ("overall",), f"overall judgement '{rob.overall.judgement}' "
                       "is less severe than the worst domain (RoB 2: overall is at least the "
                       "worst domain)")
     return out.findings

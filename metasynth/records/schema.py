@@ -179,8 +179,12 @@ class RobDomain(Strict):
 
 
 class RiskOfBias(Strict):
+    """One RoB 2 assessment, made for one endpoint (RoB 2 is outcome-specific: Sterne et
+    al. 2019). An endpoint without its own assessment is "not assessed", never another's."""
+
+    endpoint: NonEmpty = Field(description="the endpoint id (studies/outcomes.yaml) this "
+                               "assessment was made for")
     tool: Literal["RoB2"]
-    outcome: NonEmpty
     D1: RobDomain
     D2: RobDomain
     D3: RobDomain
@@ -191,9 +195,19 @@ class RiskOfBias(Strict):
 
 
 class RecordInfo(Strict):
-    extracted_by: NonEmpty
+    """Who extracted the record and who verified it against the trial's full text, and when."""
+
+    extracted_by: NonEmpty = Field(description="who extracted the numbers, e.g. "
+                                   "\"AI-assisted extraction (metasynth helpers)\"")
     extracted_on: NonEmpty
+    verified_by: str | None = Field(None, description="who checked every number against the "
+                                    "full text; null: not yet verified")
+    verified_on: str | None = Field(None, description="when it was verified (YYYY-MM-DD)")
     notes: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.verified_by and self.verified_on)
 
 
 class Study(Strict):
@@ -208,8 +222,24 @@ class Study(Strict):
     intervention: Intervention
     arms: Annotated[list[Arm], Field(min_length=2)]
     outcomes: list[Outcome] = Field(default_factory=list)
-    risk_of_bias: RiskOfBias | None = None
+    risk_of_bias: list[RiskOfBias] = Field(
+        default_factory=list, description="RoB 2 assessments, one per endpoint assessed")
     record: RecordInfo | None = None
+
+    @field_validator("risk_of_bias", mode="before")
+    @classmethod
+    def _one_assessment(cls, v):
+        # records before per-outcome RoB held one mapping with `outcome: <endpoint>`
+        if isinstance(v, dict):
+            v = dict(v)
+            if "outcome" in v and "endpoint" not in v:
+                v["endpoint"] = v.pop("outcome")
+            return [v]
+        return v
+
+    def rob_for(self, endpoint: str) -> RiskOfBias | None:
+        """The assessment made for ``endpoint``, or None (not assessed)."""
+        return next((r for r in self.risk_of_bias if r.endpoint == endpoint), None)
 
     @field_validator("id")
     @classmethod

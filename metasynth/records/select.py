@@ -17,9 +17,10 @@ def study_label(study: Study) -> str:
     return f"{study.citation.first_author} {study.citation.year}"
 
 
-def study_attributes(study: Study) -> dict:
-    """Study-level fields for subgroups and sensitivity analyses (``--by``)."""
-    rob = study.risk_of_bias
+def study_attributes(study: Study, endpoint: str = "death") -> dict:
+    """Study-level fields for subgroups and sensitivity analyses (``--by``); the risk of
+    bias is the assessment made for ``endpoint`` (RoB 2 is outcome-specific)."""
+    rob = study.rob_for(endpoint)
     sources = {s.id: s.kind for s in study.sources}
     return {
         "tissue_source": study.intervention.tissue_source,
@@ -36,11 +37,13 @@ def study_attributes(study: Study) -> dict:
     }
 
 
-def rob_judgements(studies: StudySet) -> dict:
-    """{study id: {D1..D5, overall: judgement}} from a StudySet, for ``forest_plot(rob=)``."""
+def rob_judgements(studies: StudySet, endpoint: str) -> dict:
+    """{study id: {D1..D5, overall: judgement}} of the RoB 2 assessments made for
+    ``endpoint``, for ``forest_plot(rob=)`` and the RoB figures. A trial without an
+    assessment for this endpoint is absent (not assessed), never given another's."""
     out = {}
     for item in studies.studies:
-        rob = item.study.risk_of_bias
+        rob = item.study.rob_for(endpoint)
         if rob is not None:
             out[item.study.id] = {d: getattr(rob, d).judgement
                                   for d in ("D1", "D2", "D3", "D4", "D5", "overall")}
@@ -49,9 +52,10 @@ def rob_judgements(studies: StudySet) -> dict:
 
 def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     roles = {a.id: a.role for a in study.arms}
+    names = {a.id: a.label for a in study.arms}
     label = study_label(study)
     notes = []
-    attrs = study_attributes(study)
+    attrs = study_attributes(study, entry.endpoint)
     kinds = {attrs["source_kinds"].get(p.source) for p in entry.provenance}
     attrs["secondary_only"] = kinds == {"secondary"}
     attrs["timepoint_days"] = entry.timepoint_days
@@ -63,10 +67,10 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
         exp = [(a, c) for a, c in counts.items() if roles.get(a) == "experimental"]
         ctl = [(a, c) for a, c in counts.items() if roles.get(a) == "control"]
         if len(exp) > 1:
-            notes.append(f"{label}: experimental arms {', '.join(a for a, _ in exp)} combined "
+            notes.append(f"{label}: experimental arms {', '.join(names[a] for a, _ in exp)} combined "
                          "against the shared control (Cochrane Handbook 23.3.4)")
         if len(ctl) > 1:
-            notes.append(f"{label}: control arms {', '.join(a for a, _ in ctl)} combined")
+            notes.append(f"{label}: control arms {', '.join(names[a] for a, _ in ctl)} combined")
         return StudyRow(
             id=study.id, label=label,
             treatment_events=sum(c.events for _, c in exp),
@@ -107,7 +111,9 @@ def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False
     rows.sort(key=lambda r: (r.year or 0, r.label))
     if missing:
         lo, hi = definition.window_days
-        notes.append(f"Not reporting {definition.endpoint} between day {lo} and {hi}: "
+        endpoint = registry.endpoint(definition.endpoint)
+        what = endpoint.label[0].lower() + endpoint.label[1:] if endpoint else definition.label
+        notes.append(f"Not reporting {what} between day {lo} and {hi}: "
                      + ", ".join(missing))
     return StudyTable(rows=tuple(rows), outcome=definition.id, outcome_label=definition.label,
                       better=definition.better, source=studies.folder, notes=tuple(notes))

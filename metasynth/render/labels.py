@@ -1,4 +1,5 @@
-"""One label map: record field names and values into the words readers read."""
+"""One label map: record field names and values, and method names, into the words readers
+read (the report, the text output and the plots all use it)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,42 @@ FIELD_LABELS = {
     "control_risk": "Control-arm risk",
     "year": "Year",
     "subgroup": "Subgroup",
+    "timepoint_days": "Follow-up (days)",
+    "ards_severity": "ARDS severity",
 }
 
 VALUE_LABELS = {
     "some-concerns": "some concerns",
+    "no-information": "no information",
     "extracellular-vesicles": "extracellular vesicles",
+    "bone-marrow": "bone marrow",
+    "umbilical-cord": "umbilical cord",
+    "wharton-jelly": "Wharton's jelly",
+    "menstrual-blood": "menstrual blood",
+    "dental-pulp": "dental pulp",
+    "perinatal-other": "other perinatal tissue",
+    "non-invasive-or-oxygen": "non-invasive ventilation or oxygen",
+    "standard-care": "standard care",
+    "open-label": "open label",
+    "quasi-randomized": "quasi-randomized",
+    "moderate-to-severe": "moderate to severe",
+    "not-ARDS": "not ARDS",
     "true": "yes",
     "false": "no",
+}
+
+# values whose meaning depends on the field they belong to
+FIELD_VALUE_LABELS = {
+    ("blinding", "double"): "double-blind",
+    ("blinding", "single"): "single-blind",
+    ("blinding", "unclear"): "blinding unclear",
+    ("randomization", "unclear"): "randomization unclear",
+    ("randomization", "randomized"): "randomized",
+    ("ventilation_at_baseline", "invasive"): "invasive ventilation",
+    ("ventilation_at_baseline", "mixed"): "mixed respiratory support",
+    ("ventilation_at_baseline", "unclear"): "respiratory support unclear",
+    ("tissue_source", "unclear"): "tissue source unclear",
+    ("product_type", "cells"): "cells",
 }
 
 
@@ -37,3 +67,25 @@ def value_label(value) -> str:
         value = str(value).lower()
     text = str(value)
     return VALUE_LABELS.get(text, text.replace("-", " ").replace("_", " "))
+
+
+def field_value(field: str, value, with_field: bool | None = None) -> str:
+    """'Tissue source: bone marrow'; values that say their field by themselves stand alone
+    ('double-blind', 'invasive ventilation')."""
+    if isinstance(value, bool):
+        value = str(value).lower()
+    own = FIELD_VALUE_LABELS.get((field, str(value)))
+    if own is not None and not with_field:
+        return own
+    return f"{field_label(field)}: {value_label(value)}"
+
+
+def method_name(option: str, value) -> str:
+    """A method value as published ('hksj-adhoc' -> 'HKSJ (ad hoc)', 'half-cauchy' ->
+    'half-Cauchy'), from the option table."""
+    from metasynth.plan.options import BY_NAME
+
+    try:
+        return BY_NAME[option].choice(value).name
+    except (KeyError, ValueError, AttributeError, StopIteration):
+        return value_label(value)

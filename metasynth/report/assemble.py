@@ -19,11 +19,19 @@ from metasynth.render.text.methods import name
 from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
 from metasynth.render.text.report import (
     METHOD_REFERENCES,
+    abbreviations,
+    draft_notice,
+    followup_text,
+    grade_sof_note,
+    heterogeneity_ci_line,
     included_row,
+    information_comparison,
     methods_text,
     not_contributing_rows,
     reference_entry,
     robustness_sentences,
+    sof_footnotes,
+    sof_header,
     sof_row,
     table_row,
 )
@@ -44,7 +52,6 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     from metasynth.records.select import rob_judgements
     from metasynth.render.plots.forest import forest_plot
     from metasynth.render.plots.kit import figure_svg
-    from metasynth.render.plots.rob import summary_plot, traffic_light_plot
 
     folder = Path(folder)
     plan_path = Path(plan_path) if plan_path else folder / PLAN_FILE
@@ -52,8 +59,6 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     studies = load_studies(folder)
     overrides = load_overrides(plan_path.parent / plan.grade.overrides) if plan.grade.overrides else {}
     options = base_spec(plan)
-    rob_full = rob_judgements(studies)
-    rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
     labels = {s.study.id: study_label(s.study) for s in studies.studies}
     unknown = [o for o in [*plan.outcomes, *plan.timepoint_rationale]
                if studies.registry.outcome(o) is None]
@@ -76,18 +81,34 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         result = pool_effects(effects, options)
         sec.result, sec.k = result, result.k
         pooled[oid] = result
-        fig = forest_plot(result, rob=rob_full)
+        # RoB 2 is outcome-specific: the assessments made for this outcome's endpoint
+        endpoint = definition.endpoint
+        endpoint_label = studies.registry.endpoint(endpoint).label
+        rob_full = rob_judgements(studies, endpoint)
+        rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
+        sec.rob_endpoint = endpoint_label
+        fig = forest_plot(result, rob=rob_full, rob_endpoint=endpoint_label)
         sec.forest_svg = figure_svg(fig)
         sec.lines = [heterogeneity_line(result), overall_effect_line(
             result, "random" if result.k > 1 else "common")]
+        if result.heterogeneity.tau2 is not None and result.k > 1:
+            sec.lines.append(heterogeneity_ci_line(result))
         sec.warnings = list(result.warnings)
         sec.notes = list(result.notes)
         sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, options)
         sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({options.tau2}, "
                                             f"{name('ci', options.ci)})", result))
         sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, options)
-        sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides)
-        sec.sof = sof_row(result, sec.certainty, control_risk(result))
+        sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides,
+                                endpoint_label.lower())
+        days = [row.attributes.get("timepoint_days") for row in table.rows
+                if row.id in {s.id for s in result.studies}]
+        n = result.counts
+        counts_note = (f"{n.not_estimable} of {n.trials} trials had no events in either arm "
+                       "(not estimable; their participants are counted)" if n.not_estimable
+                       else "")
+        sec.sof = sof_row(result, sec.certainty, control_risk(result),
+                          followup_text([d for d in days if d]), counts_note)
         sec.appendix = appendix(studies, table, definition.endpoint)
         sec.matrix = sensitivity_matrix(studies, oid, options)
         sec.robustness = robustness_sentences(robustness(result))
@@ -99,9 +120,28 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             "grade": sec.certainty.to_dict(),
         }
 
-    included = [included_row(item.study, labels[item.study.id],
-                             rob_overall.get(item.study.id, "not assessed"))
+    endpoints = []  # the endpoints of the plan's outcomes, in plan order
+    for oid in plan.outcomes:
+        e = studies.registry.outcome(oid).endpoint
+        if e not in [x for x, _ in endpoints]:
+            endpoints.append((e, studies.registry.endpoint(e).label))
+    included = [included_row(item.study, labels[item.study.id], endpoints)
                 for item in studies.studies]
+    pooled_ids = [sid for sid in labels if sid in contributes]
+    records = {item.study.id: item.study.record for item in studies.studies}
+    unverified = [labels[sid] for sid in pooled_ids
+                  if not (records[sid] and records[sid].verified)]
+    sof_rows = [sec.sof for sec in sections if sec.result is not None]
+    sof = {"header": sof_header(plan, sorted({c for item in studies.studies
+                                              if item.study.id in contributes
+                                              for c in item.study.design.countries})),
+           "footnotes": sof_footnotes(sof_rows),
+           "note": grade_sof_note(plan, [sec.certainty for sec in sections if sec.certainty]),
+           "draft": draft_notice(unverified, len(pooled_ids)) if unverified else ""}
+    sof["abbreviations"] = abbreviations(" ".join(
+        [r["relative"] for r in sof_rows] + [t for _, t in sof["footnotes"]]
+        + ["CI RCT GRADE", plan.experimental]))
+    rob_figures = rob_sections(studies, plan, labels, contributes, endpoints)
     not_contributing = not_contributing_rows(
         [labels[s.study.id] for s in studies.studies if s.study.id not in contributes],
         plan.excluded_studies)
@@ -114,8 +154,6 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
              "trials": len(studies), "participants": participants,
              "unclear_randomization": sum(s.study.design.randomization != "randomized"
                                           for s in studies.studies)}
-    rob_traffic = figure_svg(traffic_light_plot(rob_full, labels)) if rob_full else ""
-    rob_summary = figure_svg(summary_plot(rob_full)) if rob_full else ""
     summary = {"report": plan.name, "metasynth_version": __version__,
                "trials": len(studies), "outcomes": summary_outcomes}
     bayes_secs, tsa_sec = [], None
@@ -123,13 +161,47 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         bayes_secs, summary["bayes"] = bayes_sections(plan, studies, options, pooled)
     if plan.tsa is not None:
         tsa_sec, summary["tsa"] = tsa_section(plan, studies, options, pooled)
+        tsa_out = next((sec for sec in sections if sec.id == plan.tsa.outcome), None)
+        if tsa_sec is not None and tsa_out is not None and tsa_out.certainty.information:
+            # one information-size calculation, stated alike in GRADE and the TSA
+            words = information_comparison(tsa_out.certainty.information, tsa_sec.information,
+                                           tsa_out.label)
+            tsa_sec.information_note = tsa_out.information_note = words
     windows = [(d.label, *d.window_days, plan.timepoint_rationale.get(o))
                for o in plan.outcomes if (d := studies.registry.outcome(o)).endpoint == "death"]
-    return ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options),
+    data = ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options),
                                                 windows),
-                      included, sections, rob_traffic,
-                      rob_summary, not_contributing, references + [], summary, bayes_secs,
-                      tsa_sec)
+                      included, sections, "", "", not_contributing, references + [], summary,
+                      bayes_secs, tsa_sec)
+    data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified
+    return data
+
+
+def rob_sections(studies, plan, labels: dict, contributes: dict, endpoints) -> list[dict]:
+    """The risk-of-bias figures: one traffic-light and one summary plot per endpoint of the
+    plan's outcomes that has assessments, over the trials that contribute data on it (a
+    trial without an assessment for it drawn "not assessed"); endpoints without any
+    assessment are named, not drawn."""
+    from metasynth.records.select import rob_judgements
+    from metasynth.render.plots.kit import figure_svg
+    from metasynth.render.plots.rob import summary_plot, traffic_light_plot
+
+    out = []
+    for eid, label in endpoints:
+        judgements = rob_judgements(studies, eid)
+        ids = [item.study.id for item in studies.studies
+               if any(o.endpoint == eid for o in item.study.outcomes)
+               and item.study.id in contributes]
+        ids += [sid for sid in judgements if sid not in ids]
+        entry = {"endpoint": eid, "label": label, "trials": len(ids),
+                 "assessed": sum(sid in judgements for sid in ids)}
+        if judgements:
+            entry["traffic"] = figure_svg(traffic_light_plot(judgements, labels,
+                                                             endpoint=label, studies=ids))
+            entry["summary"] = figure_svg(summary_plot(judgements, endpoint=label,
+                                                       studies=ids))
+        out.append(entry)
+    return out
 
 
 def _portable(d: dict) -> dict:

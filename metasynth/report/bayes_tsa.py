@@ -91,6 +91,7 @@ def tsa_section(plan: AnalysisPlan, studies: StudySet, spec: AnalysisSpec, poole
     sec = TSASection(cfg.outcome, result.outcome_label, tsa_sentences(r), assumptions,
                      table_rows, adjusted)
     sec.plot_svg = figure_svg(tsa_plot(r))
+    sec.information = r.information
     return sec, r.to_dict()
 
 

@@ -4,13 +4,20 @@ Randomized trials start at HIGH and are rated down (Guyatt et al. 2011, J Clin E
 64:383-394; GRADE Handbook 5). The rules below are transparent defaults that reviewers
 override in ``studies/grade.yaml``; the report shows proposal and override side by side.
 
-- Risk of bias: share of the random-effects weight from trials at high overall RoB 2
-  risk: > 50% -> down 2; > 25%, or high plus some concerns > 50% -> down 1.
-- Inconsistency: I² > 75% -> down 2; I² > 50%, or the prediction interval crosses no
-  effect while the CI does not -> down 1.
-- Imprecision: the CI crosses both the benefit and harm thresholds -> down 2; it crosses
-  no effect or one threshold, or the participants are fewer than the optimal information
-  size (OIS; Guyatt et al. 2011, J Clin Epidemiol 64:1283-1293) -> down 1.
+- Risk of bias: the RoB 2 assessments made for the outcome's endpoint (RoB 2 is
+  outcome-specific; a trial without one counts as not assessed, never with another
+  outcome's). Share of the random-effects weight at high overall risk: > 50% -> down 2;
+  > 25%, or high plus some concerns plus not assessed > 50% -> down 1.
+- Inconsistency (GRADE guidance 7, Guyatt et al. 2011, J Clin Epidemiol 64:1294-1302): four
+  criteria, (1) point estimates vary widely (one trial's estimate an important benefit,
+  another's an important harm), (2) confidence intervals with no overlap, (3) Cochran's Q
+  P < 0.10, (4) I² > 50%. Two or more -> down 1; three or more with I² > 75% -> down 2.
+  The prediction interval and the CI of I² are reported, not used as a rule alone.
+- Imprecision (GRADE guidance 34 and 35, Zeng et al. 2022, J Clin Epidemiol 150:216-224 and
+  225-242): the CI of the absolute effect (per 1000, from the control risk) against the
+  plan's thresholds of an important benefit and harm: crossing both -> down 2, one -> down 1;
+  crossing neither, participants below the optimal information size (OIS) -> down 1. The
+  OIS is the one information-size calculation the trial sequential analysis also uses.
 - Publication bias: not assessable with fewer than 10 trials (Cochrane Handbook 13.3.5.4):
   not rated down, said so; with 10 or more, reviewers judge (funnel plot, tests).
 - Indirectness: no data-driven rule; 0 unless reviewers say otherwise.
@@ -18,11 +25,15 @@ override in ``studies/grade.yaml``; the report shows proposal and override side 
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-from metasynth.distributions import norm_quantile
 from metasynth.models.results import PoolResult
+from metasynth.models.sequential.information import (
+    InformationSize,
+    absolute_effect,
+    information_size,
+)
+from metasynth.render.numbers import num, p_value, percent, range_text
 
 LEVELS = {4: ("HIGH", "⊕⊕⊕⊕"), 3: ("MODERATE", "⊕⊕⊕⊝"), 2: ("LOW", "⊕⊕⊝⊝"),
           1: ("VERY LOW", "⊕⊝⊝⊝")}
@@ -30,15 +41,26 @@ DOMAINS = ("risk_of_bias", "inconsistency", "indirectness", "imprecision", "publ
 DOMAIN_NAMES = {"risk_of_bias": "Risk of bias", "inconsistency": "Inconsistency",
                 "indirectness": "Indirectness", "imprecision": "Imprecision",
                 "publication_bias": "Publication bias"}
+SERIOUS = {1: "serious", 2: "very serious"}
 
 
 @dataclass(frozen=True)
 class DomainJudgement:
     domain: str
     proposed: int
-    rule: str
+    rule: str  # the rule trace (the numbers and the threshold that fired)
     final: int
     override_reason: str | None = None
+    explanation: str = ""  # the proposal in a reader's words (the SoF footnote)
+
+    @property
+    def footnote(self) -> str:
+        """Why the final rating is what it is, for the Summary of Findings."""
+        what = f"Rated down {'one level' if self.final == 1 else 'two levels'} for " \
+               f"{SERIOUS[self.final]} {DOMAIN_NAMES[self.domain].lower()}"
+        if self.override_reason:
+            return f"{what} (reviewers' judgement): {self.override_reason}"
+        return f"{what}: {self.explanation}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,9 @@ class Certainty:
     outcome: str
     domains: tuple[DomainJudgement, ...]
     level: int  # 1..4
+    information: InformationSize | None = None  # GRADE's optimal information size
+    comment: str | None = None  # the reviewers' comment (studies/grade.yaml)
+    overrides: tuple[str, ...] = field(default=())  # domains the reviewers overrode
 
     @property
     def label(self) -> str:
@@ -61,16 +86,15 @@ class Certainty:
 
     def to_dict(self) -> dict:
         return {"outcome": self.outcome, "level": self.label, "symbols": self.symbols,
-                "domains": [asdict(d) for d in self.domains]}
+                "domains": [asdict(d) for d in self.domains],
+                "optimal_information_size": (self.information.to_dict()
+                                             if self.information else None)}
 
 
 def optimal_information_size(control_risk: float, rrr: float, alpha: float, power: float) -> int:
-    """Total participants for a two-arm trial to detect ``rrr`` (Pogue & Yusuf 1997)."""
-    p0 = control_risk
-    p1 = p0 * (1 - rrr)
-    z = norm_quantile(1 - alpha / 2) + norm_quantile(power)
-    per_arm = z**2 * (p0 * (1 - p0) + p1 * (1 - p1)) / (p0 - p1) ** 2
-    return 2 * math.ceil(per_arm - 1e-9)
+    """Total participants to detect ``rrr`` from ``control_risk`` (the one calculation of
+    ``models.sequential.information``, which the TSA also uses)."""
+    return information_size(control_risk, rrr, alpha, power).participants
 
 
 def control_risk(result: PoolResult) -> float | None:
@@ -81,91 +105,155 @@ def control_risk(result: PoolResult) -> float | None:
     return n.events_control / n.total_control if n.total_control else None
 
 
-def _risk_of_bias(result: PoolResult, rob: dict) -> tuple[int, str]:
-    weights = {s.id: (s.weight_random if result.k > 1 else s.weight_common) or 0.0
-               for s in result.included}
+def _weights(result: PoolResult) -> dict:
+    return {s.id: (s.weight_random if result.k > 1 else s.weight_common) or 0.0
+            for s in result.included}
+
+
+def _risk_of_bias(result: PoolResult, rob: dict, endpoint: str) -> tuple[int, str, str]:
+    weights = _weights(result)
     total = sum(weights.values()) or 1.0
     high = sum(w for sid, w in weights.items() if rob.get(sid) == "high") / total
     some = sum(w for sid, w in weights.items() if rob.get(sid) == "some-concerns") / total
     missing = [sid for sid in weights if sid not in rob]
-    text = (f"{100 * high:.0f}% of the weight from trials at high risk of bias, "
-            f"{100 * some:.0f}% with some concerns")
-    if missing:
-        text += f"; not assessed: {', '.join(missing)}"
+    unassessed = sum(weights[sid] for sid in missing) / total
+    text = (f"RoB 2 for {endpoint}: {100 * high:.0f}% of the weight from trials at high risk "
+            f"of bias, {100 * some:.0f}% with some concerns, {100 * unassessed:.0f}% not "
+            "assessed for this outcome")
     if high > 0.5:
-        return 2, text + " (rule: high > 50% -> −2)"
-    if high > 0.25 or high + some > 0.5:
-        return 1, text + " (rule: high > 25%, or high + some concerns > 50% -> −1)"
-    return 0, text + " (rule: no threshold reached)"
+        return 2, text + " (rule: high > 50% -> −2)", (
+            f"trials at high risk of bias carry {100 * high:.0f}% of the weight.")
+    if high > 0.25 or high + some + unassessed > 0.5:
+        why = (f"trials at high risk of bias or with some concerns carry "
+               f"{100 * (high + some):.0f}% of the weight" if unassessed < 0.5 else
+               f"{100 * unassessed:.0f}% of the weight comes from trials whose risk of bias "
+               "was not assessed for this outcome")
+        if 0 < unassessed < 0.5:
+            why += f", and {100 * unassessed:.0f}% was not assessed for this outcome"
+        return 1, text + " (rule: high > 25%, or high + some concerns + not assessed > 50% " \
+                         "-> −1)", why + "."
+    return 0, text + " (rule: no threshold reached)", ""
 
 
-def _inconsistency(result: PoolResult) -> tuple[int, str]:
+def _inconsistency(result: PoolResult, grade) -> tuple[int, str, str]:
+    """GRADE guidance 7: point estimates, CI overlap, the Q test and I² (with its CI)."""
     h, r = result.heterogeneity, result.random
     if result.k < 2 or h.I2 is None:
-        return 0, "one trial: inconsistency cannot be assessed"
-    text = f"I² = {h.I2:.0f}%"
-    null = 1.0 if result.measure != "RD" else 0.0
-    pi_crosses = (r.pi_lower is not None and r.pi_lower < null < r.pi_upper)
-    ci_crosses = r.ci_lower is not None and r.ci_lower < null < r.ci_upper
+        return 0, "one trial: inconsistency cannot be assessed", ""
+    lower_better = result.better != "higher"
+    benefit = (lambda x: x < grade.benefit_threshold) if lower_better else (
+        lambda x: x > 1 / grade.benefit_threshold)
+    harm = (lambda x: x > grade.harm_threshold) if lower_better else (
+        lambda x: x < 1 / grade.harm_threshold)
+    ests = [s.estimate for s in result.included if s.estimate is not None]
+    ratio = result.measure != "RD"
+    wide = ratio and any(map(benefit, ests)) and any(map(harm, ests))
+    cis = [(s.ci_lower, s.ci_upper) for s in result.included if s.ci_lower is not None]
+    no_overlap = any(a[1] < b[0] for a in cis for b in cis)
+    q_low = h.Q_p is not None and h.Q_p < 0.10
+    i2_high = h.I2 > 50
+    met = [name for name, hit in (("point estimates vary widely (important benefit and "
+                                   "important harm)", wide),
+                                  ("confidence intervals without overlap", no_overlap),
+                                  ("Q test P < 0.10", q_low), ("I² > 50%", i2_high)) if hit]
+    i2 = percent(h.I2)
+    i2ci = (f" (95% CI {percent(h.I2_ci_lower)} to {percent(h.I2_ci_upper)})"
+            if h.I2_ci_lower is not None else "")
+    text = f"I² = {i2}{i2ci}; Q {p_value(h.Q_p)}"
     if r.pi_lower is not None:
-        text += f", prediction interval {r.pi_lower:.2f} to {r.pi_upper:.2f}"
-    if h.I2 > 75:
-        return 2, text + " (rule: I² > 75% -> −2)"
-    if h.I2 > 50 or (pi_crosses and not ci_crosses):
-        return 1, text + " (rule: I² > 50%, or PI crosses no effect while CI does not -> −1)"
-    return 0, text + " (rule: no threshold reached)"
+        text += f"; prediction interval {range_text(r.pi_lower, r.pi_upper, is_ratio=ratio)}"
+    text += f"; criteria met: {', '.join(met) if met else 'none'}"
+    if len(met) >= 3 and h.I2 > 75:
+        return 2, text + " (rule: three or more criteria with I² > 75% -> −2)", (
+            f"{'; '.join(met)} (I² = {i2}).")
+    if len(met) >= 2:
+        return 1, text + " (rule: two or more criteria -> −1)", f"{'; '.join(met)} (I² = {i2})."
+    wide_ci = (h.I2_ci_upper or 0) > 50
+    note = ("; the CI of I² does not exclude substantial heterogeneity, which few trials "
+            "cannot estimate" if wide_ci else "")
+    return 0, text + f" (rule: fewer than two criteria{note})", ""
 
 
-def _imprecision(result: PoolResult, grade) -> tuple[int, str]:
-    r = result.random
+def _imprecision(result: PoolResult, grade, outcome: str) -> tuple[int, str, str, object]:
+    """GRADE 34/35: the absolute effect's CI against the thresholds, then the OIS."""
+    r = result.random if result.k > 1 else result.common
     if r.ci_lower is None:
-        return 2, "no confidence interval"
-    if result.measure == "RD":
-        lo_t, hi_t, null = -0.05, 0.05, 0.0  # 5 percentage points
-    else:
-        lo_t, hi_t, null = grade.benefit_threshold, grade.harm_threshold, 1.0
-    crosses_null = r.ci_lower < null < r.ci_upper
-    crosses_both = r.ci_lower < lo_t and r.ci_upper > hi_t
-    crosses_one = r.ci_lower < lo_t < r.ci_upper or r.ci_lower < hi_t < r.ci_upper
+        return 2, "no confidence interval", "the effect has no confidence interval.", None
     n = result.counts.participants
     p0 = control_risk(result)
-    text = f"{result.spec.ci_label} {r.ci_lower:.2f} to {r.ci_upper:.2f}; {n} participants"
     ois = None
-    if p0 and 0 < p0 < 1:
-        ois = optimal_information_size(p0, grade.relative_risk_reduction, grade.alpha, grade.power)
-        text += (f"; OIS {ois} (control risk {100 * p0:.1f}%, RRR "
-                 f"{100 * grade.relative_risk_reduction:.0f}%, α {grade.alpha}, power {grade.power})")
-    if crosses_both:
-        return 2, text + f" (rule: CI crosses both {lo_t} and {hi_t} -> −2)"
-    if crosses_null or crosses_one or (ois is not None and n < ois):
-        why = "CI crosses no effect" if crosses_null else (
-            "CI crosses a threshold" if crosses_one else "participants below the OIS")
-        return 1, text + f" (rule: {why} -> −1)"
-    return 0, text + " (rule: no threshold reached)"
+    if p0 and 0 < p0 < 1 and result.measure in ("RR", "OR"):
+        ois = information_size(p0, grade.relative_risk_reduction, grade.alpha, grade.power,
+                               control_risk_source="observed")
+        b, h = grade.absolute_thresholds(outcome)
+        lo, hi = (1000 * (absolute_effect(p0, x, result.measure) - p0)
+                  for x in (r.ci_lower, r.ci_upper))
+        lower_better = result.better != "higher"
+        t_benefit, t_harm = (-b, h) if lower_better else (b, -h)
+        crosses = [name for name, t in (("important benefit", t_benefit),
+                                        ("important harm", t_harm)) if lo < t < hi]
+        scale = "per 1000"
+        text = (f"absolute effect {num(lo, 0)} to {num(hi, 0)} {scale} ({result.spec.ci_label}); "
+                f"thresholds {b:g} fewer/more {scale} (benefit {num(t_benefit, 0)}, harm "
+                f"{num(t_harm, 0)}); {n} participants; OIS {ois.participants} (control risk "
+                f"{100 * p0:.1f}% observed, RRR {100 * grade.relative_risk_reduction:.0f}%, "
+                f"α {grade.alpha:g}, power {grade.power:.0%})")
+        span = f"the 95% CI runs from {_per1000(lo)} to {_per1000(hi)} per 1000"
+    else:
+        lo, hi = r.ci_lower, r.ci_upper
+        if result.measure == "RD":
+            t_benefit, t_harm = -0.05, 0.05
+        else:
+            t_benefit, t_harm = grade.benefit_threshold, grade.harm_threshold
+        crosses = [name for name, t in (("important benefit", t_benefit),
+                                        ("important harm", t_harm)) if lo < t < hi]
+        text = (f"{result.spec.ci_label} {range_text(lo, hi)} (no control risk: relative "
+                f"thresholds {t_benefit:g} and {t_harm:g}); {n} participants")
+        span = f"the 95% CI runs from {range_text(lo, hi)}"
+    if len(crosses) == 2:
+        return 2, text + " (rule: CI crosses both thresholds -> −2)", (
+            f"{span}, including both an important benefit and an important harm."), ois
+    if crosses:
+        return 1, text + f" (rule: CI crosses the threshold of {crosses[0]} -> −1)", (
+            f"{span}, crossing the threshold of {crosses[0]}."), ois
+    if ois is not None and n < ois.participants:
+        return 1, text + " (rule: CI crosses no threshold, participants below the OIS -> −1)", (
+            f"{n} participants, fewer than the optimal information size of "
+            f"{ois.participants}."), ois
+    return 0, text + " (rule: no threshold crossed, OIS met)", "", ois
 
 
-def _publication_bias(result: PoolResult) -> tuple[int, str]:
+def _per1000(x: float) -> str:
+    return f"{abs(x):.0f} {'fewer' if x < 0 else 'more'}"
+
+
+def _publication_bias(result: PoolResult) -> tuple[int, str, str]:
     if result.k < 10:
         return 0, (f"{result.k} trials: small-study effects cannot be assessed below 10 "
-                   "(Cochrane Handbook 13.3.5.4); not rated down, undetected")
-    return 0, "10 or more trials: judge from the funnel plot and tests (not automated)"
+                   "(Cochrane Handbook 13.3.5.4); not rated down, undetected"), ""
+    return 0, "10 or more trials: judge from the funnel plot and tests (not automated)", ""
 
 
-def propose(outcome: str, result: PoolResult, rob: dict, grade, overrides: dict) -> Certainty:
-    """The proposal for every domain, then the reviewers' overrides, then the level."""
+def propose(outcome: str, result: PoolResult, rob: dict, grade, overrides: dict,
+            endpoint: str = "death") -> Certainty:
+    """The proposal for every domain, then the reviewers' overrides, then the level.
+    ``rob``: {study id: overall judgement} of the assessments made for ``endpoint``."""
+    down, rule, words, ois = _imprecision(result, grade, outcome)
     rules = {
-        "risk_of_bias": _risk_of_bias(result, rob),
-        "inconsistency": _inconsistency(result),
-        "indirectness": (0, "no data-driven rule (reviewers judge)"),
-        "imprecision": _imprecision(result, grade),
+        "risk_of_bias": _risk_of_bias(result, rob, endpoint),
+        "inconsistency": _inconsistency(result, grade),
+        "indirectness": (0, "no data-driven rule (reviewers judge)", ""),
+        "imprecision": (down, rule, words),
         "publication_bias": _publication_bias(result),
     }
+    mine = overrides.get(outcome, {})
     judged = []
     for domain in DOMAINS:
-        proposed, rule = rules[domain]
-        override = overrides.get(outcome, {}).get(domain)
+        proposed, rule, words = rules[domain]
+        override = mine.get(domain)
         final = override.downgrade if override else proposed
         judged.append(DomainJudgement(domain, proposed, rule, final,
-                                      override.reason if override else None))
+                                      override.reason if override else None, words))
     level = max(1, 4 - sum(d.final for d in judged))
-    return Certainty(outcome, tuple(judged), level)
+    return Certainty(outcome, tuple(judged), level, ois, mine.get("comment"),
+                     tuple(d for d in DOMAINS if d in mine))

@@ -27,6 +27,8 @@ class OutcomeSection:
     appendix: list = field(default_factory=list)
     matrix: dict = field(default_factory=dict)
     robustness: list = field(default_factory=list)
+    rob_endpoint: str = ""  # the endpoint whose RoB 2 assessments the section uses
+    information_note: str = ""  # GRADE's OIS beside the TSA's information size
 
 
 @dataclass
@@ -52,6 +54,8 @@ class TSASection:
     table: list
     adjusted: str
     plot_svg: str = ""
+    information: object = None  # InformationSize (models.sequential.information)
+    information_note: str = ""
 
 
 @dataclass
@@ -68,4 +72,7 @@ class ReportData:
     summary: dict
     bayes: list = field(default_factory=list)
     tsa: TSASection | None = None
+    rob_figures: list = field(default_factory=list)  # one entry per endpoint (assemble)
+    sof: dict = field(default_factory=dict)  # PICO header, footnotes, abbreviations, draft
+    unverified: list = field(default_factory=list)  # pooled records not yet verified
 

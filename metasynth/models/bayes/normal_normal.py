@@ -71,7 +71,8 @@ class TauPrior:
             return f"log-normal(meanlog={self.meanlog:.3f}, sdlog={self.sdlog:.3f}) for tau"
         if self.kind == "uniform":
             return "uniform (improper) on tau"
-        return f"{self.kind}(scale={self.scale:g}) on tau"
+        published = {"half-cauchy": "half-Cauchy"}.get(self.kind, self.kind)  # the option table's name
+        return f"{published} prior (scale {self.scale:g}) on tau"
 
 
 def half_normal(scale: float = 0.5) -> TauPrior:

@@ -38,6 +38,7 @@ from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import weighted_fit
 from metasynth.models.results import Printable, frame
 from metasynth.models.sequential.boundaries import design
+from metasynth.models.sequential.information import InformationSize, required_participants
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,9 @@ class TSAPlan:
 
 def required_information_size(control_risk: float, intervention_risk: float,
                               alpha: float = 0.05, beta: float = 0.10) -> float:
-    """Participants needed by one fixed-size two-arm trial (1:1), not rounded."""
-    p = (control_risk + intervention_risk) / 2
-    delta = control_risk - intervention_risk
-    z = norm_quantile(1 - alpha / 2) + norm_quantile(1 - beta)
-    return 4 * z * z * p * (1 - p) / (delta * delta)
+    """Participants needed by one fixed-size two-arm trial (1:1), not rounded: the one
+    calculation that GRADE's optimal information size also uses (``information``)."""
+    return required_participants(control_risk, intervention_risk, alpha, 1 - beta)
 
 
 def required_information_size_md(difference: float, sd: float, alpha: float = 0.05,
@@ -108,6 +107,14 @@ class TSAResult(Printable):
     boundary_curve: tuple[tuple[float, float, float], ...]  # (t, efficacy, futility) to plot
     spec: Any = None  # the AnalysisSpec of the pooled analysis (set by api.tsa)
     counts: Any = None  # its Counts (one counting rule for every section)
+
+    @property
+    def information(self) -> InformationSize:
+        """The required information size with its assumptions (the same calculation as
+        GRADE's optimal information size)."""
+        p = self.plan
+        return InformationSize(p.control_risk, p.relative_risk_reduction, p.alpha, 1 - p.beta,
+                               "stated", self.d2, self.ris, self.daris)
 
     @property
     def fraction_reached(self) -> float:

@@ -35,12 +35,17 @@ from metasynth.render.plots.kit import (
     effect_axis,
     favours,
     rc,
+    rob_dot,
+    rob_key,
+    rob_key_width,
     whisker,
     x_range,
 )
 from metasynth.render.text.methods import name
 from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
 from metasynth.render.text.robustness import subgroup_difference_line
+
+ROB_KEY_LINE = "\x00rob-key"  # the footer row where the swatch legend is drawn
 
 PLOT_W = 2.6  # inches of the plot column
 STUDY_COLOUR = BLUE  # squares
@@ -88,7 +93,7 @@ def _study_rows(result: PoolResult, rob: dict | None, whole_k: int) -> list[Row]
             cells["effect"] = "Not estimable"
         rows.append(Row("study", cells, est=s.estimate, lo=s.ci_lower, hi=s.ci_upper,
                         weight=_shown_weight(s, whole_k),
-                        rob=(rob or {}).get(s.id)))
+                        rob=(rob.get(s.id) or {}) if rob is not None else None))
     return rows
 
 
@@ -158,14 +163,16 @@ def _rows(result: PoolResult | SubgroupResult, show_common: bool, rob: dict | No
 
 
 def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = False,
-                rob: dict | None = None, notes: bool = True, rob_palette: str = "colourblind"):
+                rob: dict | None = None, notes: bool = True, rob_palette: str = "cochrane",
+                rob_endpoint: str | None = None):
     """Draw the forest plot of ``result`` and return the matplotlib Figure.
 
     ``rob``: optional {study id: {"D1": judgement, ..., "D5": ..., "overall": ...}} for
-    RoB 2 columns (judgements low / some-concerns / high; ``rob_palette``
-    "colourblind" or "cochrane"). The arm names in the column headers and the "Favours"
-    labels, the level of every interval and the direction of benefit are the result's
-    spec's.
+    RoB 2 columns: the assessments made for the outcome shown, named by ``rob_endpoint``
+    in the legend; a trial absent from ``rob`` is drawn "not assessed" (robvis symbols
+    and colours, ``rob_palette`` "cochrane" or "colourblind"). The arm names in the column
+    headers and the "Favours" labels, the level of every interval and the direction of
+    benefit are the result's spec's.
     """
     import matplotlib as mpl
 
@@ -180,11 +187,13 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
         footer.append(f"Zero cells: {overall.zero_cell_rule}.")
         for s in overall.excluded:
             footer.append(f"{s.label}: {s.excluded_reason}.")
-    if rob:
-        footer.append("Risk of bias (RoB 2): D1 randomization process; D2 deviations from "
-                      "intended interventions; D3 missing outcome data;")
-        footer.append("D4 measurement of the outcome; D5 selection of the reported result; "
-                      "O overall.  + low   ? some concerns   − high")
+    if rob is not None:
+        what = f" for {rob_endpoint.lower()}" if rob_endpoint else ""
+        footer.append(f"Risk of bias (RoB 2{what}): D1 randomization process; D2 deviations "
+                      "from intended interventions;")
+        footer.append("D3 missing outcome data; D4 measurement of the outcome; D5 selection of "
+                      "the reported result; O overall.")
+        footer.append(ROB_KEY_LINE)
     palette = ROB_PALETTES[rob_palette]
 
     with mpl.rc_context(rc()):
@@ -215,7 +224,7 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
         plot_w = max(PLOT_W, width(plot_header[1]) + 0.1, width(plot_header[0], True) + 0.1,
                      2 * (width(f"Favours {experimental}") + 0.1),
                      2 * (width(f"Favours {control}") + 0.1))
-        rob_cols = ["D1", "D2", "D3", "D4", "D5", "overall"] if rob else []
+        rob_cols = ["D1", "D2", "D3", "D4", "D5", "overall"] if rob is not None else []
         rob_w = 0.28
         x = {}
         pos = MARGIN
@@ -230,7 +239,8 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
             x[c] = pos
             pos += rob_w
         title = overall.outcome_label or ""
-        fig_w = max(pos + MARGIN, max([width(line) for line in footer] + [0.0]) + 2 * MARGIN,
+        fig_w = max(pos + MARGIN, max([rob_key_width(sheet) if line == ROB_KEY_LINE
+                                       else width(line) for line in footer] + [0.0]) + 2 * MARGIN,
                     width(title, True) + 2 * MARGIN)
         n_head, n_body, n_foot = 4 if title else 3, len(body), len(footer)
         axis_h = 0.62  # tick labels and "Favours" labels
@@ -295,23 +305,19 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
                 diamond(ax, i, r.est, r.lo, r.hi, x_lo, x_hi, POOLED_COLOUR)
             elif r.kind == "pi" and r.lo is not None:
                 whisker(ax, i, r.lo, r.hi, x_lo, x_hi, PI_COLOUR, lw=2.2)
-            for c in rob_cols if r.rob else ():
-                j = r.rob.get(c)
-                if j:
-                    cx = x[c] + rob_w / 2
-                    fig.add_artist(_dot(cx, yi, palette[j], sheet.inch))
-                    put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
+            for c in rob_cols if r.rob is not None else ():
+                j = r.rob.get(c, "not assessed")
+                cx = x[c] + rob_w / 2
+                fig.add_artist(rob_dot(cx, yi, j, palette, sheet.inch))
+                put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
 
         favours(sheet, ax, bottom - 0.42, null, ratio, x_lo, x_hi, overall.better,
                 experimental, control)
         y0 = bottom - axis_h
         for k, line in enumerate(footer):
-            put(MARGIN, y0 - (k + 0.5) * ROW_H, line)
+            if line == ROB_KEY_LINE:
+                rob_key(sheet, MARGIN, y0 - (k + 0.5) * ROW_H, palette)
+            else:
+                put(MARGIN, y0 - (k + 0.5) * ROW_H, line)
     return fig
 
-
-def _dot(cx, cy, color, transform):
-    from matplotlib.patches import Circle
-
-    return Circle((cx, cy), 0.075, transform=transform, facecolor=color, edgecolor="#404040",
-                  lw=0.4, zorder=1)

@@ -18,14 +18,21 @@ INK = "#1a1a1a"
 GREY = "#7f7f7f"
 # Okabe & Ito (2008) colour-blind-safe palette
 BLUE, VERMILLION, GREEN, YELLOW, SKY = "#0072B2", "#D55E00", "#009E73", "#F0E442", "#56B4E9"
-# Risk-of-bias palettes as robvis offers them: Cochrane's and a colour-blind-safe one
+# Risk-of-bias colours and symbols as robvis draws them (McGuinness & Higgins 2021):
+# "+" low, "−" some concerns, "X" high, "?" no information; Cochrane's colours (robvis's
+# default) or a colour-blind-safe set. "not assessed" (no assessment for the outcome shown)
+# is a pale grey cell without a symbol.
 ROB_PALETTES = {
     "cochrane": {"low": "#02C100", "some-concerns": "#E2DF07", "high": "#BF0000",
-                 "not assessed": "#BBBBBB"},
+                 "no-information": "#4EA1F7", "not assessed": "#E4E4E4"},
     "colourblind": {"low": GREEN, "some-concerns": YELLOW, "high": VERMILLION,
-                    "not assessed": "#BBBBBB"},
+                    "no-information": SKY, "not assessed": "#E4E4E4"},
 }
-ROB_SYMBOLS = {"low": "+", "some-concerns": "?", "high": "−", "not assessed": ""}
+ROB_SYMBOLS = {"low": "+", "some-concerns": "−", "high": "X", "no-information": "?",
+               "not assessed": ""}
+ROB_LEVEL_NAMES = {"low": "Low", "some-concerns": "Some concerns", "high": "High",
+                   "no-information": "No information", "not assessed": "Not assessed"}
+ROB_KEY_LEVELS = ("low", "some-concerns", "high", "not assessed")
 ROB_DOMAINS = ("D1", "D2", "D3", "D4", "D5", "overall")
 ROB_DOMAIN_NAMES = {
     "D1": "Randomization process", "D2": "Deviations from intended interventions",
@@ -206,3 +213,27 @@ def figure_svg(fig) -> str:
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "metasynth"})
     text = buf.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
+
+
+def rob_dot(cx: float, cy: float, level: str, palette: dict, transform, radius: float = 0.075):
+    """A robvis judgement cell: a filled circle (pale and dashed when not assessed)."""
+    from matplotlib.patches import Circle
+
+    missing = level == "not assessed"
+    return Circle((cx, cy), radius, transform=transform, facecolor=palette[level],
+                  edgecolor="#9a9a9a" if missing else "#404040", lw=0.4,
+                  ls=(0, (1.5, 1.5)) if missing else "-", zorder=1)
+
+
+def rob_key_width(sheet, levels=ROB_KEY_LEVELS) -> float:
+    return sum(0.24 + sheet.width(ROB_LEVEL_NAMES[lv]) + 0.18 for lv in levels)
+
+
+def rob_key(sheet, x: float, y: float, palette: dict, levels=ROB_KEY_LEVELS) -> float:
+    """The swatch legend (dot, symbol, words) from ``x`` at height ``y``; returns its end."""
+    for lv in levels:
+        sheet.fig.add_artist(rob_dot(x + 0.09, y, lv, palette, sheet.inch))
+        sheet.put(x + 0.09, y, ROB_SYMBOLS[lv], ha="center", bold=True)
+        sheet.put(x + 0.24, y, ROB_LEVEL_NAMES[lv])
+        x += 0.24 + sheet.width(ROB_LEVEL_NAMES[lv]) + 0.18
+    return x

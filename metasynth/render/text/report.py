@@ -4,10 +4,22 @@ gathers; everything a reader reads is written here."""
 
 from __future__ import annotations
 
+import re
+
 from metasynth import __version__
 from metasynth.models.results import PoolResult
-from metasynth.render.labels import field_label, value_label
-from metasynth.render.numbers import interval, num, p_value, percent
+from metasynth.models.sequential.information import absolute_effect
+from metasynth.render.labels import field_label, field_value, value_label
+from metasynth.render.numbers import (
+    ci_text,
+    interval,
+    num,
+    p_value,
+    percent,
+    power_of_ten,
+    stat,
+    superscripts,
+)
 from metasynth.render.text.methods import model_paragraph, name
 from metasynth.render.text.robustness import subgroup_difference_line
 
@@ -32,6 +44,15 @@ METHOD_REFERENCES = [
     "randomised trials. BMJ 2019;366:l4898.",
     "Guyatt GH, Oxman AD, Kunz R, et al. GRADE guidelines 6. Rating the quality of evidence: "
     "imprecision. J Clin Epidemiol 2011;64:1283-1293.",
+    "Guyatt GH, Oxman AD, Kunz R, et al. GRADE guidelines 7. Rating the quality of evidence: "
+    "inconsistency. J Clin Epidemiol 2011;64:1294-1302.",
+    "Zeng L, Brignardello-Petersen R, Hultcrantz M, et al. GRADE Guidance 34: update on rating "
+    "imprecision using a minimally contextualized approach. J Clin Epidemiol 2022;150:216-224.",
+    "Zeng L, Brignardello-Petersen R, Hultcrantz M, et al. GRADE Guidance 35: update on rating "
+    "imprecision for assessing contextualized certainty of evidence and making decisions. "
+    "J Clin Epidemiol 2022;150:225-242.",
+    "McGuinness LA, Higgins JPT. Risk-of-bias VISualization (robvis): an R package and Shiny web "
+    "app for visualizing risk-of-bias assessments. Res Synth Methods 2021;12:55-61.",
     "Peters JL, Sutton AJ, Jones DR, Abrams KR, Rushton L. Contour-enhanced meta-analysis funnel "
     "plots help distinguish publication bias from other causes of asymmetry. J Clin Epidemiol "
     "2008;61:991-996.",
@@ -60,26 +81,37 @@ def table_row(label: str, result: PoolResult | None, model: str = "random", why:
         return {"label": label, "k": 0, "effect": why or "no trials", "tau2": "", "I2": "", "p": ""}
     r = result.random if model == "random" else result.common
     h = result.heterogeneity
-    return {"label": label, "k": result.k, "effect": interval(r.estimate, r.ci_lower, r.ci_upper),
-            "tau2": num(h.tau2, 3) if model == "random" and h.tau2 is not None else "",
+    ratio = result.measure != "RD"
+    return {"label": label, "k": result.k,
+            "effect": interval(r.estimate, r.ci_lower, r.ci_upper, is_ratio=ratio),
+            "tau2": stat("tau2", h.tau2) if model == "random" and h.tau2 is not None else "",
             "I2": percent(h.I2) if h.I2 is not None else "", "p": p_value(r.p)}
 
 
-def sof_row(result: PoolResult, certainty, p0: float | None) -> dict:
+def sof_row(result: PoolResult, certainty, p0: float | None, followup: str = "",
+            counts_note: str = "") -> dict:
     """The Summary of Findings row (GRADEpro's columns) of one outcome; ``p0`` is the
-    control-arm risk (``report.grade.control_risk``)."""
-    r = result.random
+    control-arm risk (``report.grade.control_risk``). ``footnotes``: (cell, text) pairs that
+    ``sof_footnotes`` letters: every downgrade, and a capped absolute effect."""
+    r = result.random if result.k > 1 else result.common
     n, trials = result.counts.participants, result.counts.trials
-    row = {"relative": f"{result.measure} {interval(r.estimate, r.ci_lower, r.ci_upper)}",
+    ratio = result.measure != "RD"
+    row = {"relative": f"{result.measure} {ci_text(r.estimate, r.ci_lower, r.ci_upper, is_ratio=ratio)}",
            "participants": f"{n} ({trials} RCT{'s' if trials != 1 else ''})",
-           "certainty": f"{certainty.symbols} {certainty.label}", "reasons": certainty.reasons()}
+           "certainty": f"{certainty.symbols} {certainty.label}", "reasons": certainty.reasons(),
+           "followup": followup, "footnotes": [], "marks": {}}
+    row["footnotes"] += [("certainty", d.footnote) for d in certainty.domains if d.final]
+    row["footnotes"] += [("certainty", f"Reviewers' judgement on {d.domain.replace('_', ' ')}: "
+                          f"no downgrade ({d.override_reason})")
+                         for d in certainty.domains
+                         if d.override_reason and not d.final and d.proposed]
+    comments = [c for c in (certainty.comment, counts_note) if c]
+    row["comment"] = " ".join(c if c.endswith(".") else c + "." for c in comments)
     if p0 is not None and result.measure in ("RR", "OR") and r.estimate is not None:
-        def risk(rr):  # intervention risk from the control risk and RR (or OR)
-            if result.measure == "RR":
-                return min(1.0, p0 * rr)
-            odds = p0 / (1 - p0) * rr
-            return odds / (1 + odds)
-        c, e = 1000 * p0, [1000 * risk(x) for x in (r.estimate, r.ci_lower, r.ci_upper)]
+        raw = [1000 * p0 * x for x in (r.estimate, r.ci_lower, r.ci_upper)]
+        c = 1000 * p0
+        e = [1000 * absolute_effect(p0, x, result.measure) for x in (r.estimate, r.ci_lower,
+                                                                    r.ci_upper)]
         diff = [x - c for x in e]
 
         def words(d):
@@ -87,9 +119,124 @@ def sof_row(result: PoolResult, certainty, p0: float | None) -> dict:
         row.update(control=f"{c:.0f} per 1000",
                    experimental=f"{e[0]:.0f} per 1000 ({e[1]:.0f} to {e[2]:.0f})",
                    difference=f"{words(diff[0])} per 1000 ({words(diff[1])} to {words(diff[2])})")
+        if result.measure == "RR" and max(raw) > 1000:
+            row["footnotes"].append(("experimental", (
+                f"The control risk ({c:.0f} per 1000) times the {result.measure}'s upper limit "
+                f"({num(r.ci_upper)}) exceeds 1000 per 1000 ({raw[2]:.0f}); the risk is capped "
+                "at 1000 per 1000, so the upper limit of the absolute effect is a bound, not an "
+                "estimate.")))
     else:
         row.update(control="", experimental="", difference="")
     return row
+
+
+def heterogeneity_ci_line(result: PoolResult) -> str:
+    """'Tau² = 0.007 (95% CI 0.000 to 1.234); I² = 12% (95% CI 0% to 89%); Q-profile
+    intervals.' (the one precision of each statistic)."""
+    h = result.heterogeneity
+    return (f"Tau² = {stat('tau2', h.tau2)} (95% CI {stat('tau2', h.tau2_ci_lower)} to "
+            f"{stat('tau2', h.tau2_ci_upper)}); I² = {percent(h.I2)} (95% CI "
+            f"{percent(h.I2_ci_lower)} to {percent(h.I2_ci_upper)}); Q-profile intervals.")
+
+
+def sof_footnotes(rows: list[dict]) -> list[tuple[str, str]]:
+    """Letter the footnotes of the Summary of Findings rows as GRADEpro does (a, b, c ...,
+    in table order; one letter for one text); sets each row's ``marks``: {cell: "a,b"}."""
+    letters: dict[str, str] = {}
+    for row in rows:
+        marks: dict[str, list[str]] = {}
+        for cell, text in row.get("footnotes", []):
+            if text not in letters:
+                letters[text] = _letter(len(letters))
+            marks.setdefault(cell, []).append(letters[text])
+        row["marks"] = {cell: ",".join(v) for cell, v in marks.items()}
+    return [(letter, text) for text, letter in letters.items()]
+
+
+def _letter(i: int) -> str:
+    return chr(ord("a") + i) if i < 26 else _letter(i // 26 - 1) + chr(ord("a") + i % 26)
+
+
+def followup_text(days: list[int]) -> str:
+    """'28 days', '28 to 30 days' (the timepoints the trials of an outcome report)."""
+    if not days:
+        return ""
+    lo, hi = min(days), max(days)
+    return f"{lo} days" if lo == hi else f"{lo} to {hi} days"
+
+
+def sof_header(plan, countries: list[str]) -> list[tuple[str, str]]:
+    """GRADEpro's PICO header: patient or population, setting, intervention, comparison."""
+    g = plan.grade
+    population = g.population or ("Adults with COVID-19 acute respiratory distress syndrome "
+                                  "or severe respiratory failure")
+    setting = g.setting or ("Hospitals (randomized trials in " + ", ".join(countries) + ")"
+                            if countries else "Hospitals")
+    return [("Patient or population", population), ("Setting", setting),
+            ("Intervention", plan.experimental), ("Comparison", plan.control)]
+
+
+ABBREVIATIONS = {"CI": "confidence interval", "RR": "risk ratio", "OR": "odds ratio",
+                 "RD": "risk difference", "RCT": "randomized controlled trial",
+                 "OIS": "optimal information size", "MSC": "mesenchymal stromal cells",
+                 "RoB 2": "Cochrane risk-of-bias tool for randomized trials, version 2",
+                 "GRADE": "Grading of Recommendations Assessment, Development and Evaluation",
+                 "HKSJ": "Hartung-Knapp-Sidik-Jonkman", "REML": "restricted maximum likelihood"}
+
+
+def abbreviations(used: str) -> str:
+    """'CI: confidence interval; RR: risk ratio; ...' for the abbreviations in ``used``."""
+    return "; ".join(f"{k}: {v}" for k, v in ABBREVIATIONS.items()
+                     if re.search(rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])", used)) + "."
+
+
+def grade_sof_note(plan, certainties: list) -> str:
+    """How GRADE was proposed, for the note under the Summary of Findings."""
+    g = plan.grade
+    custom = "; ".join(f"{o}: {t.benefit_per_1000:g} and {t.harm_per_1000:g}"
+                       for o, t in g.thresholds.items())
+    return (f"Imprecision is rated on the absolute effect: thresholds of an important benefit "
+            f"{g.benefit_per_1000:g} and harm {g.harm_per_1000:g} per 1000 (GRADE 34/35)"
+            + (f" ({custom})" if custom else "")
+            + f", then the optimal information size for a "
+            f"{100 * g.relative_risk_reduction:.0f}% relative risk reduction (α {g.alpha:g}, power "
+            f"{g.power:.0%}). Inconsistency by GRADE guidance 7 (point estimates, overlap of CIs, "
+            "Q and I²).")
+
+
+def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
+    """GRADE's optimal information size beside the TSA's required information size: one
+    calculation, and why the numbers differ."""
+    g, t = grade_ois, tsa_info
+    same = (abs(g.control_risk - t.control_risk) < 1e-9
+            and abs(g.relative_risk_reduction - t.relative_risk_reduction) < 1e-9
+            and abs(g.power - t.power) < 1e-9 and g.alpha == t.alpha and t.diversity < 0.005)
+    text = (f"Information size for {outcome_label.lower()}, one calculation for both sections: "
+            f"GRADE's optimal information size is {g.participants} participants (control risk "
+            f"{100 * g.control_risk:.1f}%, {g.control_risk_source} in the control arms; relative "
+            f"risk reduction {100 * g.relative_risk_reduction:.1f}%; α {g.alpha:g}; power "
+            f"{g.power:.0%}); the trial sequential analysis requires {t.participants} "
+            f"(control risk {100 * t.control_risk:.1f}%, stated in the plan; relative risk "
+            f"reduction {100 * t.relative_risk_reduction:.1f}%; α {t.alpha:g}; power "
+            f"{t.power:.0%}; diversity D² {100 * t.diversity:.1f}%).")
+    if same:
+        return text + " The assumptions are the same."
+    why = []
+    if abs(g.relative_risk_reduction - t.relative_risk_reduction) > 1e-9:
+        why.append("GRADE asks whether the evidence could detect a modest effect "
+                   f"(RRR {100 * g.relative_risk_reduction:.0f}%, the plan's grade section), "
+                   "the TSA whether it has reached the effect the founding trial was designed "
+                   f"to detect (RRR {100 * t.relative_risk_reduction:.1f}%): a larger "
+                   "anticipated effect needs fewer participants")
+    if abs(g.control_risk - t.control_risk) > 1e-9:
+        why.append("GRADE takes the control risk observed in the trials, the TSA the one "
+                   "anticipated at design")
+    if abs(g.power - t.power) > 1e-9:
+        why.append(f"the TSA plans for {t.power:.0%} power, GRADE's convention is "
+                   f"{g.power:.0%}")
+    if t.diversity >= 0.005:  # shown as a whole percentage: below 0.5% it reads 0%
+        why.append("the TSA inflates its size for the heterogeneity between trials (D²)")
+    return text + " They differ because " + "; ".join(why) + "."
 
 
 def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
@@ -115,12 +262,19 @@ def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
         f"Subgroup analyses ({subs}): each subgroup pooled with its own tau²; test for subgroup "
         "differences by Cochran's Q between subgroup estimates (RevMan); study weights are shares "
         f"of the whole analysis. Sensitivity analyses: {sens}.",
-        "Risk of bias: RoB 2 for all-cause mortality (Sterne et al. 2019), five domains and overall. "
-        "Certainty of evidence: GRADE, proposed from the data by the rules shown with each outcome "
-        f"(optimal information size for a {100 * plan.grade.relative_risk_reduction:.0f}% relative "
-        f"risk reduction, α = {plan.grade.alpha}, power {plan.grade.power:.0%}; thresholds of "
-        f"appreciable benefit and harm RR {plan.grade.benefit_threshold} and "
-        f"{plan.grade.harm_threshold}), then the reviewers' judgements in studies/grade.yaml.",
+        "Risk of bias: RoB 2 (Sterne et al. 2019), five domains and overall, assessed per "
+        "outcome: each forest plot, risk-of-bias figure and GRADE rating uses the assessments "
+        "made for its own outcome, and a trial without one is shown as not assessed. Figures "
+        "use robvis's symbols and colours (McGuinness & Higgins 2021). "
+        "Certainty of evidence: GRADE, proposed from the data by the rules shown with each "
+        "outcome: inconsistency by GRADE guidance 7 (point estimates, overlap of confidence "
+        "intervals, Q test, I² and its CI); imprecision by GRADE guidance 34 and 35 on the "
+        f"absolute effect, with thresholds of an important benefit of "
+        f"{plan.grade.benefit_per_1000:g} and harm of {plan.grade.harm_per_1000:g} per 1000, "
+        "then the optimal information size for a "
+        f"{100 * plan.grade.relative_risk_reduction:.0f}% relative risk reduction (α "
+        f"{plan.grade.alpha:g}, power {plan.grade.power:.0%}); then the reviewers' judgements "
+        "in studies/grade.yaml, each shown with its reason.",
         *beyond_methods(plan, spec, priors),
         f"Software: metasynth {__version__}; every estimator is checked against R metafor 3.8.1 "
         "(Viechtbauer 2010) by the test suite.",
@@ -180,8 +334,8 @@ def matrix_label(changes: dict) -> str:
 def subgroup_table(res) -> dict:
     """A subgroup analysis as a table of the report: a row per subgroup and RevMan's test."""
     head = field_label(res.by)
-    rows = [table_row(f"{head}: {value_label(g)}", r) for g, r in res.groups]
-    rows += [table_row(f"{head}: {value_label(g)}", None, why=why) for g, why in res.not_pooled]
+    rows = [table_row(field_value(res.by, g, True), r) for g, r in res.groups]
+    rows += [table_row(field_value(res.by, g, True), None, why=why) for g, why in res.not_pooled]
     return {"by": head, "rows": rows, "test": subgroup_difference_line(res.test)}
 
 
@@ -189,25 +343,77 @@ def matrix_cell(result, model: str, error: str | None = None) -> str:
     if result is None:
         return f"not estimable ({error})"
     r = result.common if model == "common" else result.random
-    return f"{interval(r.estimate, r.ci_lower, r.ci_upper)} (k={result.k})"
+    return (f"{interval(r.estimate, r.ci_lower, r.ci_upper, is_ratio=result.measure != 'RD')} "
+            f"(k={result.k})")
 
 
-def included_row(study, label: str, rob: str) -> dict:
-    """One row of the Included studies table."""
+EXTRACTION_NOTE = re.compile(r"not read|not seen|session|not retriev", re.I)
+
+
+def dose_text(iv) -> str:
+    """The dose in a reader's words: cells per kg as a power of ten when the trial states it
+    per kg, else the published dose without the extraction notes in its parentheses."""
+    if iv.dose_per_kg:
+        return f"{power_of_ten(iv.dose_per_kg)} cells/kg per infusion"
+    text = iv.dose
+    if EXTRACTION_NOTE.search(text.split(" (")[0]):
+        return "dose not recorded"
+    return superscripts(text.split(" (")[0].strip())
+
+
+def rob_cell(study, endpoints: list[tuple[str, str]]) -> str:
+    """'All-cause death: some concerns; other outcomes: not assessed' (each endpoint of the
+    plan's outcomes with its own assessment; RoB 2 is outcome-specific)."""
+    parts = [f"{label}: {value_label(rob.overall.judgement)}" for eid, label in endpoints
+             if (rob := study.rob_for(eid)) is not None]
+    if not parts:
+        return "not assessed"
+    if len(parts) < len(endpoints):
+        parts.append("other outcomes: not assessed")
+    return "; ".join(parts)
+
+
+def evidence_status(study) -> str:
+    """'AI-assisted extraction (metasynth helpers), 2026-11-26; not yet verified' (the
+    record's own words)."""
+    info = study.record
+    if info is None:
+        return "extraction not documented; not verified"
+    text = f"{info.extracted_by}, {info.extracted_on}"
+    if info.verified:
+        return f"Verified by {info.verified_by}, {info.verified_on} ({text})"
+    return f"Not yet verified against the full text ({text})"
+
+
+def included_row(study, label: str, endpoints: list[tuple[str, str]]) -> dict:
+    """One row of the Included studies table (a reader's words; the extraction notes stay
+    in the records and the appendix)."""
     deaths = sorted(o.timepoint_days for o in study.outcomes if o.endpoint == "death")
     n = sum(a.randomized or 0 for a in study.arms)
-    iv = study.intervention
-    infusions = f"; {iv.infusions} infusion(s)" if iv.infusions else ""
+    iv, d, pop = study.intervention, study.design, study.population
+    infusions = f"; {iv.infusions} infusion{'s' if iv.infusions != 1 else ''}" if iv.infusions else ""
     return {"label": label,
-            "design": f"{study.design.randomization}; {study.design.blinding}; "
-                      f"{', '.join(study.design.countries)}",
-            "population": f"{study.population.condition}; ventilation: "
-                          f"{study.population.ventilation_at_baseline}",
-            "intervention": f"{iv.product} ({iv.product_type}, {iv.tissue_source}); "
-                            f"{iv.dose}{infusions}",
+            "design": "; ".join([field_value("randomization", d.randomization),
+                                 field_value("blinding", d.blinding),
+                                 ", ".join(d.countries)]),
+            "population": f"{superscripts(pop.condition)}; "
+                          f"{field_value('ventilation_at_baseline', pop.ventilation_at_baseline)}",
+            "intervention": f"{iv.product}; {field_value('product_type', iv.product_type)}; "
+                            f"{field_value('tissue_source', iv.tissue_source)}; "
+                            f"{dose_text(iv)}{infusions}",
             "control": iv.comparator,
             "followup": ", ".join(f"day {d}" for d in deaths) or "no mortality data",
-            "n": str(n) if n else "not reported", "rob": rob}
+            "n": str(n) if n else "not reported", "rob": rob_cell(study, endpoints),
+            "status": evidence_status(study),
+            "verified": bool(study.record and study.record.verified)}
+
+
+def draft_notice(unverified: list[str], pooled: int) -> str:
+    """The DRAFT mark's words: which pooled records are unverified."""
+    return (f"DRAFT: {len(unverified)} of the {pooled} trial records pooled in this report "
+            "are AI-assisted extractions not yet verified against the full text: "
+            + ", ".join(unverified) + ". Do not use this report for decisions until every "
+            "pooled record is verified.")
 
 
 def not_contributing_rows(labels: list[str], excluded) -> list[dict]:

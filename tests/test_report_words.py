@@ -1,0 +1,107 @@
+"""The report's words: no raw identifiers, one participant count, per-outcome RoB, the
+DRAFT mark (each test a defect of issue 13). Reads the report built once per run."""
+
+import re
+import typing
+from html.parser import HTMLParser
+
+import pytest
+
+pytest.importorskip("weasyprint")
+
+
+class _Text(HTMLParser):
+    """The text a reader reads: no <style>, <svg> (figures are checked apart), <code>, or
+    verbatim quotes of the sources."""
+
+    SKIP: typing.ClassVar = {"style", "svg", "code", "script", "title"}
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.stack = [], []
+
+    def handle_starttag(self, tag, attrs):
+        cls = dict(attrs).get("class", "")
+        self.stack.append(tag in self.SKIP or "quote" in cls)
+
+    def handle_endtag(self, tag):
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not any(self.stack):
+            self.parts.append(data)
+
+
+def _reader_text(html: str) -> str:
+    p = _Text()
+    p.feed(html)
+    return " ".join(p.parts)
+
+
+def _raw_identifiers() -> set[str]:
+    """Field names and enumerated values of the record schema written as code (with _ or
+    -), and the outcome registry's ids."""
+    from metasynth.records import schema
+
+    names = set()
+    for model in vars(schema).values():
+        if isinstance(model, type) and issubclass(model, schema.Strict):
+            for fname, f in model.model_fields.items():
+                if "_" in fname:
+                    names.add(fname)
+                for arg in typing.get_args(f.annotation) or (f.annotation,):
+                    for v in typing.get_args(arg) if typing.get_origin(arg) is typing.Literal else ():
+                        if isinstance(v, str) and ("-" in v or "_" in v):
+                            names.add(v)
+    names |= {"sae", "hksj-adhoc", "half-cauchy", "msc_ev", "ards_improvement",
+              "clinical_improvement", "invasive_ventilation"}
+    return names
+
+
+def test_no_raw_identifiers_in_the_report_text(built_report):
+    """Checked on the report's own words; the appendix reproduces the records' provenance
+    (quotes and the extractors' derivations) as written, and is left out."""
+    text = _reader_text(built_report.files.html.read_text())
+    text = text.split("Appendix: the source of every number pooled")[0]
+    found = {n for n in _raw_identifiers()
+             if re.search(rf"(?<![\w/.-]){re.escape(n)}(?![\w-])", text)}
+    assert not found, f"raw identifiers in the report text: {sorted(found)}"
+
+
+def test_participant_counts_agree_across_sections(report_data):
+    """The Summary of Findings, GRADE's imprecision rule and the outcome's counts give one
+    number of participants."""
+    for sec in report_data.outcomes:
+        if sec.result is None:
+            continue
+        n = sec.result.counts.participants
+        assert sec.sof["participants"].startswith(f"{n} ("), sec.id
+        imprecision = next(d for d in sec.certainty.domains if d.domain == "imprecision")
+        assert f"{n} participants" in imprecision.rule, sec.id
+    if report_data.tsa is not None:
+        tsa_out = next(s for s in report_data.outcomes if s.id == report_data.tsa.id)
+        assert f"{tsa_out.result.counts.participants} participants" in " ".join(
+            report_data.tsa.sentences)
+
+
+def test_rob_per_outcome_in_the_report(report_data):
+    """GRADE's risk of bias names the outcome's own assessments; an outcome nobody assessed
+    is 'not assessed', never given death's judgements."""
+    for sec in report_data.outcomes:
+        if sec.result is None:
+            continue
+        rob = next(d for d in sec.certainty.domains if d.domain == "risk_of_bias")
+        assert sec.rob_endpoint.lower() in rob.rule
+        if sec.id == "sae":
+            assert "100% not assessed" in rob.rule
+    by_endpoint = {r["endpoint"]: r for r in report_data.rob_figures}
+    assert "traffic" in by_endpoint["death"] and "traffic" not in by_endpoint["sae"]
+
+
+def test_draft_mark_names_the_unverified_records(built_report, report_data):
+    html = built_report.files.html.read_text()
+    assert report_data.unverified  # every shipped record awaits verification
+    assert "DRAFT" in html
+    for label in report_data.unverified:
+        assert label in report_data.sof["draft"]
