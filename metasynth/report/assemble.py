@@ -42,7 +42,7 @@ from metasynth.report.sections import OutcomeSection, ReportData
 
 def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
     from metasynth.records.select import rob_judgements
-    from metasynth.render.plots.forest import forest_plot
+    from metasynth.render.plots.forest import forest_pages
     from metasynth.render.plots.kit import figure_svg
     from metasynth.render.plots.rob import summary_plot, traffic_light_plot
 
@@ -75,8 +75,8 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         result = pool_effects(effects, options)
         sec.result, sec.k = result, result.k
         pooled[oid] = result
-        fig = forest_plot(result, rob=rob_full)
-        sec.forest_svg = figure_svg(fig)
+        # one figure per page, headers repeated: a long forest plot never overflows a page
+        sec.forest_svg = "".join(figure_svg(f) for f in forest_pages(result, rob=rob_full))
         sec.lines = [heterogeneity_line(result), overall_effect_line(
             result, "random" if result.k > 1 else "common")]
         sec.warnings = list(result.warnings)
