@@ -25,7 +25,7 @@ from tests.stress_corpus import write_corpus  # noqa: E402
 
 def cpu_seconds(cmd: list[str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env={**os.environ, "SOURCE_DATE_EPOCH": "1764115200"})
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
