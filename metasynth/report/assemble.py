@@ -50,7 +50,7 @@ from metasynth.report.sections import OutcomeSection, ReportData
 
 def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportData:
     from metasynth.records.select import rob_judgements
-    from metasynth.render.plots.forest import forest_plot
+    from metasynth.render.plots.forest import forest_pages
     from metasynth.render.plots.kit import figure_svg
 
     folder = Path(folder)
@@ -87,8 +87,9 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         rob_full = rob_judgements(studies, endpoint)
         rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
         sec.rob_endpoint = endpoint_label
-        fig = forest_plot(result, rob=rob_full, rob_endpoint=endpoint_label)
-        sec.forest_svg = figure_svg(fig)
+        # one figure per page, headers repeated: a long forest plot never overflows a page
+        sec.forest_svg = "".join(figure_svg(f) for f in forest_pages(
+            result, rob=rob_full, rob_endpoint=endpoint_label))
         sec.lines = [heterogeneity_line(result), overall_effect_line(
             result, "random" if result.k > 1 else "common")]
         if result.heterogeneity.tau2 is not None and result.k > 1:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
 from metasynth.report.grade import DOMAIN_NAMES
+from metasynth.report.page import finish_page
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,14 @@ def render_html(data: ReportData, font_files: dict | None = None, page_size: str
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     template = env.get_template("report.html.j2")
-    return template.render(
+    return finish_page(template.render(
         t=data.title, plan=data.plan, methods=data.methods, included=data.included,
         outcomes=data.outcomes, rob_traffic=data.rob_traffic_svg, rob_summary=data.rob_summary_svg,
         not_contributing=data.not_contributing, references=data.references,
         method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
         created=_created(data), font_files=font_files, bayes=data.bayes, tsa=data.tsa,
         page_size=page_size or data.plan.page_size, sof=data.sof, rob_figures=data.rob_figures,
-        unverified=data.unverified)
+        unverified=data.unverified))
 
 
 def _font_files() -> dict:
@@ -88,5 +89,7 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
                                    base_url=str(out)).render()
         pages = len(document.pages)
         pdf_path = out / f"{name}.pdf"
-        _atomic_write(pdf_path, document.write_pdf(pdf_identifier=f"metasynth-{name}".encode()))
+        # a tagged PDF (headings, tables, figures as structure) for screen readers
+        _atomic_write(pdf_path, document.write_pdf(
+            pdf_identifier=f"metasynth-{name}".encode(), pdf_tags=True))
     return ReportFiles(pdf_path, html_path, summary_path, time.perf_counter() - start, pages)

@@ -48,6 +48,7 @@ from metasynth.render.text.robustness import subgroup_difference_line
 ROB_KEY_LINE = "\x00rob-key"  # the footer row where the swatch legend is drawn
 
 PLOT_W = 2.6  # inches of the plot column
+PAGE_HEIGHT = 6.3  # inches: a landscape A4 or Letter page holds one page of a plot, with its heading
 STUDY_COLOUR = BLUE  # squares
 POOLED_COLOUR = INK  # diamonds
 PI_COLOUR = VERMILLION  # prediction interval
@@ -174,6 +175,22 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
     headers and the "Favours" labels, the level of every interval and the direction of
     benefit are the result's spec's.
     """
+    return forest_pages(result, show_common=show_common, rob=rob, notes=notes,
+                        rob_palette=rob_palette, rob_endpoint=rob_endpoint, max_height=None)[0]
+
+
+def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = False,
+                 rob: dict | None = None, notes: bool = True, rob_palette: str = "cochrane",
+                 rob_endpoint: str | None = None,
+                 max_height: float | None = PAGE_HEIGHT) -> list:
+    """The forest plot of ``result`` as one Figure per page, none taller than
+    ``max_height`` inches (None: one Figure, however tall).
+
+    Every page repeats the column headers and the axis, with the same columns, axis range
+    and square scale, so the pages read as one plot (as RevMan splits a long forest plot);
+    the pooled rows follow the last trial and the notes close the last page, none of them
+    clipped. Arguments as for ``forest_plot``.
+    """
     import matplotlib as mpl
 
     body, footer, overall = _rows(result, show_common, rob)
@@ -195,10 +212,15 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
                       "the reported result; O overall.")
         footer.append(ROB_KEY_LINE)
     palette = ROB_PALETTES[rob_palette]
+    title = overall.outcome_label or ""
+    n_head = 4 if title else 3
+    axis_h = 0.62  # tick labels and "Favours" labels
+    fixed = 2 * MARGIN + n_head * ROW_H + axis_h
+    chunks = _page_rows(len(body), len(footer), fixed, max_height)
 
     with mpl.rc_context(rc()):
-        sheet = Sheet()
-        fig, width, put = sheet.fig, sheet.width, sheet.put
+        widths_sheet = Sheet()
+        width = widths_sheet.width
         ci_name = name("ci", overall.random.ci_method) if overall.k > 1 else ""
         model = (f"{overall.random.tau2_method}, {ci_name}, {spec.ci_label}" if overall.k > 1
                  else spec.ci_label)
@@ -238,86 +260,123 @@ def forest_plot(result: PoolResult | SubgroupResult, *, show_common: bool = Fals
         for c in rob_cols:
             x[c] = pos
             pos += rob_w
-        title = overall.outcome_label or ""
-        fig_w = max(pos + MARGIN, max([rob_key_width(sheet) if line == ROB_KEY_LINE
-                                       else width(line) for line in footer] + [0.0]) + 2 * MARGIN,
-                    width(title, True) + 2 * MARGIN)
-        n_head, n_body, n_foot = 4 if title else 3, len(body), len(footer)
-        axis_h = 0.62  # tick labels and "Favours" labels
-        fig_h = MARGIN + (n_head + n_body + n_foot) * ROW_H + axis_h + MARGIN
-        fig.set_size_inches(fig_w, fig_h)
-
-        def y_row(i: float) -> float:  # centre of header/body row i, inches from bottom
-            return fig_h - MARGIN - (i + 0.5) * ROW_H
-
-        right = {"e_events", "e_total", "c_events", "c_total", "weight"}
-
-        def put_cell(col, yi, text, bold=False):
-            if col in right:
-                put(x[col] + widths[col], yi, text, ha="right", bold=bold)
-            else:
-                put(x[col], yi, text, bold=bold)
-
-        # headers: [title], group names, plot title, column names
-        h0 = 1 if title else 0
-        if title:
-            put(MARGIN, y_row(0), title, bold=True)
-        put((x["e_events"] + x["e_total"] + widths["e_total"]) / 2, y_row(h0 + 1), experimental,
-            ha="center", bold=True)
-        put((x["c_events"] + x["c_total"] + widths["c_total"]) / 2, y_row(h0 + 1), control,
-            ha="center", bold=True)
-        put(x["weight"] + widths["weight"], y_row(h0 + 1), "Weight", ha="right", bold=True)
-        put((plot_x0 + plot_x1) / 2, y_row(h0 + 0.5), plot_header[0], ha="center", bold=True)
-        put((plot_x0 + plot_x1) / 2, y_row(h0 + 1.5), plot_header[1], ha="center")
-        put(x["effect"], y_row(h0 + 1), MEASURE_NAMES[measure], bold=True)
-        for col, text in header2.items():
-            put_cell(col, y_row(h0 + 2), text, bold=col == "study")
-        for c in rob_cols:
-            put(x[c] + rob_w / 2, y_row(h0 + 2), "O" if c == "overall" else c, ha="center",
-                bold=True)
-
-        # plot axes spanning the body rows; row i of the body sits at data y = i
-        top = y_row(n_head) + ROW_H / 2
-        bottom = y_row(n_head + n_body - 1) - ROW_H / 2
-        ax = sheet.axes_inches(plot_x0, bottom, plot_w, top - bottom)
-        ax.set_ylim(n_body - 0.5, -0.5)
+        continued = "Continued on the next page." if len(chunks) > 1 else ""
+        fig_w = max(pos + MARGIN, max([rob_key_width(widths_sheet) if line == ROB_KEY_LINE
+                                       else width(line) for line in [*footer, continued]]
+                                      + [0.0]) + 2 * MARGIN, width(title, True) + 2 * MARGIN)
         points = [r.est for r in body if r.kind in ("study", "pooled")]
         pooled_cis = [v for r in body if r.kind == "pooled" for v in (r.lo, r.hi)]
         x_lo, x_hi = x_range(points, pooled_cis, ratio)
-        null = effect_axis(ax, x_lo, x_hi, ratio)
-
         weights = [r.weight for r in body if r.kind == "study" and r.weight]
         w_max = max(weights) if weights else 1.0
-        side_max = 0.75 * ROW_H * 72  # points
-        for i, r in enumerate(body):
-            yi = y_row(n_head + i)
-            for col in [*left_cols, "effect"]:
-                put_cell(col, yi, r.cells.get(col, ""), bold=r.bold)
-            if r.span:
-                put(x["study"], yi, r.span)
-            if r.kind == "study" and r.est is not None:
-                whisker(ax, i, r.lo, r.hi, x_lo, x_hi, INK)
-                if x_lo <= r.est <= x_hi:  # square area proportional to weight
-                    area = side_max**2 * (r.weight or 0) / w_max
-                    ax.scatter([r.est], [i], marker="s", s=max(area, 4.0), color=STUDY_COLOUR,
-                               zorder=3, linewidths=0)
-            elif r.kind == "pooled" and r.est is not None:
-                diamond(ax, i, r.est, r.lo, r.hi, x_lo, x_hi, POOLED_COLOUR)
-            elif r.kind == "pi" and r.lo is not None:
-                whisker(ax, i, r.lo, r.hi, x_lo, x_hi, PI_COLOUR, lw=2.2)
-            for c in rob_cols if r.rob is not None else ():
-                j = r.rob.get(c, "not assessed")
-                cx = x[c] + rob_w / 2
-                fig.add_artist(rob_dot(cx, yi, j, palette, sheet.inch))
-                put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
+        right = {"e_events", "e_total", "c_events", "c_total", "weight"}
 
-        favours(sheet, ax, bottom - 0.42, null, ratio, x_lo, x_hi, overall.better,
-                experimental, control)
-        y0 = bottom - axis_h
-        for k, line in enumerate(footer):
-            if line == ROB_KEY_LINE:
-                rob_key(sheet, MARGIN, y0 - (k + 0.5) * ROW_H, palette)
-            else:
-                put(MARGIN, y0 - (k + 0.5) * ROW_H, line)
+        figures = []
+        for page, (start, stop) in enumerate(chunks):
+            last = page == len(chunks) - 1
+            rows = body[start:stop]
+            lines = footer if last else [continued]
+            page_title = title if page == 0 or not title else f"{title} (continued)"
+            figures.append(_draw_page(
+                rows, lines, page_title, n_head, axis_h, fig_w, x, widths, left_cols, right,
+                rob_cols, rob_w, header2, plot_header, plot_x0, plot_w, x_lo, x_hi, ratio,
+                w_max, palette, overall, experimental, control, measure))
+    return figures
+
+
+def _page_rows(n_body: int, n_foot: int, fixed: float, max_height: float | None) -> list:
+    """Split body rows 0..n_body into pages of at most ``max_height`` inches: every page
+    has the fixed header and axis, the last one the footer lines, the others one line
+    ("continued"). Returns [(start, stop)]."""
+    if max_height is None or fixed + (n_body + n_foot) * ROW_H <= max_height:
+        return [(0, n_body)]
+    per_page = max(5, int((max_height - fixed) / ROW_H) - 1)
+    last_room = max(3, int((max_height - fixed) / ROW_H) - n_foot)
+    chunks, start = [], 0
+    while n_body - start > last_room:
+        stop = min(start + per_page, n_body - 1)
+        chunks.append((start, stop))
+        start = stop
+    chunks.append((start, n_body))
+    return chunks
+
+
+def _draw_page(body, footer, title, n_head, axis_h, fig_w, x, widths, left_cols, right,
+               rob_cols, rob_w, header2, plot_header, plot_x0, plot_w, x_lo, x_hi, ratio,
+               w_max, palette, overall, experimental, control, measure):
+    """One page of a forest plot: headers, the rows ``body`` on the shared axis range and
+    columns, the axis with its "Favours" labels, then ``footer``."""
+    sheet = Sheet()
+    fig, put = sheet.fig, sheet.put
+    plot_x1 = plot_x0 + plot_w
+    n_body, n_foot = len(body), len(footer)
+    fig_h = MARGIN + (n_head + n_body + n_foot) * ROW_H + axis_h + MARGIN
+    fig.set_size_inches(fig_w, fig_h)
+
+    def y_row(i: float) -> float:  # centre of header/body row i, inches from bottom
+        return fig_h - MARGIN - (i + 0.5) * ROW_H
+
+    def put_cell(col, yi, text, bold=False):
+        if col in right:
+            put(x[col] + widths[col], yi, text, ha="right", bold=bold)
+        else:
+            put(x[col], yi, text, bold=bold)
+
+    # headers: [title], group names, plot title, column names
+    h0 = 1 if title else 0
+    if title:
+        put(MARGIN, y_row(0), title, bold=True)
+    put((x["e_events"] + x["e_total"] + widths["e_total"]) / 2, y_row(h0 + 1), experimental,
+        ha="center", bold=True)
+    put((x["c_events"] + x["c_total"] + widths["c_total"]) / 2, y_row(h0 + 1), control,
+        ha="center", bold=True)
+    put(x["weight"] + widths["weight"], y_row(h0 + 1), "Weight", ha="right", bold=True)
+    put((plot_x0 + plot_x1) / 2, y_row(h0 + 0.5), plot_header[0], ha="center", bold=True)
+    put((plot_x0 + plot_x1) / 2, y_row(h0 + 1.5), plot_header[1], ha="center")
+    put(x["effect"], y_row(h0 + 1), MEASURE_NAMES[measure], bold=True)
+    for col, text in header2.items():
+        put_cell(col, y_row(h0 + 2), text, bold=col == "study")
+    for c in rob_cols:
+        put(x[c] + rob_w / 2, y_row(h0 + 2), "O" if c == "overall" else c, ha="center",
+            bold=True)
+
+    # plot axes spanning the body rows; row i of the body sits at data y = i
+    top = y_row(n_head) + ROW_H / 2
+    bottom = y_row(n_head + n_body - 1) - ROW_H / 2
+    ax = sheet.axes_inches(plot_x0, bottom, plot_w, top - bottom)
+    ax.set_ylim(n_body - 0.5, -0.5)
+    null = effect_axis(ax, x_lo, x_hi, ratio)
+
+    side_max = 0.75 * ROW_H * 72  # points
+    for i, r in enumerate(body):
+        yi = y_row(n_head + i)
+        for col in [*left_cols, "effect"]:
+            put_cell(col, yi, r.cells.get(col, ""), bold=r.bold)
+        if r.span:
+            put(x["study"], yi, r.span)
+        if r.kind == "study" and r.est is not None:
+            whisker(ax, i, r.lo, r.hi, x_lo, x_hi, INK)
+            if x_lo <= r.est <= x_hi:  # square area proportional to weight
+                area = side_max**2 * (r.weight or 0) / w_max
+                ax.scatter([r.est], [i], marker="s", s=max(area, 4.0), color=STUDY_COLOUR,
+                           zorder=3, linewidths=0)
+        elif r.kind == "pooled" and r.est is not None:
+            diamond(ax, i, r.est, r.lo, r.hi, x_lo, x_hi, POOLED_COLOUR)
+        elif r.kind == "pi" and r.lo is not None:
+            whisker(ax, i, r.lo, r.hi, x_lo, x_hi, PI_COLOUR, lw=2.2)
+        for c in rob_cols if r.rob is not None else ():
+            j = r.rob.get(c, "not assessed")
+            cx = x[c] + rob_w / 2
+            fig.add_artist(rob_dot(cx, yi, j, palette, sheet.inch))
+            put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
+
+    favours(sheet, ax, bottom - 0.42, null, ratio, x_lo, x_hi, overall.better,
+            experimental, control)
+    y0 = bottom - axis_h
+    for k, line in enumerate(footer):
+        if line == ROB_KEY_LINE:
+            rob_key(sheet, MARGIN, y0 - (k + 0.5) * ROW_H, palette)
+        else:
+            put(MARGIN, y0 - (k + 0.5) * ROW_H, line)
     return fig
 

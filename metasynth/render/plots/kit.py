@@ -50,7 +50,10 @@ WIDEST_FOR_POOLED_CI = 5  # pooled CIs widen a ratio axis up to 0.01-100, no fur
 
 
 def rc() -> dict:
-    return {"font.family": "DejaVu Sans", "font.size": FONT_SIZE, "svg.fonttype": "none",
+    # SVG text names DejaVu Sans (matplotlib's own font, which measures the layout) and
+    # then the generic sans-serif, so a browser without DejaVu Sans keeps a sans font
+    return {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+            "font.size": FONT_SIZE, "svg.fonttype": "none",
             "pdf.fonttype": 42, "axes.linewidth": 0.8, "xtick.labelsize": FONT_SIZE - 1,
             "ytick.labelsize": FONT_SIZE - 1}
 
@@ -197,7 +200,7 @@ def save_figure(fig, path) -> None:
         raise ValueError(f"unsupported figure format {path.suffix!r} (use .png, .svg or .pdf)")
     tmp = path.with_name(f".{path.name}.tmp")
     with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
-                         "pdf.fonttype": 42}):
+                         "pdf.fonttype": 42, "font.sans-serif": rc()["font.sans-serif"]}):
         fig.savefig(tmp, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
     os.replace(tmp, path)
 
@@ -209,7 +212,10 @@ def figure_svg(fig) -> str:
     import matplotlib as mpl
 
     buf = io.StringIO()
-    with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none"}):
+    # font.sans-serif as the figure was drawn with: SVG text then reads
+    # "font-family: 'DejaVu Sans', sans-serif"
+    with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
+                         "font.sans-serif": rc()["font.sans-serif"]}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "metasynth"})
     text = buf.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype for inlining
