@@ -192,6 +192,34 @@ def test_report_pages_show_the_frame(built_report):
     assert "Recordsidentifiedfrom" in squash and "(n=notrecorded)" in squash
     html = built_report.files.html.read_text()
     assert 'aria-label="PRISMA 2020 flow diagram"' in html and 'id="prisma-checklist"' in html
+    from datetime import datetime, timezone
+
+    from tests.conftest import REPORT_EPOCH
+
+    day = datetime.fromtimestamp(int(REPORT_EPOCH), tz=timezone.utc).strftime("%Y-%m-%d")
+    version = built_report.data.frame.version
+    assert f"{version} (draft), dated {day}" in html  # the version's date is the report's
+
+
+def test_changes_table_renders(release_repo):
+    """The template's branch for a preceding release (the shipped report has none yet)."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment, PackageLoader
+
+    from metasynth.plan.resolve import resolve
+    from metasynth.report.frame import changes
+
+    folder = release_repo / "studies"
+    _git(release_repo, "tag", "review-v0.1")
+    (folder / "zhu2021.yaml").unlink()
+    labels = {"mortality": "All-cause mortality at 28-30 days"}
+    frame = SimpleNamespace(abstract=[], plain_language=[], update_triggers="",
+                            changes=changes(folder, "0.2", resolve({}), labels))
+    env = Environment(loader=PackageLoader("metasynth.report", "templates"), autoescape=True)
+    html = env.get_template("_frame_front.html.j2").render(frame=frame)
+    assert "review-v0.1" in html and "Trials removed: zhu2021." in html
+    assert "<th>Certainty (GRADE)</th>" in html and labels["mortality"] in html
 
 
 def test_frame_must_agree_with_the_plan(tmp_path):

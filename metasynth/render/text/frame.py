@@ -69,13 +69,13 @@ def prisma_boxes(flow) -> dict:
 
 
 def title_facts(review) -> list[tuple[str, str]]:
-    """Title-page rows: the review's version, status, authors, protocol, funding, conflicts."""
+    """Title-page rows: authors, human review, protocol, funding, conflicts (the version and
+    its date are the template's: the date is the report's)."""
     authors = "; ".join(a.name + (f" ({a.affiliation})" if a.affiliation else "")
                         for a in review.authors)
     protocol = (f"{review.protocol.registry} {review.protocol.registration_id}"
                 if review.protocol.registered else "Not registered. " + review.protocol.statement)
-    return [("Review version", f"{review.version} ({review.status})"),
-            ("Authors", authors), ("Human review", review.human_review),
+    return [("Authors", authors), ("Human review", review.human_review),
             ("Protocol", protocol), ("Funding", review.funding),
             ("Conflicts of interest", review.conflicts_of_interest)]
 
