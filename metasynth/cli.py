@@ -204,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--markdown", action="store_true", help="print the field reference instead")
     s.add_argument("--plan", action="store_true",
                    help="print the reference of the analysis options (docs/analysis-plan.md)")
+    s.add_argument("--review", action="store_true",
+                   help="print the JSON Schema of review.yaml (docs/review.schema.json)")
+    s.add_argument("--screening", action="store_true",
+                   help="print the JSON Schema of screening.yaml (docs/screening.schema.json)")
     return parser
 
 
@@ -534,6 +538,11 @@ def _validate(args) -> int:
 
 
 def _schema(args) -> int:
+    if args.review or args.screening:
+        from metasynth.records.docs import review_json_schema
+
+        sys.stdout.write(review_json_schema("review" if args.review else "screening"))
+        return 0
     if args.plan:
         from metasynth.plan.docs import markdown_reference as plan_reference
 

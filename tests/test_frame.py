@@ -235,6 +235,8 @@ def test_frame_must_agree_with_the_plan(tmp_path):
     assert err.value.line == frame.line_of("title") > 1
     with pytest.raises(DataError, match="unknown outcome 'mortality'"):
         check_frame(frame, frame.review.title, ids - {"mortality"})
+    with pytest.raises(DataError, match="mortality_day60, which has no prespecified"):
+        check_frame(frame, frame.review.title, ids, ["mortality", "mortality_day60"])
 
 
 # --- living-review versioning (PRISMA-LSR) ---------------------------------------------------
@@ -316,3 +318,29 @@ def test_validate_checks_the_frame(tmp_path, cli):
     path.write_text(path.read_text().replace("funding:", "fundng:", 1))
     proc = cli("validate", folder)
     assert proc.returncode == 1 and "review.yaml:" in proc.stderr and "fundng" in proc.stderr
+
+
+def test_review_schema_is_documented():
+    from metasynth.records.docs import review_json_schema
+
+    for part in ("review", "screening"):
+        path = STUDIES.parent / "docs" / f"{part}.schema.json"
+        assert path.read_text() == review_json_schema(part), \
+            f"run: metasynth schema --{part} > docs/{part}.schema.json"
+
+
+def test_excluded_rows_merge_the_plan_and_the_log(frame):
+    from types import SimpleNamespace
+
+    from metasynth.render.text.frame import excluded_rows
+
+    log_first = frame.log.screened[0]
+    plan = [SimpleNamespace(study=log_first.study.split(" (")[0] + " (short name)",
+                            reference=log_first.reference, reason="short reason"),
+            SimpleNamespace(study="Newtrial 2026", reference="https://example.org/x",
+                            reason="Not randomized")]
+    rows = excluded_rows(frame.log, plan)
+    assert [r["study"] for r in rows].count(log_first.study) == 1
+    assert not any(r["study"].endswith("(short name)") for r in rows)  # the log's entry wins
+    assert rows[-1] == {"study": "Newtrial 2026", "reason": "Not randomized",
+                        "reference": "https://example.org/x"}

@@ -179,8 +179,10 @@ def load_frame(folder: str | Path) -> Frame | None:
     return Frame(review, log, str(path), doc.lines)
 
 
-def check_frame(frame: Frame, title: str, outcome_ids: set[str]) -> None:
-    """The frame agrees with the analysis plan: one title, known outcome ids."""
+def check_frame(frame: Frame, title: str, outcome_ids: set[str],
+                planned: list[str] | tuple[str, ...] = ()) -> None:
+    """The frame agrees with the analysis plan: one title, known outcome ids, and a
+    prespecified timepoint for every outcome the plan analyses (``planned``)."""
     if frame.review.title != title:
         raise DataError("title differs from the title in analysis.yaml (one title, one truth)",
                         frame.path, frame.line_of("title"))
@@ -188,6 +190,11 @@ def check_frame(frame: Frame, title: str, outcome_ids: set[str]) -> None:
         if o.id not in outcome_ids:
             raise DataError(f"outcomes[{i}]: unknown outcome '{o.id}' (see outcomes.yaml)",
                             frame.path, frame.line_of("outcomes", i, "id"))
+    framed = {o.id for o in frame.review.outcomes}
+    missing = [o for o in planned if o not in framed]
+    if missing:
+        raise DataError(f"outcomes: analysis.yaml analyses {', '.join(missing)}, which has no "
+                        "prespecified timepoint here", frame.path, frame.line_of("outcomes"))
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def frame_section(folder: str | Path, plan, studies, sections, title: dict,
     if frame is None:
         return None
     review = frame.review
-    check_frame(frame, plan.title, {o.id for o in studies.registry.outcomes})
+    check_frame(frame, plan.title, {o.id for o in studies.registry.outcomes}, plan.outcomes)
     labels = {o.id: o.label for o in studies.registry.outcomes}
     flow = flow_counts(frame, studies)
     return FrameSection(
