@@ -344,3 +344,12 @@ def test_excluded_rows_merge_the_plan_and_the_log(frame):
     assert not any(r["study"].endswith("(short name)") for r in rows)  # the log's entry wins
     assert rows[-1] == {"study": "Newtrial 2026", "reason": "Not randomized",
                         "reference": "https://example.org/x"}
+
+
+def test_a_registered_protocol_names_its_registry(tmp_path):
+    folder = _copy(tmp_path)
+    path = folder / "review.yaml"
+    path.write_text(path.read_text().replace("  registered: false", "  registered: true", 1))
+    with pytest.raises(DataError, match="needs its registry and registration_id") as err:
+        load_frame(folder)
+    assert err.value.line > 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from metasynth.errors import DataError
 from metasynth.records.messages import schema_errors
@@ -40,6 +40,12 @@ class Protocol(Strict):
     registration_id: str | None = None
     statement: NonEmpty = Field(description="what stands in for the protocol, in words")
     amendments: NonEmpty = Field(description="how changes to the protocol are recorded")
+
+    @model_validator(mode="after")
+    def _registration(self):
+        if self.registered and not (self.registry and self.registration_id):
+            raise ValueError("a registered protocol needs its registry and registration_id")
+        return self
 
 
 class Eligibility(Strict):

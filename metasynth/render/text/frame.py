@@ -73,8 +73,9 @@ def title_facts(review) -> list[tuple[str, str]]:
     its date are the template's: the date is the report's)."""
     authors = "; ".join(a.name + (f" ({a.affiliation})" if a.affiliation else "")
                         for a in review.authors)
-    protocol = (f"{review.protocol.registry} {review.protocol.registration_id}"
-                if review.protocol.registered else "Not registered. " + review.protocol.statement)
+    p = review.protocol
+    protocol = (f"Registered in {p.registry} ({p.registration_id}). {p.statement}"
+                if p.registered else p.statement)
     return [("Authors", authors), ("Human review", review.human_review),
             ("Protocol", protocol), ("Funding", review.funding),
             ("Conflicts of interest", review.conflicts_of_interest)]
