@@ -11,7 +11,7 @@ import os
 import sys
 
 from metasynth import __version__
-from metasynth.errors import MetasynthError, UsageError
+from metasynth.errors import DataError, MetasynthError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -174,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="page size (default: the plan's)")
     rp.add_argument("--no-pdf", action="store_true", help="write only HTML and summary.json")
 
+    pr = sub.add_parser("prisma", help="the PRISMA 2020 flow diagram from the review's "
+                        "screening log (review.yaml, screening.yaml)")
+    pr.add_argument("path", nargs="?", default="studies",
+                    help="studies folder with review.yaml (default: studies)")
+    pr.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
+
     n = sub.add_parser("new", help="write a new record studies/ID.yaml (blank, or scaffolded "
                        "from ClinicalTrials.gov, Crossref and PubMed)")
     n.add_argument("id", help="firstauthorYEAR in lower case, e.g. monsel2022")
@@ -201,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--markdown", action="store_true", help="print the field reference instead")
     s.add_argument("--plan", action="store_true",
                    help="print the reference of the analysis options (docs/analysis-plan.md)")
+    s.add_argument("--review", action="store_true",
+                   help="print the JSON Schema of review.yaml (docs/review.schema.json)")
+    s.add_argument("--screening", action="store_true",
+                   help="print the JSON Schema of screening.yaml (docs/screening.schema.json)")
     return parser
 
 
@@ -520,13 +530,28 @@ def _report(args) -> int:
     return 0
 
 
+def _prisma(args) -> int:
+    from metasynth.records.load import load_studies
+    from metasynth.records.review import REVIEW_FILE, flow_counts, load_frame
+    from metasynth.render.plots.prisma import prisma_plot
+
+    _figure_paths(args, "output")
+    frame = load_frame(args.path)
+    if frame is None:
+        raise DataError(f"no {REVIEW_FILE} (the review's frame and screening log)", args.path)
+    _save_plot(prisma_plot(flow_counts(frame, load_studies(args.path))), args.output)
+    return 0
+
+
 def _validate(args) -> int:
     from metasynth.records.load import validate_studies
+    from metasynth.records.review import frame_findings
 
     studies = validate_studies(args.path)
-    for f in studies.findings:
+    frame = frame_findings(args.path)  # review.yaml and its screening log, when present
+    for f in (*studies.findings, *frame):
         print(f, file=sys.stderr)
-    n_err, n_warn = len(studies.errors), len(studies.warnings)
+    n_err, n_warn = len(studies.errors) + len(frame), len(studies.warnings)
     failed = n_err > 0 or (args.strict and n_warn > 0)
     print(f"{len(studies)} valid record(s); {n_err} error(s), {n_warn} warning(s)"
           + (": FAILED" if failed else ": OK"), file=sys.stderr)
@@ -534,6 +559,11 @@ def _validate(args) -> int:
 
 
 def _schema(args) -> int:
+    if args.review or args.screening:
+        from metasynth.records.docs import review_json_schema
+
+        sys.stdout.write(review_json_schema("review" if args.review else "screening"))
+        return 0
     if args.plan:
         from metasynth.plan.docs import markdown_reference as plan_reference
 
@@ -594,7 +624,7 @@ COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _ro
             "leave-one-out": _subsets, "cumulative": _subsets, "metareg": _metareg,
             "influence": _influence, "bias": _bias, "permutest": _permutest, "gosh": _gosh,
             "bayes": _bayes, "tsa": _tsa,
-            "report": _report,
+            "report": _report, "prisma": _prisma,
             "validate": _validate,
             "new": _new, "verify": _verify, "diff": _diff, "schema": _schema}
 

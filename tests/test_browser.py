@@ -49,8 +49,11 @@ def test_report_in_a_browser(built_report, tmp_path, width):
                 .map(a => a.getAttribute('href').slice(1))
                 .filter(id => !document.getElementById(id))""")
             n_links = page.evaluate("document.querySelectorAll('nav.toc a').length")
+            # the median paragraph (the first one may be a small-print note)
             body_px = page.evaluate(
-                "parseFloat(getComputedStyle(document.querySelector('p')).fontSize)")
+                "(() => { const s = [...document.querySelectorAll('p')].map(p => "
+                "parseFloat(getComputedStyle(p).fontSize)).sort((a, b) => a - b); "
+                "return s[Math.floor(s.length / 2)]; })()")
             page.screenshot(path=str(tmp_path / f"report-{width}.png"))
             page.locator("section.outcome .figure").first.scroll_into_view_if_needed()
             page.screenshot(path=str(tmp_path / f"report-{width}-forest.png"))

@@ -70,3 +70,18 @@ def markdown_reference() -> str:
                        f"| {spec.get('description', '')} |")
         out.append("")
     return "\n".join(out)
+
+
+
+def review_json_schema(part: str = "review") -> str:
+    """The JSON Schema of ``studies/review.yaml`` (the review's frame) or, with ``part=
+    "screening"``, of its screening log, for editors (``metasynth schema --review`` or
+    ``--screening``; docs/review.schema.json, docs/screening.schema.json)."""
+    from metasynth.records.review import Review, ScreeningLog
+
+    model = Review if part == "review" else ScreeningLog
+    schema = model.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = ("metasynth review frame (review.yaml)" if part == "review"
+                       else "metasynth screening log (screening.yaml)")
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"

@@ -46,3 +46,35 @@ def studies_at_ref(folder: Path, ref: str, into: Path) -> Path:
     out = into / rel
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+RELEASE_TAGS = "review-v*"
+
+
+def previous_release(folder: Path, current: str | None = None,
+                     pattern: str = RELEASE_TAGS) -> str | None:
+    """The newest release tag reachable from HEAD (``review-v*``, by version order) other
+    than the current version's own tag; None when there is none yet (the first version)."""
+    repo = Path(folder).resolve()
+    tags = _git(["tag", "--list", pattern, "--merged", "HEAD", "--sort=-v:refname"],
+                repo).decode().split()
+    own = f"{pattern.rstrip('*')}{current}" if current else None
+    return next((t for t in tags if t != own), None)
+
+
+def changed_files(folder: Path, ref: str, names: list[str]) -> list[str]:
+    """Which of ``names`` (files in ``folder``) differ between ``ref`` and the working tree."""
+    folder = Path(folder).resolve()
+    paths = [str(folder / n) for n in names]
+    out = _git(["diff", "--name-only", ref, "--", *paths], folder).decode().split()
+    return [n for n in names if any(o.endswith(f"/{n}") or o == n for o in out)]
+
+
+def file_at_ref(folder: Path, ref: str, path: str) -> bytes | None:
+    """The bytes of ``path`` (relative to the repository's top) at ``ref``; None if absent."""
+    folder = Path(folder).resolve()
+    repo = Path(_git(["rev-parse", "--show-toplevel"], folder).decode().strip())
+    try:
+        return _git(["show", f"{ref}:{path}"], repo)
+    except UsageError:
+        return None

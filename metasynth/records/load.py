@@ -16,7 +16,7 @@ from metasynth.records.schema import Study
 from metasynth.records.yaml_source import YamlDocument, load_yaml
 
 #: Files in a studies folder that are not trial records.
-NOT_RECORDS = {REGISTRY_FILE, "analysis.yaml", "grade.yaml", "screening.yaml"}
+NOT_RECORDS = {REGISTRY_FILE, "analysis.yaml", "grade.yaml", "screening.yaml", "review.yaml"}
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from metasynth.errors import DataError
 from metasynth.models.pool import pool_effects
 from metasynth.plan.file import PLAN_FILE, load_overrides, load_plan
 from metasynth.records.load import load_studies
+from metasynth.records.review import REVIEW_FILE
 from metasynth.records.select import select_outcome, study_label
 from metasynth.render.text.methods import name
 from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
@@ -43,6 +44,7 @@ from metasynth.report.analyses import (
     subgroup_analyses,
 )
 from metasynth.report.bayes_tsa import bayes_sections, prior_descriptions, tsa_section
+from metasynth.report.frame import frame_section
 from metasynth.report.grade import DOMAIN_NAMES, control_risk, propose
 from metasynth.report.provenance import appendix, git_commit
 from metasynth.report.sections import OutcomeSection, ReportData
@@ -143,9 +145,10 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         [r["relative"] for r in sof_rows] + [t for _, t in sof["footnotes"]]
         + ["CI RCT GRADE", plan.experimental]))
     rob_figures = rob_sections(studies, plan, labels, contributes, endpoints)
+    has_frame = (folder / REVIEW_FILE).is_file()  # its excluded studies get their own table
     not_contributing = not_contributing_rows(
         [labels[s.study.id] for s in studies.studies if s.study.id not in contributes],
-        plan.excluded_studies)
+        [] if has_frame else plan.excluded_studies)
     references = [reference_entry(item.study, labels[item.study.id]) for item in studies.studies]
     extracted = [s.study.record.extracted_on for s in studies.studies if s.study.record]
     participants = sum(sum(a.randomized or 0 for a in s.study.arms) for s in studies.studies)
@@ -175,6 +178,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
                       included, sections, "", "", not_contributing, references + [], summary,
                       bayes_secs, tsa_sec)
     data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified
+    data.frame = frame_section(folder, plan, studies, sections, title, options) if has_frame else None
     return data
 
 

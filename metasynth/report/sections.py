@@ -59,6 +59,30 @@ class TSASection:
 
 
 @dataclass
+class FrameSection:
+    """The review's frame (``studies/review.yaml`` and its screening log), in words."""
+
+    version: str
+    status: str
+    status_note: str
+    facts: list  # (label, value) for the title page
+    abstract: list  # (heading, text)
+    plain_language: list
+    eligibility: list
+    outcomes: list
+    search: object  # records.review.Search
+    search_rows: list
+    screening_how: str
+    reviews: list
+    prisma_svg: str
+    excluded: list
+    awaiting: list
+    checklist: list
+    changes: dict
+    update_triggers: str = ""
+
+
+@dataclass
 class ReportData:
     plan: AnalysisPlan
     title: dict
@@ -75,4 +99,6 @@ class ReportData:
     rob_figures: list = field(default_factory=list)  # one entry per endpoint (assemble)
     sof: dict = field(default_factory=dict)  # PICO header, footnotes, abbreviations, draft
     unverified: list = field(default_factory=list)  # pooled records not yet verified
+    frame: FrameSection | None = None  # the review's frame, when review.yaml exists
+
 
