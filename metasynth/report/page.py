@@ -95,7 +95,13 @@ def _table(m: re.Match, caption: str) -> str:
             inner = "<thead>" + "".join(head) + "</thead>" + inner[pos:]
     if "<caption" not in inner and caption:
         inner = f'<caption class="sr">{_html.escape(caption)}</caption>' + inner
-    return f'<div class="scroll"><table{attrs}>{inner}</table></div>'
+    # a short table is never split: a two-row tail alone on a page reads as a near-empty page
+    keep = ' style="break-inside: avoid"' if (inner.count("<tr") <= SHORT_TABLE_ROWS
+                                               and "style=" not in attrs) else ""
+    return f'<div class="scroll"><table{attrs}{keep}>{inner}</table></div>'
+
+
+SHORT_TABLE_ROWS = 6
 
 
 def _figures(doc: str, found: list) -> str:
