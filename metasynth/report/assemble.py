@@ -122,10 +122,12 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         bayes_secs, summary["bayes"] = bayes_sections(plan, studies, options, pooled)
     if plan.tsa is not None:
         tsa_sec, summary["tsa"] = tsa_section(plan, studies, options, pooled)
+    from metasynth.report.sparse import sparse_sections
+
     return ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options)),
                       included, sections, rob_traffic,
                       rob_summary, not_contributing, references + [], summary, bayes_secs,
-                      tsa_sec)
+                      tsa_sec, sparse_sections(pooled))
 
 
 def _portable(d: dict) -> dict:

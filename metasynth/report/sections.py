@@ -68,4 +68,5 @@ class ReportData:
     summary: dict
     bayes: list = field(default_factory=list)
     tsa: TSASection | None = None
+    sparse: list = field(default_factory=list)   # report.sparse.SparseSection per outcome
 

@@ -56,6 +56,7 @@ def render_html(data: ReportData, font_files: dict | None = None, page_size: str
         not_contributing=data.not_contributing, references=data.references,
         method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
         created=_created(data), font_files=font_files, bayes=data.bayes, tsa=data.tsa,
+        sparse=data.sparse,
         page_size=page_size or data.plan.page_size)
 
 
