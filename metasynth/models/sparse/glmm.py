@@ -293,6 +293,7 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
     # common vs. per-trial ORs); not reproduced here: UM.RS reports no Wald/LRT test
     wald, lrt, qdf = (_heterogeneity(model, a, n1, c, n2) if model in ("UM.FS", "CM.AL")
                       else (None, None, k - 1))
+    qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
 
     if model == "UM.FS":
         x = np.column_stack([a, c])

@@ -39,8 +39,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from metasynth.models.sparse.glm import dev_resids
-
 MODE_TOL = 1e-12
 
 
@@ -56,9 +54,13 @@ def _expit(eta):
 
 
 def _devres(x, n, eta):
+    """Binomial deviance residuals 2 [x log(x / (n mu)) + (n - x) log((n - x) / (n (1 - mu)))]
+    (R's ``binomial()$dev.resids`` times the weight), 0 log 0 = 0."""
+    from scipy.special import xlogy
+
     mu = np.clip(_expit(eta), 1e-300, 1.0 - 1e-16)
-    y = np.where(n > 0, x / np.where(n > 0, n, 1.0), 0.0)
-    return dev_resids(y, mu, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 2.0 * (xlogy(x, x / (n * mu)) + xlogy(n - x, (n - x) / (n * (1.0 - mu))))
 
 
 def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
@@ -82,15 +84,17 @@ def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
         g = -(tz * (x - n * mu)).sum(1) + u
         h = (tz ** 2 * n * mu * (1 - mu)).sum(1) + 1.0
         step = g / h
+        new = pdev(u - step)
+        bad = new > cur + 1e-13 * np.abs(cur)
         t = np.ones(k)
         for _ in range(30):
-            new = pdev(u - t * step)
-            bad = new > cur + 1e-13 * np.abs(cur)
             if not bad.any():
                 break
             t = np.where(bad, t / 2, t)
+            new = np.where(bad, pdev(u - t * step), new)
+            bad = new > cur + 1e-13 * np.abs(cur)
         u = u - t * step
-        cur = np.minimum(new, cur) if bad.any() else new
+        cur = new
         if np.max(np.abs(t * step)) < MODE_TOL:
             break
     mu = _expit(eta_f + tz * u[:, None])
@@ -129,22 +133,24 @@ def um_rs_deviance(x, n, eta_f, grp, sigma, tau, u0=None):
         mu = _expit(lin(u))
         r = x - n * mu
         w = n * mu * (1 - mu)
-        g = np.stack([-(c1 * r).sum(1) + u[:, 0], -(c2 * r).sum(1) + u[:, 1]], 1)
+        g0 = -(c1 * r).sum(1) + u[:, 0]
+        g1 = -(c2 * r).sum(1) + u[:, 1]
         h11 = (c1 ** 2 * w).sum(1) + 1.0
         h22 = (c2 ** 2 * w).sum(1) + 1.0
         h12 = (c1 * c2 * w).sum(1)
         det = h11 * h22 - h12 ** 2
-        step = np.stack([(h22 * g[:, 0] - h12 * g[:, 1]) / det,
-                         (h11 * g[:, 1] - h12 * g[:, 0]) / det], 1)
+        step = np.stack([(h22 * g0 - h12 * g1) / det, (h11 * g1 - h12 * g0) / det], 1)
+        new = pdev(u - step)
+        bad = new > cur + 1e-13 * np.abs(cur)
         t = np.ones(k)
         for _ in range(30):
-            new = pdev(u - t[:, None] * step)
-            bad = new > cur + 1e-13 * np.abs(cur)
             if not bad.any():
                 break
             t = np.where(bad, t / 2, t)
+            new = np.where(bad, pdev(u - t[:, None] * step), new)
+            bad = new > cur + 1e-13 * np.abs(cur)
         u = u - t[:, None] * step
-        cur = pdev(u)
+        cur = new
         if np.max(np.abs(t[:, None] * step)) < MODE_TOL:
             break
     mu = _expit(lin(u))

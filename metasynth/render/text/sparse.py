@@ -81,9 +81,14 @@ def agreement_sentence(result: SparseResult) -> str:
         return (f"The methods disagree on the direction of the effect: the odds ratios run "
                 f"{span}, on both sides of no effect.")
     if ag.significance_differs:
+        rows = [r for r in result.rows if r.method in ag.methods]
+        excl = [r for r in rows if r.ci_upper < 1.0 or r.ci_lower > 1.0]
+        incl = [r for r in rows if r not in excl]
+        few, verb = (excl, "excludes") if len(excl) <= len(incl) else (incl, "includes")
+        names = ", ".join(f"{r.method} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]" for r in few)
         return (f"The methods disagree on whether the effect is statistically significant: "
-                f"some 95% confidence intervals exclude an odds ratio of 1 and others do not "
-                f"(estimates {span}).")
+                f"the 95% confidence interval of {names} {verb} an odds ratio of 1, the others' "
+                f"do not (estimates {span}).")
     if ag.disagree:
         return (f"The methods disagree on the size of the effect: the odds ratios run {span}, "
                 f"more than {DISAGREE_RATIO:g}-fold apart.")
