@@ -192,7 +192,8 @@ def fit_beta_binomial(a, n1, c, n2, measure: str = "OR", level: float = 0.95) ->
     converged = False
     for _ in range(200):
         grad, H = _derivs(par, x, n, g, measure)
-        if np.max(np.abs(grad)) < 1e-9:
+        # the gradient scales with the counts: stop at 1e-9 per unit of log-likelihood
+        if np.max(np.abs(grad)) < 1e-9 * max(1.0, abs(f)):
             converged = True
             break
         # Newton step where the Hessian is negative definite, else a damped one
@@ -213,6 +214,8 @@ def fit_beta_binomial(a, n1, c, n2, measure: str = "OR", level: float = 0.95) ->
                     break
                 t /= 2
             if t > 1e-8:
+                if np.max(np.abs(new - par)) < 1e-12:
+                    converged = True
                 par, f = new, fn
                 break
             lam = max(2 * lam, 1e-4 * (1 + np.abs(np.diag(H)).max()))

@@ -85,7 +85,9 @@ class _Objective:
         self.terms, self.m, self.k, self.local = terms, m, k, local
 
     def __call__(self, x):
-        return float(np.sum(self.terms(x)))
+        # a non-finite deviance (overflow far from the maximum) is never a step to take
+        v = float(np.sum(self.terms(x)))
+        return v if np.isfinite(v) else np.inf
 
     def _dirs(self, x, h, fixed):
         m = self.m
@@ -132,18 +134,21 @@ class _Objective:
         return g, H, idx
 
 
-def _minimise(obj: _Objective, x0, n_sd, hold=()):
+def _minimise(obj: _Objective, x0, n_sd, hold=(), ftol: float | None = None, maxiter: int = 200,
+              _restart: bool = False):
     """Levenberg-damped Newton on ``obj`` from ``x0``; the first ``n_sd`` coordinates are
     SDs (the deviance is even in each). An SD below ``BOUNDARY_SD`` is set to 0 and
     held there (the boundary, where the deviance is stationary by symmetry).
-    Returns ``(x, deviance, converged)``.
+    ``ftol``: also stop when an iteration lowers the deviance by less than this (for
+    fits whose maximum lies at infinity, e.g. a zero cell's own log OR, as glm stops).
+    Returns ``(x, deviance, converged, fixed)``.
     """
     x = np.asarray(x0, float).copy()
     fixed: set[int] = set(hold)
     f0 = obj(x)
     converged = False
     lam = 0.0
-    for _ in range(200):
+    for _ in range(maxiter):
         for j in range(n_sd):
             if j not in fixed and abs(x[j]) < BOUNDARY_SD:
                 x[j] = 0.0
@@ -160,13 +165,13 @@ def _minimise(obj: _Objective, x0, n_sd, hold=()):
                 step = np.linalg.solve(H + lam * np.diag(np.maximum(np.abs(np.diag(H)), 1e-8)), g)
             except np.linalg.LinAlgError:
                 step = None
-            if step is not None and np.all(np.isfinite(step)):
+            if step is not None and np.all(np.isfinite(step)) and np.all(np.isfinite(g)):
                 y = x.copy()
                 y[idx] = x[idx] - step
                 fy = obj(y)
                 if fy <= f0:
                     moved = True
-                    small = np.max(np.abs(step)) < 1e-10
+                    small = np.max(np.abs(step)) < 1e-10 or (ftol is not None and f0 - fy < ftol)
                     x, f0 = y, fy
                     break
             lam = max(lam * 10.0, 1e-6)
@@ -174,6 +179,15 @@ def _minimise(obj: _Objective, x0, n_sd, hold=()):
             converged = moved or np.max(np.abs(g)) < 1e-5
             break
     x[:n_sd] = np.abs(x[:n_sd])
+    # an SD can pass near 0 on the way to an inner maximum: restart each SD held at 0
+    # from 0.5 and keep the restart if its deviance is lower
+    if not _restart:
+        for j in sorted(fixed - set(hold)):
+            y = x.copy()
+            y[j] = 0.5
+            r = _minimise(obj, y, n_sd, hold, ftol, maxiter, _restart=True)
+            if r[1] < f0 - 1e-9:
+                x, f0, converged, fixed = r
     return x, f0, converged, fixed
 
 
@@ -221,6 +235,56 @@ def _heterogeneity(model, a, n1, c, n2):
         ll_qe = float(G.binom_loglik(a, m, G.linkinv(eta)).sum())
     lrt = max(-2.0 * (ll_fe - ll_qe), 0.0)
     return max(wald, 0.0), lrt, k - 1
+
+
+def _um_rs_heterogeneity(a, n1, c, n2):
+    """UM.RS's tests as metafor makes them: two glmer fits with random study intercepts
+    (Laplace), one common log OR ("FE") against one log OR per trial ("QE"); the LRT of
+    the two, and the Wald test of the per-trial log ORs' equality with the QE fit's
+    Hessian-based covariance (lme4's ``vcov``). The QE fit is parametrised by the
+    per-trial log ORs (metafor: the last trial's and differences from it; the Wald test
+    is the same)."""
+    k = len(a)
+    x = np.column_stack([a, c])
+    n = np.column_stack([n1, n2])
+    grp = np.tile([0.5, -0.5], (k, 1))
+    arm = np.array([1.0, 0.0])[None, :]
+    st = {"fe": None, "qe": None}
+
+    def fe_terms(par):   # sigma, logOR, const
+        eta_f = par[2] + par[1] * arm + np.zeros((k, 1))
+        d, st["fe"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), 0.0, st["fe"])
+        return d
+
+    def qe_terms(par):   # sigma, const, logOR_1..k (local)
+        eta_f = par[1] + par[2:, None] * arm
+        d, st["qe"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), 0.0, st["qe"])
+        return d
+
+    p_all = (a + c + 0.5) / (n1 + n2 + 1)
+    lp = float(np.log(p_all.mean() / (1 - p_all.mean())))
+    fe = _Objective(fe_terms, 3, k, local=False)
+    pf, dfe, _, _ = _minimise(fe, np.array([0.5, 0.0, lp]), 1, ftol=1e-10, maxiter=40)
+    qe = _Objective(qe_terms, 2, k, local=True)
+    # start at the trials' own log ORs (0.5 added), which the QE fit moves little
+    lor = np.clip(np.log((a + 0.5) * (n2 - c + 0.5) / ((n1 - a + 0.5) * (c + 0.5))), -5, 5)
+    pq, dqe, _, fixed = _minimise(qe, np.concatenate([[max(pf[0], 0.1), pf[2] - lor.mean() / 2], lor]),
+                                  1, ftol=1e-10, maxiter=40)
+    lrt = max(dfe - dqe, 0.0)
+    _, H, idx = qe.grad_hess(pq, h=1e-4, fixed=fixed)
+    try:
+        V = np.linalg.inv(H / 2.0)
+    except np.linalg.LinAlgError:
+        return None, lrt
+    sel = [list(idx).index(i) for i in range(2, 2 + k)]
+    Vt = V[np.ix_(sel, sel)]
+    C = np.eye(k)[:-1] - np.eye(k)[-1]          # theta_i - theta_k
+    d = C @ pq[2:]
+    try:
+        wald = float(d @ np.linalg.solve(C @ Vt @ C.T, d))
+    except np.linalg.LinAlgError:
+        wald = None
+    return (max(wald, 0.0) if wald is not None else None), lrt
 
 
 def _cm_el_heterogeneity(tables, k):
@@ -289,10 +353,10 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
     if model in ("CM.EL", "CM.AL", "UM.FS"):
         a, n1, c, n2 = a[use], n1[use], c[use], n2[use]
     k = len(a)
-    # metafor tests UM.RS's heterogeneity with two more glmer fits (random intercepts,
-    # common vs. per-trial ORs); not reproduced here: UM.RS reports no Wald/LRT test
     wald, lrt, qdf = (_heterogeneity(model, a, n1, c, n2) if model in ("UM.FS", "CM.AL")
                       else (None, None, k - 1))
+    if model == "UM.RS" and k > 1:
+        wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
     qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
 
     if model == "UM.FS":

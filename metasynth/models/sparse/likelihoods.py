@@ -39,7 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
-MODE_TOL = 1e-12
+MODE_TOL = 1e-10  # on u (standard-normal scale): the deviance error is O(step^2)
 
 
 @lru_cache(maxsize=8)
@@ -94,8 +94,9 @@ def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
             new = np.where(bad, pdev(u - t * step), new)
             bad = new > cur + 1e-13 * np.abs(cur)
         u = u - t * step
+        stalled = np.all(new >= cur - 1e-15 * np.abs(cur))
         cur = new
-        if np.max(np.abs(t * step)) < MODE_TOL:
+        if np.max(np.abs(t * step)) < MODE_TOL or stalled:
             break
     mu = _expit(eta_f + tz * u[:, None])
     L2 = (tz ** 2 * n * mu * (1 - mu)).sum(1) + 1.0
@@ -107,7 +108,8 @@ def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
     uq = u[:, None] + zq[None, :] * sd[:, None]                    # (k, Q)
     eta_q = eta_f[:, :, None] + tz[:, :, None] * uq[:, None, :]   # (k, r, Q)
     devc = uq ** 2 + _devres(x[:, :, None], n[:, :, None], eta_q).sum(1)
-    mult = (wq * np.exp(zq ** 2 / 2.0) * np.exp(-0.5 * (devc - devc0[:, None]))).sum(1)
+    with np.errstate(over="ignore"):  # far from the maximum; the caller rejects inf
+        mult = (wq * np.exp(zq ** 2 / 2.0) * np.exp(-0.5 * (devc - devc0[:, None]))).sum(1)
     return devc0 + np.log(L2) - 2.0 * np.log(mult), u
 
 
@@ -150,8 +152,9 @@ def um_rs_deviance(x, n, eta_f, grp, sigma, tau, u0=None):
             new = np.where(bad, pdev(u - t[:, None] * step), new)
             bad = new > cur + 1e-13 * np.abs(cur)
         u = u - t[:, None] * step
+        stalled = np.all(new >= cur - 1e-15 * np.abs(cur))
         cur = new
-        if np.max(np.abs(t[:, None] * step)) < MODE_TOL:
+        if np.max(np.abs(t[:, None] * step)) < MODE_TOL or stalled:
             break
     mu = _expit(lin(u))
     w = n * mu * (1 - mu)

@@ -33,7 +33,8 @@ METHOD_REFERENCES = {
 
 REASONS = {
     "no_events": "no events in any trial: no odds ratio can be estimated",
-    "fewer_than_two_informative": "fewer than two trials with events: tau² cannot be estimated",
+    "fewer_than_two_informative": "fewer than two trials with information on the odds "
+                                  "ratio: tau² cannot be estimated",
     "singular_hessian": "the Hessian of the likelihood is singular at the maximum, so no "
                         "standard error exists",
     "no_events_in_an_arm": "no events in one arm of every trial: the ratio is not estimable",
@@ -62,7 +63,9 @@ def row_note(row) -> str:
         notes.append(f"{row.extra.get('nagq', 7)}-point adaptive Gauss-Hermite")
     if row.method == "UM.RS" and row.status in ("ok", "tau2_boundary"):
         notes.append("Laplace, as metafor")
-    if row.method in ("BB", "BB-RR") and row.extra.get("rho") is not None:
+    if row.status == "rho_boundary":
+        notes.append("ICC rho at its boundary 0 (the binomial model)")
+    elif row.method in ("BB", "BB-RR") and row.extra.get("rho") is not None:
         notes.append(f"ICC rho = {row.extra['rho']:.3f}")
     if row.method == "IV-RE":
         notes.append(f"{row.extra.get('tau2_method', 'REML')}, {row.extra.get('ci_method', '')} CI")
