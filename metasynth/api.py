@@ -302,3 +302,30 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
         [rows[i].treatment_total + rows[i].control_total for i in idx],
         [rows[i].label for i in idx], [rows[i].year for i in idx], plan)
     return replace(fit, spec=spec, counts=result.counts)
+
+
+def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+           timings: bool = False, **options):
+    """Every sparse-data method side by side on the trials of a pooled result (see
+    ``models.sparse.table``): Mantel-Haenszel with and without the continuity correction,
+    Peto, inverse-variance random effects, metafor's four GLMMs (UM.FS, UM.RS, CM.EL,
+    CM.AL) and the beta-binomial model (OR and RR). Double-zero trials enter every
+    likelihood that can use them. Trials that report only an estimate (no 2x2 counts)
+    cannot enter these models and are left out (the result's ``trials`` says how many
+    entered). The result carries the spec and the pooled result's counts."""
+    from dataclasses import replace
+
+    from metasynth.models.sparse.table import sparse_table
+
+    result = fitted(x, outcome, spec, **options)
+    table = result.effects.table
+    rows = [r for r in table.rows if r.has_counts]
+    if not rows:
+        raise DataError("no trial reports 2x2 counts for this outcome: the sparse-data "
+                        "models need them", table.source or None)
+    sub = replace(table, rows=tuple(rows))
+    a, n1, c, n2 = ([getattr(r, f) for r in rows] for f in
+                    ("treatment_events", "treatment_total", "control_events", "control_total"))
+    return sparse_table(a, n1, c, n2, labels=[r.label for r in rows], spec=result.spec,
+                        table=sub, outcome=table.outcome_label or table.outcome,
+                        counts=result.counts, timings=timings)

@@ -166,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--format", choices=("text", "json"), default="text")
     ts.add_argument("-o", "--output", default=None, help="TSA plot: .png, .svg or .pdf")
 
+    sp = sub.add_parser("sparse", help="sparse data: Mantel-Haenszel with and without 0.5, Peto, "
+                        "inverse variance, the GLMMs of metafor's rma.glmm and the beta-binomial "
+                        "model side by side (odds ratios)")
+    sp.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(sp)
+    sp.add_argument("--format", choices=("text", "json"), default="text")
+
     rp = sub.add_parser("report", help="the evidence report (PDF, HTML, summary.json)")
     rp.add_argument("path", help="studies folder (with analysis.yaml)")
     rp.add_argument("-o", "--output", default="reports", help="output folder (default: reports)")
@@ -518,6 +525,19 @@ def _tsa(args) -> int:
     return 0
 
 
+def _sparse(args) -> int:
+    from metasynth import api
+
+    result = api.sparse(args.path, spec=_spec(args))
+    if args.format == "json":
+        from metasynth.render.json_out import sparse_json
+
+        _emit_json(sparse_json(result))
+    else:
+        sys.stdout.write(result.summary())
+    return 0
+
+
 def _report(args) -> int:
     from metasynth.report.write import write_report
 
@@ -623,7 +643,7 @@ def _diff(args) -> int:
 COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
             "leave-one-out": _subsets, "cumulative": _subsets, "metareg": _metareg,
             "influence": _influence, "bias": _bias, "permutest": _permutest, "gosh": _gosh,
-            "bayes": _bayes, "tsa": _tsa,
+            "bayes": _bayes, "tsa": _tsa, "sparse": _sparse,
             "report": _report, "prisma": _prisma,
             "validate": _validate,
             "new": _new, "verify": _verify, "diff": _diff, "schema": _schema}

@@ -179,6 +179,9 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
                       bayes_secs, tsa_sec)
     data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified
     data.frame = frame_section(folder, plan, studies, sections, title, options) if has_frame else None
+    from metasynth.report.sparse import sparse_sections
+
+    data.sparse = sparse_sections(pooled)
     return data
 
 

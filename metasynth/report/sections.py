@@ -100,5 +100,6 @@ class ReportData:
     sof: dict = field(default_factory=dict)  # PICO header, footnotes, abbreviations, draft
     unverified: list = field(default_factory=list)  # pooled records not yet verified
     frame: FrameSection | None = None  # the review's frame, when review.yaml exists
+    sparse: list = field(default_factory=list)  # report.sparse.SparseSection per outcome
 
 

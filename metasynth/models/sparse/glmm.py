@@ -1,0 +1,459 @@
+"""Binomial-normal GLMMs for the odds ratio, fitted by maximum likelihood as
+metafor 3.8's ``rma.glmm(measure = "OR", model = ...)``: UM.FS, UM.RS, CM.EL, CM.AL.
+
+Stijnen, Hamza & Oezdemir (2010), Stat Med 29:3046; Jackson et al. (2018), Stat Med
+37:1059 (they compare these models); Viechtbauer (2010), J Stat Softw 36(3) (metafor).
+
+The likelihoods are in :mod:`metasynth.models.sparse.likelihoods`. The maximum is found
+by L-BFGS-B (SD parameters bounded below by 0) and polished by Newton steps on a
+central-difference Hessian; the standard error comes from that Hessian of the deviance
+in (SDs, fixed effects), as lme4's ``vcov`` (its Hessian by finite differences, step
+1e-4) and metafor's ``numDeriv::hessian`` for CM.EL. Where metafor's CM.EL cannot
+invert its Hessian because tau^2 runs to 0 (log tau^2 to minus infinity), the maximum
+is on the boundary: metasynth reports it as such, tau^2 = 0, and the SE from the
+Hessian of the log OR at tau^2 = 0 (the same fit as ``rma.glmm(model = "CM.EL",
+method = "EE")``).
+
+Results carry status codes, not words (``render/text/sparse.py`` has the words).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from metasynth.distributions import norm_quantile, norm_sf2
+from metasynth.models.sparse import glm as G
+from metasynth.models.sparse import likelihoods as L
+
+GLMM_MODELS = ("UM.FS", "UM.RS", "CM.EL", "CM.AL")
+NAGQ = {"UM.FS": 7, "UM.RS": 1, "CM.AL": 7, "CM.EL": 0}
+BOUNDARY_SD = 1e-4   # an SD below this at the optimum is the boundary tau = 0
+
+
+@dataclass(frozen=True)
+class GLMMFit:
+    model: str
+    status: str    # ok | tau2_boundary | not_converged | not_estimable | too_few_trials
+    estimate: float | None      # log odds ratio
+    se: float | None
+    tau2: float | None
+    ci_lower: float | None
+    ci_upper: float | None
+    z: float | None
+    p: float | None
+    ci_t_lower: float | None    # test = "t": t with k - 1 df
+    ci_t_upper: float | None
+    df_t: int
+    qe_wald: float | None
+    qe_lrt: float | None
+    qe_df: int
+    qe_wald_p: float | None
+    qe_lrt_p: float | None
+    loglik: float | None
+    trials_used: int
+    participants_used: int
+    nagq: int
+    reason: str | None = None   # status detail code
+    details: dict = field(default_factory=dict)
+
+
+def _chi2_sf(x, df):
+    from scipy.stats import chi2
+
+    return float(chi2.sf(x, df)) if x is not None and df > 0 else None
+
+
+def _t_crit(level, df):
+    from scipy.stats import t
+
+    return float(t.ppf(1 - (1 - level) / 2, df))
+
+
+class _Objective:
+    """A deviance that is a sum of per-trial terms, with ``m`` shared parameters
+    (SDs first, then fixed effects) and optionally one local parameter per trial (the
+    UM.FS study intercepts, each entering only its own trial's term).
+
+    Derivatives are central differences. Because a local parameter enters one term
+    only, all locals are perturbed at once and each term gives its own derivatives: a
+    Newton step costs O(m^2) vectorised evaluations whatever the number of trials.
+    """
+
+    def __init__(self, terms, m: int, k: int, local: bool):
+        self.terms, self.m, self.k, self.local = terms, m, k, local
+
+    def __call__(self, x):
+        # a non-finite deviance (overflow far from the maximum) is never a step to take
+        v = float(np.sum(self.terms(x)))
+        return v if np.isfinite(v) else np.inf
+
+    def _dirs(self, x, h, fixed):
+        m = self.m
+        dirs = [j for j in range(m) if j not in fixed]
+        E = []
+        for j in dirs:
+            e = np.zeros_like(x)
+            e[j] = h
+            E.append(e)
+        if self.local:
+            e = np.zeros_like(x)
+            e[m:] = h
+            E.append(e)
+        return dirs, E
+
+    def grad_hess(self, x, h=1e-4, fixed=()):
+        """Gradient and Hessian over the free coordinates (``fixed``: shared indices held)."""
+        dirs, E = self._dirs(x, h, fixed)
+        f0 = self.terms(x)
+        nd = len(E)
+        fp = [self.terms(x + e) for e in E]
+        fm = [self.terms(x - e) for e in E]
+        cross = {}
+        for i in range(nd):
+            for j in range(i):
+                cross[i, j] = (self.terms(x + E[i] + E[j]) - self.terms(x + E[i] - E[j])
+                               - self.terms(x - E[i] + E[j]) + self.terms(x - E[i] - E[j])) / (4 * h * h)
+        ns = len(dirs)
+        p = ns + (self.k if self.local else 0)
+        g = np.zeros(p)
+        H = np.zeros((p, p))
+        for i in range(ns):
+            g[i] = np.sum(fp[i] - fm[i]) / (2 * h)
+            H[i, i] = np.sum(fp[i] - 2 * f0 + fm[i]) / h ** 2
+            for j in range(i):
+                H[i, j] = H[j, i] = np.sum(cross[i, j])
+        if self.local:
+            L = ns
+            g[ns:] = (fp[L] - fm[L]) / (2 * h)
+            H[ns:, ns:] = np.diag((fp[L] - 2 * f0 + fm[L]) / h ** 2)
+            for i in range(ns):
+                H[i, ns:] = H[ns:, i] = cross[L, i]
+        idx = np.array(dirs + (list(range(self.m, self.m + self.k)) if self.local else []), int)
+        return g, H, idx
+
+
+def _minimise(obj: _Objective, x0, n_sd, hold=(), ftol: float | None = None, maxiter: int = 200,
+              _restart: bool = False):
+    """Levenberg-damped Newton on ``obj`` from ``x0``; the first ``n_sd`` coordinates are
+    SDs (the deviance is even in each). An SD below ``BOUNDARY_SD`` is set to 0 and
+    held there (the boundary, where the deviance is stationary by symmetry).
+    ``ftol``: also stop when an iteration lowers the deviance by less than this (for
+    fits whose maximum lies at infinity, e.g. a zero cell's own log OR, as glm stops).
+    Returns ``(x, deviance, converged, fixed)``.
+    """
+    x = np.asarray(x0, float).copy()
+    fixed: set[int] = set(hold)
+    f0 = obj(x)
+    converged = False
+    lam = 0.0
+    for _ in range(maxiter):
+        for j in range(n_sd):
+            if j not in fixed and abs(x[j]) < BOUNDARY_SD:
+                x[j] = 0.0
+                fixed.add(j)
+                f0 = obj(x)
+        g, H, idx = obj.grad_hess(x, h=1e-5, fixed=fixed)
+        if np.max(np.abs(g)) < 1e-8:
+            converged = True
+            break
+        lam = max(lam / 10.0, 0.0)
+        moved = False
+        for _ in range(40):
+            try:
+                step = np.linalg.solve(H + lam * np.diag(np.maximum(np.abs(np.diag(H)), 1e-8)), g)
+            except np.linalg.LinAlgError:
+                step = None
+            if step is not None and np.all(np.isfinite(step)) and np.all(np.isfinite(g)):
+                y = x.copy()
+                y[idx] = x[idx] - step
+                fy = obj(y)
+                if fy <= f0:
+                    moved = True
+                    small = np.max(np.abs(step)) < 1e-10 or (ftol is not None and f0 - fy < ftol)
+                    x, f0 = y, fy
+                    break
+            lam = max(lam * 10.0, 1e-6)
+        if not moved or small:
+            converged = moved or np.max(np.abs(g)) < 1e-5
+            break
+    x[:n_sd] = np.abs(x[:n_sd])
+    # an SD can pass near 0 on the way to an inner maximum: restart each SD held at 0
+    # from 0.5 and keep the restart if its deviance is lower
+    if not _restart:
+        for j in sorted(fixed - set(hold)):
+            y = x.copy()
+            y[j] = 0.5
+            r = _minimise(obj, y, n_sd, hold, ftol, maxiter, _restart=True)
+            if r[1] < f0 - 1e-9:
+                x, f0, converged, fixed = r
+    return x, f0, converged, fixed
+
+
+def _as_arrays(a, n1, c, n2):
+    return (np.asarray(a, float), np.asarray(n1, float), np.asarray(c, float), np.asarray(n2, float))
+
+
+def _informative(model, a, n1, c, n2):
+    """Trials that enter the model's likelihood with information on the log OR or tau^2.
+
+    Double-zero (and double-full) trials carry none in UM.FS (their fixed intercept
+    absorbs them) and none in the conditional models (the total is 0 or everything);
+    in UM.RS they inform the random intercept distribution and so the fit.
+    """
+    m = a + c
+    full = (m == 0) | (m == n1 + n2)
+    if model == "UM.RS":
+        return np.ones(len(a), bool)
+    return ~full
+
+
+def _heterogeneity(model, a, n1, c, n2):
+    """metafor's Wald and LRT tests of the saturated vs. the common-OR model (k - 1 df)."""
+    k = len(a)
+    if k < 2:
+        return None, None, 0
+    if model == "UM.FS":
+        eta, v = G.glm_saturated(np.concatenate([a, c]), np.concatenate([n1, n2]))
+        eta_t, eta_c, v_t, v_c = eta[:k], eta[k:], v[:k], v[k:]
+        wald = G.wald_equal(eta_t - eta_c, v_t + v_c)
+        X = np.zeros((2 * k, k + 1))
+        X[0::2, 0] = 1.0
+        X[np.arange(2 * k), 1 + np.repeat(np.arange(k), 2)] = 1.0
+        x = np.ravel(np.column_stack([a, c]))
+        n = np.ravel(np.column_stack([n1, n2]))
+        _, ll_fe, _ = G.logistic_fit(X, x, n)
+        mu_sat = np.ravel(np.column_stack([G.linkinv(eta_t), G.linkinv(eta_c)]))
+        ll_qe = float(G.binom_loglik(x, n, mu_sat).sum())
+    else:
+        m = a + c
+        off = np.log(n1 / n2)
+        eta, v = G.glm_saturated(a, m)
+        wald = G.wald_equal(eta - off, v)
+        _, ll_fe, _ = G.logistic_fit(np.ones((k, 1)), a, m, offset=off)
+        ll_qe = float(G.binom_loglik(a, m, G.linkinv(eta)).sum())
+    lrt = max(-2.0 * (ll_fe - ll_qe), 0.0)
+    return max(wald, 0.0), lrt, k - 1
+
+
+def _um_rs_heterogeneity(a, n1, c, n2):
+    """UM.RS's tests as metafor makes them: two glmer fits with random study intercepts
+    (Laplace), one common log OR ("FE") against one log OR per trial ("QE"); the LRT of
+    the two, and the Wald test of the per-trial log ORs' equality with the QE fit's
+    Hessian-based covariance (lme4's ``vcov``). The QE fit is parametrised by the
+    per-trial log ORs (metafor: the last trial's and differences from it; the Wald test
+    is the same)."""
+    k = len(a)
+    x = np.column_stack([a, c])
+    n = np.column_stack([n1, n2])
+    grp = np.tile([0.5, -0.5], (k, 1))
+    arm = np.array([1.0, 0.0])[None, :]
+    st = {"fe": None, "qe": None}
+
+    def fe_terms(par):   # sigma, logOR, const
+        eta_f = par[2] + par[1] * arm + np.zeros((k, 1))
+        d, st["fe"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), 0.0, st["fe"])
+        return d
+
+    def qe_terms(par):   # sigma, const, logOR_1..k (local)
+        eta_f = par[1] + par[2:, None] * arm
+        d, st["qe"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), 0.0, st["qe"])
+        return d
+
+    p_all = (a + c + 0.5) / (n1 + n2 + 1)
+    lp = float(np.log(p_all.mean() / (1 - p_all.mean())))
+    fe = _Objective(fe_terms, 3, k, local=False)
+    pf, dfe, _, _ = _minimise(fe, np.array([0.5, 0.0, lp]), 1, ftol=1e-10, maxiter=40)
+    qe = _Objective(qe_terms, 2, k, local=True)
+    # start at the trials' own log ORs (0.5 added), which the QE fit moves little
+    lor = np.clip(np.log((a + 0.5) * (n2 - c + 0.5) / ((n1 - a + 0.5) * (c + 0.5))), -5, 5)
+    pq, dqe, _, fixed = _minimise(qe, np.concatenate([[max(pf[0], 0.1), pf[2] - lor.mean() / 2], lor]),
+                                  1, ftol=1e-10, maxiter=40)
+    lrt = max(dfe - dqe, 0.0)
+    _, H, idx = qe.grad_hess(pq, h=1e-4, fixed=fixed)
+    try:
+        V = np.linalg.inv(H / 2.0)
+    except np.linalg.LinAlgError:
+        return None, lrt
+    sel = [list(idx).index(i) for i in range(2, 2 + k)]
+    Vt = V[np.ix_(sel, sel)]
+    C = np.eye(k)[:-1] - np.eye(k)[-1]          # theta_i - theta_k
+    d = C @ pq[2:]
+    try:
+        wald = float(d @ np.linalg.solve(C @ Vt @ C.T, d))
+    except np.linalg.LinAlgError:
+        wald = None
+    return (max(wald, 0.0) if wald is not None else None), lrt
+
+
+def _cm_el_heterogeneity(tables, k):
+    """CM.EL's LRT: the common-OR conditional likelihood against per-trial ORs (the
+    saturated maximum: 0 for trials with a zero cell, whose maximum is at infinity)."""
+    from scipy.optimize import minimize_scalar
+
+    support, logc, a = tables
+    fe = minimize_scalar(lambda b: -L.cm_el_loglik(tables, b, 0.0).sum(), bounds=(-20, 20),
+                         method="bounded", options={"xatol": 1e-12})
+    ll_qe = 0.0
+    for i in range(k):
+        ti = (support[i:i + 1], logc[i:i + 1], a[i:i + 1])
+        lo, hi = support[i][np.isfinite(logc[i])].min(), support[i][np.isfinite(logc[i])].max()
+        if a[i] in (lo, hi):
+            continue
+        r = minimize_scalar(lambda b, ti=ti: -L.cm_el_loglik(ti, b, 0.0).sum(), bounds=(-30, 30),
+                            method="bounded", options={"xatol": 1e-12})
+        ll_qe += -r.fun
+    return max(-2.0 * (-fe.fun - ll_qe), 0.0)
+
+
+def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
+             keep_double_zero: bool = True, beta_fixed: float | None = None) -> GLMMFit:
+    """Fit one of metafor's GLMMs for the odds ratio to the 2x2 counts of k trials.
+
+    ``keep_double_zero`` (default True) passes double-zero trials to the likelihood
+    (metafor's ``drop00 = FALSE``); only UM.RS learns from them. ``beta_fixed`` holds
+    the log OR there and maximises over the rest (the profile likelihood, in
+    ``details["deviance"]``), to compare with another program's stopping point.
+    """
+    a, n1, c, n2 = _as_arrays(a, n1, c, n2)
+    if not keep_double_zero:
+        keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+        a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
+    use = _informative(model, a, n1, c, n2)
+    k_used = int(use.sum())
+    # rma.glmm(test = "t") uses k - 1 df with k the trials passed to the model, including
+    # those that carry no information (double-zero trials when drop00 = FALSE)
+    df_t = len(a) - 1
+    n_used = int((n1 + n2)[use].sum())
+    nagq = NAGQ[model]
+    empty = dict(estimate=None, se=None, tau2=None, ci_lower=None, ci_upper=None, z=None,
+                 p=None, ci_t_lower=None, ci_t_upper=None, df_t=max(len(a) - 1, 0),
+                 qe_wald=None, qe_lrt=None, qe_df=0, qe_wald_p=None, qe_lrt_p=None,
+                 loglik=None, trials_used=k_used, participants_used=n_used, nagq=nagq)
+    if (a + c).sum() == 0:
+        return GLMMFit(model, "not_estimable", reason="no_events", **empty)
+    if k_used < 2:
+        return GLMMFit(model, "too_few_trials", reason="fewer_than_two_informative", **empty)
+    # complete separation: in every trial with events the treatment arm has as many (or
+    # as few) of them as the margins allow. Then the likelihood of UM.FS and CM.EL (the
+    # conditional likelihood, which UM.FS's free study intercepts reproduce) keeps rising
+    # as the log OR goes to +-infinity: no finite estimate exists. CM.AL's binomial
+    # approximation ignores the upper margin min(n1, m) and diverges only when every
+    # trial's events are all in one arm; UM.RS's random intercepts bound its likelihood.
+    m = a + c
+    info = (m > 0) & (m < n1 + n2)
+    if model == "CM.AL":
+        hi, lo = m, np.zeros_like(m)
+    else:
+        hi, lo = np.minimum(n1, m), np.maximum(0.0, m - n2)
+    separated = info.any() and (np.all(a[info] == hi[info]) or np.all(a[info] == lo[info]))
+    if separated and model != "UM.RS":
+        return GLMMFit(model, "not_estimable", reason="separation", **empty)
+    if model in ("CM.EL", "CM.AL", "UM.FS"):
+        a, n1, c, n2 = a[use], n1[use], c[use], n2[use]
+    k = len(a)
+    wald, lrt, qdf = (_heterogeneity(model, a, n1, c, n2) if model in ("UM.FS", "CM.AL")
+                      else (None, None, k - 1))
+    if model == "UM.RS" and k > 1:
+        wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
+    qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
+
+    if model == "UM.FS":
+        x = np.column_stack([a, c])
+        n = np.column_stack([n1, n2])
+        zc = np.tile([0.5, -0.5], (k, 1))
+        arm = np.array([1.0, 0.0])[None, :]
+        # start: the common-OR logistic fit (glm with study intercepts)
+        X = np.zeros((2 * k, k + 1))
+        X[0::2, 0] = 1.0
+        X[np.arange(2 * k), 1 + np.repeat(np.arange(k), 2)] = 1.0
+        b0, _, _ = G.logistic_fit(X, x.ravel(), n.ravel())
+        state = {"u": None}
+
+        def terms(par):
+            eta_f = par[2:, None] + par[1] * arm
+            d, state["u"] = L.scalar_re_deviance(x, n, eta_f, zc, abs(par[0]), nagq, state["u"])
+            return d
+
+        obj = _Objective(terms, 2, k, local=True)
+        x0 = np.concatenate([[0.3], np.clip(b0, -30, 30)])
+        n_sd, i_beta, i_tau = 1, 1, 0
+    elif model == "UM.RS":
+        x = np.column_stack([a, c])
+        n = np.column_stack([n1, n2])
+        grp = np.tile([0.5, -0.5], (k, 1))
+        arm = np.array([1.0, 0.0])[None, :]
+        state = {"u": None}
+
+        def terms(par):
+            eta_f = par[3] + par[2] * arm + np.zeros((k, 1))
+            d, state["u"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), abs(par[1]), state["u"])
+            return d
+
+        obj = _Objective(terms, 4, k, local=False)
+        p_all = (a + c + 0.5) / (n1 + n2 + 1)
+        x0 = np.array([0.5, 0.3, 0.0, float(np.log(p_all.mean() / (1 - p_all.mean())))])
+        n_sd, i_beta, i_tau = 2, 2, 1
+    elif model == "CM.AL":
+        x = a[:, None]
+        n = (a + c)[:, None]
+        off = np.log(n1 / n2)[:, None]
+        zc = np.ones((k, 1))
+        state = {"u": None}
+
+        def terms(par):
+            d, state["u"] = L.scalar_re_deviance(x, n, off + par[1], zc, abs(par[0]), nagq, state["u"])
+            return d
+
+        obj = _Objective(terms, 2, k, local=False)
+        b0, _, _ = G.logistic_fit(np.ones((k, 1)), a, a + c, offset=off[:, 0])
+        x0 = np.array([0.3, b0[0]])
+        n_sd, i_beta, i_tau = 1, 1, 0
+    else:  # CM.EL
+        tables = L.nchg_tables(a, n1, c, n2)
+
+        def terms(par):
+            return -2.0 * L.cm_el_loglik(tables, par[1], abs(par[0]))
+
+        obj = _Objective(terms, 2, k, local=False)
+        b0, _, _ = G.logistic_fit(np.ones((k, 1)), a, a + c, offset=np.log(n1 / n2))
+        x0 = np.array([0.3, b0[0]])
+        n_sd, i_beta, i_tau = 1, 1, 0
+        lrt = _cm_el_heterogeneity(tables, k)
+
+    hold = ()
+    if beta_fixed is not None:
+        x0[i_beta] = beta_fixed
+        hold = (i_beta,)
+    par, dmin, converged, fixed = _minimise(obj, x0, n_sd, hold)
+    if beta_fixed is not None:
+        return GLMMFit(model, "profile", reason=None, **{**empty, "estimate": beta_fixed,
+                       "loglik": -dmin / 2.0}, details={"deviance": dmin})
+    tau = abs(par[i_tau])
+    boundary = i_tau in fixed
+    # SE from the Hessian of the deviance (lme4: V = (H / 2)^-1; metafor's CM.EL: the
+    # Hessian of -ll). An SD held at 0 is left out: the deviance is even in it, so the
+    # cross derivatives vanish there.
+    _, H, idx = obj.grad_hess(par, h=1e-4, fixed=fixed)
+    try:
+        V = np.linalg.inv(H / 2.0)
+        var = float(V[list(idx).index(i_beta), list(idx).index(i_beta)])
+    except np.linalg.LinAlgError:
+        var = float("nan")
+    if not np.isfinite(var) or var <= 0:
+        return GLMMFit(model, "not_estimable", reason="singular_hessian", **empty)
+    est = float(par[i_beta])
+    se = float(np.sqrt(var))
+    crit = float(norm_quantile(1 - (1 - level) / 2))
+    tcrit = _t_crit(level, df_t) if df_t > 0 else float("nan")
+    zval = est / se
+    status = "tau2_boundary" if boundary else ("ok" if converged else "not_converged")
+    return GLMMFit(
+        model, status, est, se, 0.0 if boundary else float(tau ** 2),
+        est - crit * se, est + crit * se, float(zval), float(norm_sf2(np.array(zval))),
+        est - tcrit * se, est + tcrit * se, df_t,
+        wald, lrt, qdf, _chi2_sf(wald, qdf), _chi2_sf(lrt, qdf), -dmin / 2.0,
+        k_used, n_used, nagq,
+        reason=None, details={"sd_parameters": [float(abs(v)) for v in par[:n_sd]],
+                              "deviance": dmin})
