@@ -68,7 +68,7 @@ def bisection_boundaries(times, alpha=0.05):
 
 
 def main() -> None:
-    effects = api._effects("studies", "mortality", api.make_options(), False)
+    effects = api.pool("studies", "mortality").effects
     idx = api._ordered_included(effects)
     y, v = effects.yi[idx], effects.vi[idx]
     ours = best(lambda: bayes_meta(y, v, half_normal(0.5), None, shrinkage=False))

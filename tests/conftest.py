@@ -83,6 +83,7 @@ def build_report(out_dir: Path):
 class BuiltReport:
     files: Any  # metasynth.report.write.ReportFiles
     data: Any  # the ReportData that build assembled
+    document: Any = None  # the laid-out WeasyPrint Document the PDF was written from
 
 
 @pytest.fixture(scope="session")
@@ -91,25 +92,34 @@ def built_report(tmp_path_factory) -> BuiltReport:
     and shared by every test that reads a built report; also the ReportData it was built
     from (recorded on the way, so `assemble` runs once for both)."""
     pytest.importorskip("weasyprint")
+    import weasyprint
+
     import metasynth.report.write as write
 
-    assembled = []
+    assembled, documents = [], []
     real = getattr(write, "assemble", None)
+    real_render = weasyprint.HTML.render
 
     def recording(*args, **kwargs):
         data = real(*args, **kwargs)
         assembled.append(data)
         return data
 
+    def recording_render(self, *args, **kwargs):  # the page layout, for the page checks
+        document = real_render(self, *args, **kwargs)
+        documents.append(document)
+        return document
+
     with pytest.MonkeyPatch.context() as mp:
         if real is not None:
             mp.setattr(write, "assemble", recording)
+        mp.setattr(weasyprint.HTML, "render", recording_render)
         files = build_report(tmp_path_factory.mktemp("report"))
     if not assembled:  # write_report no longer goes through write.assemble
         from metasynth.report.assemble import assemble
 
         assembled.append(assemble(STUDIES))
-    return BuiltReport(files, assembled[0])
+    return BuiltReport(files, assembled[0], documents[0] if documents else None)
 
 
 @pytest.fixture(scope="session")

@@ -107,10 +107,12 @@ def test_no_page_of_the_report_overflows_or_is_nearly_empty(built_report, tmp_pa
 
     from metasynth.report.write import _font_files, render_html
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
-        html = render_html(built_report.data, _font_files())
-    document = weasyprint.HTML(string=html, base_url=str(tmp_path)).render()
+    document = built_report.document  # the layout the shipped PDF was written from
+    if document is None:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
+            html = render_html(built_report.data, _font_files())
+        document = weasyprint.HTML(string=html, base_url=str(tmp_path)).render()
     assert _page_problems(document) == []
 
 

@@ -4,6 +4,7 @@ The report is built once per test run (`built_report` in conftest.py) and shared
 reproducibility test builds a second copy.
 """
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -25,7 +26,10 @@ def built(built_report):
     return built_report.files
 
 
+@functools.lru_cache(maxsize=4)
 def pdf_text(path: Path) -> str:
+    """The PDF's text (pypdf takes ~9 s on the report): read once per file and run, since
+    several tests read the one shared build."""
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(path).pages)
 
 

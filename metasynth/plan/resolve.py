@@ -107,9 +107,3 @@ def resolve(*layers: Mapping[str, Any] | None, base: AnalysisSpec | None = None)
             values[name] = coerce(option, value)
     _check(values)
     return AnalysisSpec(**values)
-
-
-def spec_changes(spec: AnalysisSpec, base: AnalysisSpec | None = None) -> dict:
-    """The options where ``spec`` differs from ``base`` (default: the table's defaults)."""
-    ref = (base or AnalysisSpec()).to_dict()
-    return {k: v for k, v in spec.to_dict().items() if ref[k] != v}

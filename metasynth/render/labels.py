@@ -78,14 +78,3 @@ def field_value(field: str, value, with_field: bool | None = None) -> str:
     if own is not None and not with_field:
         return own
     return f"{field_label(field)}: {value_label(value)}"
-
-
-def method_name(option: str, value) -> str:
-    """A method value as published ('hksj-adhoc' -> 'HKSJ (ad hoc)', 'half-cauchy' ->
-    'half-Cauchy'), from the option table."""
-    from metasynth.plan.options import BY_NAME
-
-    try:
-        return BY_NAME[option].choice(value).name
-    except (KeyError, ValueError, AttributeError, StopIteration):
-        return value_label(value)

@@ -63,6 +63,24 @@ def _devres(x, n, eta):
         return 2.0 * (xlogy(x, x / (n * mu)) + xlogy(n - x, (n - x) / (n * (1.0 - mu))))
 
 
+def _halved_step(pdev, u, step, cur):
+    """A Newton step per trial, halved (up to 30 times) for the trials whose penalised
+    deviance it would raise, as PIRLS does. ``step`` has the shape of ``u``: (k,) or
+    (k, q). Returns (the step taken, the deviance after it)."""
+    k = u.shape[0]
+    shape = (k,) + (1,) * (step.ndim - 1)
+    new = pdev(u - step)
+    bad = new > cur + 1e-13 * np.abs(cur)
+    t = np.ones(k)
+    for _ in range(30):
+        if not bad.any():
+            break
+        t = np.where(bad, t / 2, t)
+        new = np.where(bad, pdev(u - t.reshape(shape) * step), new)
+        bad = new > cur + 1e-13 * np.abs(cur)
+    return t.reshape(shape) * step, new
+
+
 def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
     """lme4's AGQ deviance for one scalar random effect per trial.
 
@@ -83,20 +101,11 @@ def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
         mu = _expit(eta_f + tz * u[:, None])
         g = -(tz * (x - n * mu)).sum(1) + u
         h = (tz ** 2 * n * mu * (1 - mu)).sum(1) + 1.0
-        step = g / h
-        new = pdev(u - step)
-        bad = new > cur + 1e-13 * np.abs(cur)
-        t = np.ones(k)
-        for _ in range(30):
-            if not bad.any():
-                break
-            t = np.where(bad, t / 2, t)
-            new = np.where(bad, pdev(u - t * step), new)
-            bad = new > cur + 1e-13 * np.abs(cur)
-        u = u - t * step
+        delta, new = _halved_step(pdev, u, g / h, cur)
+        u = u - delta
         stalled = np.all(new >= cur - 1e-15 * np.abs(cur))
         cur = new
-        if np.max(np.abs(t * step)) < MODE_TOL or stalled:
+        if np.max(np.abs(delta)) < MODE_TOL or stalled:
             break
     mu = _expit(eta_f + tz * u[:, None])
     L2 = (tz ** 2 * n * mu * (1 - mu)).sum(1) + 1.0
@@ -142,19 +151,11 @@ def um_rs_deviance(x, n, eta_f, grp, sigma, tau, u0=None):
         h12 = (c1 * c2 * w).sum(1)
         det = h11 * h22 - h12 ** 2
         step = np.stack([(h22 * g0 - h12 * g1) / det, (h11 * g1 - h12 * g0) / det], 1)
-        new = pdev(u - step)
-        bad = new > cur + 1e-13 * np.abs(cur)
-        t = np.ones(k)
-        for _ in range(30):
-            if not bad.any():
-                break
-            t = np.where(bad, t / 2, t)
-            new = np.where(bad, pdev(u - t[:, None] * step), new)
-            bad = new > cur + 1e-13 * np.abs(cur)
-        u = u - t[:, None] * step
+        delta, new = _halved_step(pdev, u, step, cur)
+        u = u - delta
         stalled = np.all(new >= cur - 1e-15 * np.abs(cur))
         cur = new
-        if np.max(np.abs(t[:, None] * step)) < MODE_TOL or stalled:
+        if np.max(np.abs(delta)) < MODE_TOL or stalled:
             break
     mu = _expit(lin(u))
     w = n * mu * (1 - mu)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from metasynth.models.results import text_renderer
 from metasynth.models.sparse.table import DISAGREE_RATIO, SparseResult
 from metasynth.render.numbers import interval, num, p_value
+from metasynth.render.text.methods import name
 
 METHOD_LABELS = {
     "MH": "Mantel-Haenszel, no correction",
@@ -68,7 +69,8 @@ def row_note(row) -> str:
     elif row.method in ("BB", "BB-RR") and row.extra.get("rho") is not None:
         notes.append(f"ICC rho = {row.extra['rho']:.3f}")
     if row.method == "IV-RE":
-        notes.append(f"{row.extra.get('tau2_method', 'REML')}, {row.extra.get('ci_method', '')} CI")
+        tau2, ci = row.extra.get("tau2_method", "REML"), row.extra.get("ci_method", "")
+        notes.append(f"{tau2}, {name('ci', ci) if ci else ''} CI")  # published names
     if row.method == "MH":
         notes.append("double-zero trials add nothing")
     return "; ".join(notes)
