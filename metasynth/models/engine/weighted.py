@@ -81,25 +81,53 @@ def solve_decreasing(f, target: np.ndarray, active: np.ndarray, hi0: float = 100
                      iterations: int = 200) -> np.ndarray:
     """Root of a decreasing function ``f(t) = target`` on t >= 0, for a whole batch.
 
-    Bisection after an expanding bracket: slower than Newton, but it cannot fail,
-    and every element converges to machine precision. ``f`` maps a ``(batch,)``
-    array of t to a ``(batch,)`` array. Elements not ``active`` return NaN. The
-    caller handles f(0) < target (the root is then the boundary 0).
+    An expanding bracket, then the Illinois variant of regula falsi (Dowell & Jarratt
+    1971, BIT 11:168) with a bisection step whenever the bracket fails to halve: it keeps
+    the bracket, so it cannot fail, and converges superlinearly (about 10 evaluations
+    where plain bisection needed about 100 to reach machine precision: the Q-profile
+    intervals of every fit in the suite and the report went through here). ``f`` maps a
+    ``(batch,)`` array of t to a ``(batch,)`` array. Elements not ``active`` return NaN.
+    The caller handles f(0) < target (the root is then the boundary 0).
     """
     n = target.shape[0]
     lo = np.zeros(n)
     hi = np.full(n, hi0)
+    f_hi = f(hi) - target
     for _ in range(200):
-        grow = active & (f(hi) > target)
+        grow = active & (f_hi > 0)
         if not grow.any():
             break
         lo = np.where(grow, hi, lo)
         hi = np.where(grow, hi * 4.0, hi)
+        f_hi = np.where(grow, f(hi) - target, f_hi)
+    f_lo = f(lo) - target  # > 0 where the root is interior (the caller's condition)
+    done = ~active | (f_lo <= 0)
+    hi = np.where(active & (f_lo <= 0), lo, hi)  # no interior root: the boundary, as bisection gave
+    width = hi - lo
+    side = np.zeros(n)  # +1: the last two points fell on the low side; -1: the high side
     for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        above = f(mid) > target
-        lo = np.where(above, mid, lo)
-        hi = np.where(above, hi, mid)
-        if np.all((hi - lo) <= 4e-16 * np.maximum(hi, 1e-300)):
+        done |= (hi - lo) <= 4e-16 * np.maximum(hi, 1e-300)
+        if done.all():
             break
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        # bisect where the secant point is unusable or the bracket did not halve
+        bisect = ~np.isfinite(x) | (x <= lo) | (x >= hi) | ((hi - lo) > 0.5 * width)
+        width = np.where(bisect, hi - lo, width)
+        x = np.where(bisect, 0.5 * (lo + hi), x)
+        x = np.where(done, lo, x)
+        fx = f(x) - target
+        exact = ~done & (fx == 0)
+        above = fx > 0
+        # Illinois: halve the f-value of the end that was kept twice in a row
+        keep_hi = above & (side > 0) & ~bisect
+        keep_lo = ~above & (side < 0) & ~bisect
+        f_hi = np.where(keep_hi, 0.5 * f_hi, f_hi)
+        f_lo = np.where(keep_lo, 0.5 * f_lo, f_lo)
+        move_lo, move_hi = ~done & above, ~done & ~above
+        lo, f_lo = np.where(move_lo, x, lo), np.where(move_lo, fx, f_lo)
+        hi, f_hi = np.where(move_hi, x, hi), np.where(move_hi, fx, f_hi)
+        side = np.where(move_lo, 1.0, np.where(move_hi, -1.0, side))
+        lo, hi = np.where(exact, x, lo), np.where(exact, x, hi)
+        done |= exact
     return np.where(active, 0.5 * (lo + hi), np.nan)
