@@ -188,7 +188,7 @@ def test_report_pages_show_the_frame(built_report):
                     "Studies awaiting classification", "PRISMA 2020 checklist", "DRAFT",
                     "metasynth contributors", "Conflicts of interest", "None declared."):
         assert heading in text, heading
-    squash = text.replace(" ", "").replace("\u00a0", "")  # pypdf drops spaces in SVG text
+    squash = text.replace(" ", "").replace("\u00a0", "")  # the diagram's boxes break lines mid-phrase
     assert "Recordsidentifiedfrom" in squash and "(n=notrecorded)" in squash
     html = built_report.files.html.read_text()
     assert 'aria-label="PRISMA 2020 flow diagram"' in html and 'id="prisma-checklist"' in html

@@ -52,10 +52,18 @@ SLOW = {"bcg", "cannon2006", "collins1985a", "egger2001", "nielweise2007", "yusu
         "sim_k40_tau2_1.5"}
 
 
+# UM.RS (Laplace, two-dimensional optimisation) costs ~0.5-1 CPU-s per fit: the default
+# suite checks it on these sets (the corpus with and without its double-zero trial, and k = 2);
+# the exhaustive run checks every one
+UM_RS_DEFAULT = {"msc_mortality", "k2"}
+
+
 def _cases(control="tight", test="z"):
     out = []
     for case, f in _ml_fits(GLMM, control, test):
-        marks = [pytest.mark.exhaustive] if case["dataset"] in SLOW else []
+        slow = case["dataset"] in SLOW or (f["model"] == "UM.RS"
+                                           and case["dataset"] not in UM_RS_DEFAULT)
+        marks = [pytest.mark.exhaustive] if slow else []
         out.append(pytest.param(case, f, id=f"{case['dataset']}-{f['model']}-drop00={f['drop00']}",
                                 marks=marks))
     return out
@@ -261,8 +269,8 @@ def test_separation():
 
 def test_double_zero_trial_enters_um_rs_only():
     case = next(c for c in GLMM["cases"] if c["dataset"] == "msc_mortality")
-    kept = {m: fit_glmm(*_counts(case), m, keep_double_zero=True) for m in ("UM.FS", "UM.RS", "CM.AL")}
-    dropped = {m: fit_glmm(*_counts(case), m, keep_double_zero=False) for m in ("UM.FS", "UM.RS", "CM.AL")}
+    kept = {m: _fit(case, m, drop00=False) for m in ("UM.FS", "UM.RS", "CM.AL")}
+    dropped = {m: _fit(case, m, drop00=True) for m in ("UM.FS", "UM.RS", "CM.AL")}
     assert kept["UM.RS"].trials_used == 7 and kept["UM.RS"].participants_used == 549
     assert dropped["UM.RS"].trials_used == 6
     assert kept["UM.RS"].estimate != pytest.approx(dropped["UM.RS"].estimate, rel=1e-3)
@@ -335,10 +343,18 @@ def test_beta_binomial_printed_example_not_available():
 
 # ---------------------------------------------------------------- table, CLI --------
 
-def test_sparse_command_prints_the_mortality_table(cli):
-    r = cli("sparse", "studies/")
-    assert r.returncode == 0, r.stderr
-    out = r.stdout
+@pytest.fixture(scope="module")
+def corpus_sparse():
+    """The sparse-data table of the shipped mortality analysis, fitted once for the module."""
+    from metasynth import api
+
+    return api.sparse(api.pool("studies/"))
+
+
+def test_sparse_table_prints_the_mortality_table(corpus_sparse):
+    import metasynth.render.text  # noqa: F401  (registers the renderers)
+
+    out = corpus_sparse.summary()  # what `metasynth sparse studies/` prints (JSON test below)
     for label in ("Mantel-Haenszel, no correction", "Mantel-Haenszel, 0.5 added", "Peto",
                   "Inverse variance, random effects", "GLMM UM.FS", "GLMM UM.RS", "GLMM CM.EL",
                   "GLMM CM.AL", "Beta-binomial"):
@@ -347,7 +363,7 @@ def test_sparse_command_prints_the_mortality_table(cli):
     assert "The methods" in out
 
 
-def test_sparse_json(cli):
+def test_sparse_json(cli, corpus_sparse):
     r = cli("sparse", "studies/", "--format", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
@@ -368,7 +384,7 @@ def test_sparse_json(cli):
     # the same fit as the library's (the numbers are pinned to rma.glmm on the fixture sets,
     # including the corpus's counts in data/msc_mortality.csv)
     assert rows["UM.FS"]["estimate"] == pytest.approx(
-        api.sparse(api.pool("studies/")).row("UM.FS").estimate, rel=1e-9)
+        corpus_sparse.row("UM.FS").estimate, rel=1e-9)
     assert data["spec"]["measure"] == "RR"  # the pooled result's spec, inherited
     assert set(data["agreement"]) >= {"lowest", "highest", "disagree"}
     assert data["agreement_sentence"].startswith("The methods")
