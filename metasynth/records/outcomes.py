@@ -19,6 +19,7 @@ class Endpoint(Strict):
     id: NonEmpty
     label: NonEmpty
     type: Literal["binary", "continuous"]
+    units: str | None = None  # continuous endpoints: "days", "mmHg", ... (axis and tables)
 
 
 class OutcomeDefinition(Strict):

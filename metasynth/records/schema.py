@@ -8,6 +8,7 @@ and forbid unknown keys, so a misspelt field is an error, not a silent omission.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -130,12 +131,31 @@ class BinaryCount(Strict):
 
 
 class ContinuousSummary(Strict):
+    """One arm's continuous outcome as published: mean and SD, or median with quartiles and/or range.
+
+    A median is converted to a mean and SD at analysis time (``effects/conversions.py``:
+    Luo 2018, Wan 2014, Shi 2020), never by hand."""
+
     n: Annotated[int, Field(ge=1)]
     mean: float | None = None
     sd: Annotated[float, Field(ge=0)] | None = None
     median: float | None = None
-    q1: float | None = None
-    q3: float | None = None
+    q1: float | None = Field(None, description="first quartile (with `q3`: the IQR)")
+    q3: float | None = Field(None, description="third quartile")
+    min: float | None = Field(None, description="minimum (with `max`: the range)")
+    max: float | None = Field(None, description="maximum")
+
+    @model_validator(mode="after")
+    def _quantiles_in_order(self):
+        given = [(k, getattr(self, k)) for k in ("min", "q1", "median", "q3", "max")
+                 if getattr(self, k) is not None]
+        for (ka, a), (kb, b) in pairwise(given):
+            if a > b:
+                raise ValueError(f"{ka} ({a:g}) is above {kb} ({b:g})")
+        for lo, hi in (("q1", "q3"), ("min", "max")):
+            if (getattr(self, lo) is None) != (getattr(self, hi) is None):
+                raise ValueError(f"give both {lo} and {hi}, or neither")
+        return self
 
 
 class ReportedEstimate(Strict):
