@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -192,11 +193,18 @@ def test_to_frame_and_dataframe_input():
     assert api.leave_one_out(res).to_frame().shape[0] == res.k
 
 
-def test_every_result_has_to_frame():
-    pytest.importorskip("pandas")
+@pytest.fixture(scope="module")
+def corpus_verbs():
+    """The shipped mortality analysis and its Bayes and TSA verbs, fitted once for the module."""
     res = api.pool(STUDIES)
+    return SimpleNamespace(pool=res, bayes=api.bayes(res), tsa=api.tsa(res))
+
+
+def test_every_result_has_to_frame(corpus_verbs):
+    pytest.importorskip("pandas")
+    res = corpus_verbs.pool
     results = [res, api.pool_by(res, "tissue_source"), api.leave_one_out(res),
-               api.cumulative(res), api.influence(res), api.bayes(res), api.tsa(res),
+               api.cumulative(res), api.influence(res), corpus_verbs.bayes, corpus_verbs.tsa,
                api.metaregression(api.pool(STUDIES, "mortality_longest"), ["control_risk"],
                                   permutations=10),
                api.gosh(res, max_subsets=64)]
@@ -205,15 +213,15 @@ def test_every_result_has_to_frame():
         assert len(frame) > 0, type(r).__name__
 
 
-def test_one_participant_count_across_sections():
-    res = api.pool(STUDIES)
+def test_one_participant_count_across_sections(corpus_verbs):
+    res = corpus_verbs.pool
     n = res.counts
     assert n.trials - n.trials_estimable == 1 == n.not_estimable  # Shi 2021: no deaths at all
     assert n.trials_estimable == res.k
     assert n.participants == sum((s.treatment_total or 0) + (s.control_total or 0)
                                  for s in res.studies)
     words = f"{n.participants} participants in {n.trials} trials"
-    assert words in api.bayes(res).summary() and words in api.tsa(res).summary()
+    assert words in corpus_verbs.bayes.summary() and words in corpus_verbs.tsa.summary()
     assert f"{n.trials} trials, {n.participants} participants" in res.summary()
 
 
