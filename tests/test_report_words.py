@@ -105,3 +105,13 @@ def test_draft_mark_names_the_unverified_records(built_report, report_data):
     assert "DRAFT" in html
     for label in report_data.unverified:
         assert label in report_data.sof["draft"]
+
+
+def test_included_studies_show_the_extraction_status(built_report, report_data):
+    """Each included study says which numbers were read in the trial's own publication,
+    which only in a secondary source and which were derived (issue 16)."""
+    rows = {r["label"]: r["extraction"] for r in report_data.included}
+    assert rows["Lanzoni 2021"].startswith("Read in the trial's own publication: arm sizes.")
+    assert "Read only in a secondary source: all-cause death (day 31)" in rows["Lanzoni 2021"]
+    assert "Derived from the trial's own publication: all-cause death (day 90)" in rows["Pochon 2023"]
+    assert "<th>Extraction status</th>" in built_report.files.html.read_text()
