@@ -389,8 +389,10 @@ def extraction_cell(study, endpoints: list[tuple[str, str]]) -> str:
         by_endpoint.setdefault(key, []).append(o.timepoint_days)
     for (status, endpoint), days in by_endpoint.items():
         name = names.get(endpoint) or value_label(endpoint)
+        if name[1:2].islower():  # 'All-cause death' -> 'all-cause death'; 'ARDS ...' stays
+            name = name[0].lower() + name[1:]
         groups.setdefault(status, []).append(
-            f"{name[0].lower()}{name[1:]} (day {', '.join(str(d) for d in days)})")
+            f"{name} (day {', '.join(str(d) for d in sorted(days))})")
     order = ["primary", "derived", "secondary", "None"]
     return " ".join(f"{field_value('extraction', s).capitalize()}: {'; '.join(groups[s])}."
                     for s in order if s in groups) or "no numbers extracted"
