@@ -49,15 +49,15 @@ def test_multi_arm_trial_combines_experimental_arms(studies_dir):
     label: "MSC high dose"
     randomized: 30
     provenance:
-      - {source: main, location: "Figure 1", quote: "30 randomized to the high dose"}
+      - {source: main, status: primary, location: "Figure 1", quote: "30 randomized to the high dose"}
   - id: control
     role: control""").replace("""      control: {events: 15, total: 50}
     provenance:
-      - {source: main, location: "Table 2", quote: "Death by day 28: 10/50 (20%) vs 15/50 (30%)"}""",
+      - {source: main, status: primary, location: "Table 2", quote: "Death by day 28: 10/50 (20%) vs 15/50 (30%)"}""",
                               """      msc_high: {events: 4, total: 30}
       control: {events: 15, total: 50}
     provenance:
-      - {source: main, location: "Table 2", quote: "Death by day 28: 10/50 (20%), 4/30 vs 15/50 (30%)"}""")
+      - {source: main, status: primary, location: "Table 2", quote: "Death by day 28: 10/50 (20%), 4/30 vs 15/50 (30%)"}""")
     _record(studies_dir, "multi2021", text)
     table = select_outcome(load_studies(studies_dir), "mortality")
     row = table.rows[0]
@@ -73,9 +73,9 @@ def test_study_with_only_a_reported_estimate_enters_by_generic_inverse_variance(
       msc: {events: 10, total: 50}
       control: {events: 15, total: 50}
     provenance:
-      - {source: main, location: "Table 2", quote: "Death by day 28: 10/50 (20%) vs 15/50 (30%)"}""",
+      - {source: main, status: primary, location: "Table 2", quote: "Death by day 28: 10/50 (20%) vs 15/50 (30%)"}""",
                                              """    provenance:
-      - {source: main, location: "Abstract", quote: "RR 0.70 (95% CI 0.40 to 1.20)"}
+      - {source: main, status: primary, location: "Abstract", quote: "RR 0.70 (95% CI 0.40 to 1.20)"}
     reported_estimate:
       measure: RR
       value: 0.70
@@ -83,7 +83,7 @@ def test_study_with_only_a_reported_estimate_enters_by_generic_inverse_variance(
       ci_upper: 1.20
       adjusted: true
       provenance:
-        - {source: main, location: "Abstract", quote: "RR 0.70 (95% CI 0.40 to 1.20)"}""")
+        - {source: main, status: primary, location: "Abstract", quote: "RR 0.70 (95% CI 0.40 to 1.20)"}""")
     only_estimate = only_estimate.replace("NCT99999991", "NCT99999992").replace("test.2021.1", "test.2021.2")
     _record(studies_dir, "estimate2021", only_estimate)
     res = metasynth.pool(studies_dir)

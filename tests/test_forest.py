@@ -107,22 +107,24 @@ def test_shipped_corpus_with_rob_columns():
 
 
 def test_rob_is_shown_per_outcome():
-    """RoB 2 is outcome-specific: the SAE forest shows no trial with the death assessment's
-    judgements, says 'not assessed', and its legend names the outcome."""
+    """RoB 2 is outcome-specific: a forest plot shows each trial's assessment for its own
+    endpoint, 'not assessed' where a trial has none, never another endpoint's, and its
+    legend names the outcome."""
     import metasynth
     from metasynth.records.select import rob_judgements
-    from metasynth.render.plots.kit import ROB_SYMBOLS
 
     studies = metasynth.load_studies(STUDIES)
-    assert rob_judgements(studies, "sae") == {}  # no record has an SAE assessment
-    assert rob_judgements(studies, "death")  # the migrated assessments are death's
-    fig = forest_plot(pool(studies, "sae"), rob=rob_judgements(studies, "sae"),
+    sae, death = rob_judgements(studies, "sae"), rob_judgements(studies, "death")
+    assert sae and death and set(death) - set(sae)  # some trials assessed for death only
+    assert any(sae[s] != death[s] for s in sae)  # the SAE judgements are SAE's own
+    fig = forest_plot(pool(studies, "sae"), rob=sae,
                       rob_endpoint="Patients with at least one serious adverse event")
     labels = [t for t, _ in text_boxes(fig)]
     assert any("RoB 2 for patients with at least one serious adverse event" in t for t in labels)
-    assert "Not assessed" in labels
-    for j in ("low", "some-concerns", "high"):  # only in the swatch legend, on no trial
-        assert labels.count(ROB_SYMBOLS[j]) == 1
+    # the mortality plot with the SAE assessments: the trials without one are not assessed
+    unassessed = forest_plot(pool(studies, "mortality"), rob=sae,
+                             rob_endpoint="Patients with at least one serious adverse event")
+    assert "Not assessed" in [t for t, _ in text_boxes(unassessed)]
     death = forest_plot(pool(studies, "mortality"), rob=rob_judgements(studies, "death"),
                         rob_endpoint="All-cause death")
     assert any("RoB 2 for all-cause death" in t for t, _ in text_boxes(death))

@@ -12,7 +12,8 @@ COUNTS = {"trials", "trials_estimable", "participants", "participants_estimable"
           "events_experimental", "total_experimental", "events_control", "total_control"}
 STUDY = {"id", "label", "treatment_events", "treatment_total", "control_events", "control_total",
          "yi", "vi", "estimate", "ci_lower", "ci_upper", "p", "weight_common", "weight_random",
-         "included", "source", "corrected", "excluded_reason", "year", "subgroup", "notes"}
+         "included", "source", "corrected", "excluded_reason", "year", "subgroup", "notes",
+         "extraction"}
 COMMON = {"method", "theta", "se", "estimate", "ci_lower", "ci_upper", "z", "p", "Q",
           "mh_correction"}
 RANDOM = {"tau2_method", "ci_method", "pi_method", "theta", "se", "estimate", "ci_lower",

@@ -93,10 +93,10 @@ def test_rob_per_outcome_in_the_report(report_data):
             continue
         rob = next(d for d in sec.certainty.domains if d.domain == "risk_of_bias")
         assert sec.rob_endpoint.lower() in rob.rule
-        if sec.id == "sae":
-            assert "100% not assessed" in rob.rule
+        if sec.id == "sae":  # every SAE trial has its own SAE assessment (issue 16)
+            assert re.search(r"(?<![\d.])0% not assessed", rob.rule), rob.rule
     by_endpoint = {r["endpoint"]: r for r in report_data.rob_figures}
-    assert "traffic" in by_endpoint["death"] and "traffic" not in by_endpoint["sae"]
+    assert "traffic" in by_endpoint["death"] and "traffic" in by_endpoint["sae"]
 
 
 def test_draft_mark_names_the_unverified_records(built_report, report_data):
@@ -105,3 +105,13 @@ def test_draft_mark_names_the_unverified_records(built_report, report_data):
     assert "DRAFT" in html
     for label in report_data.unverified:
         assert label in report_data.sof["draft"]
+
+
+def test_included_studies_show_the_extraction_status(built_report, report_data):
+    """Each included study says which numbers were read in the trial's own publication,
+    which only in a secondary source and which were derived (issue 16)."""
+    rows = {r["label"]: r["extraction"] for r in report_data.included}
+    assert rows["Lanzoni 2021"].startswith("Read in the trial's own publication: arm sizes.")
+    assert "Read only in a secondary source: all-cause death (day 31)" in rows["Lanzoni 2021"]
+    assert "Derived from the trial's own publication: all-cause death (day 90)" in rows["Pochon 2023"]
+    assert "<th>Extraction status</th>" in built_report.files.html.read_text()

@@ -111,7 +111,8 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
                 p=float(norm_sf2(yi / math.sqrt(vi))),
                 weight_common=_f(common.weights[0, j]), weight_random=_f(rand.weights[0, j]),
                 included=True, source=effects.source[i], corrected=bool(effects.corrected[i]),
-                excluded_reason=None, year=row.year, subgroup=row.subgroup, notes=row.notes))
+                excluded_reason=None, year=row.year, subgroup=row.subgroup, notes=row.notes,
+                extraction=row.attributes.get("extraction")))
             j += 1
         else:
             studies.append(StudyEffect(
@@ -121,7 +122,7 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
                 ci_lower=None, ci_upper=None, p=None, weight_common=None, weight_random=None,
                 included=False, source=effects.source[i], corrected=False,
                 excluded_reason=effects.reasons[i], year=row.year, subgroup=row.subgroup,
-                notes=row.notes))
+                notes=row.notes, extraction=row.attributes.get("extraction")))
 
     common_res = CommonEffect(
         method=common.method, theta=_f(common.theta[0]), se=_f(common.se[0]),

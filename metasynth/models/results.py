@@ -92,6 +92,8 @@ class StudyEffect(_ToDict):
     year: int | None = None
     subgroup: str | None = None
     notes: tuple[str, ...] = ()
+    # primary | derived | secondary (records.schema.Study.extraction_status); None: not recorded
+    extraction: str | None = None
 
 
 @dataclass(frozen=True)

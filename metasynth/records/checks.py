@@ -85,6 +85,7 @@ def check_study(study: Study, doc: YamlDocument, registry: Registry, stem: str) 
     if study.id != stem:
         out.error(("id",), f"id '{study.id}' must equal the file name '{stem}'")
     source_ids = [s.id for s in study.sources]
+    kinds = {s.id: s.kind for s in study.sources}
     for i, sid in enumerate(source_ids):
         if source_ids.count(sid) > 1:
             out.error(("sources", i, "id"), f"duplicate source id '{sid}'")
@@ -94,6 +95,7 @@ def check_study(study: Study, doc: YamlDocument, registry: Registry, stem: str) 
             if p.source not in source_ids:
                 out.error(loc + (j, "source"), f"provenance names unknown source '{p.source}' "
                           f"(sources: {', '.join(source_ids)})")
+            _check_status(out, p, kinds.get(p.source), loc + (j,))
 
     arm_ids = [a.id for a in study.arms]
     arms = {a.id: a for a in study.arms}
@@ -156,6 +158,18 @@ def check_study(study: Study, doc: YamlDocument, registry: Registry, stem: str) 
                       "is less severe than the worst domain (RoB 2: overall is at least the "
                       "worst domain)")
     return out.findings
+
+
+def _check_status(out: _Collector, p, kind: str | None, loc: tuple) -> None:
+    """A number read in the trial's own publication cites a primary source; one read only
+    in a review or registry summary cites a secondary or registry source."""
+    if p.status is None:
+        out.warn(loc, "extraction status not recorded (status: primary | secondary | derived)")
+    elif kind is not None and (p.status == "primary") != (kind == "primary") \
+            and p.status != "derived":
+        out.error(loc + ("status",), f"status '{p.status}' but source '{p.source}' is a "
+                  f"{kind} source (primary: the trial's own publication; secondary: a review, "
+                  "meta-analysis or registry summary)")
 
 
 def _check_counts(out: _Collector, counts, arms: dict, loc: tuple, provenance) -> None:

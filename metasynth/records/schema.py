@@ -23,17 +23,33 @@ class Strict(BaseModel):
 NonEmpty = Annotated[str, Field(min_length=1)]
 Count = Annotated[int, Field(ge=0)]
 Judgement = Literal["low", "some-concerns", "high"]
+ExtractionStatus = Literal["primary", "secondary", "derived"]
 DOI_RE = re.compile(r"^10\.\d{4,9}/\S+$")
 ID_RE = re.compile(r"^[a-z][a-z0-9]*[0-9]{4}[a-z]?$")
 
 
 class Provenance(Strict):
-    """Where a number was read: source id, location in it, and the verbatim quote."""
+    """Where a number was read: source id, extraction status, location and verbatim quote.
+
+    The status says whether the number was read in the trial's own publication, only in a
+    secondary source, or derived; ``Study.extraction_status`` summarises a number's entries."""
 
     source: NonEmpty = Field(description="id of an entry in `sources`")
+    status: ExtractionStatus | None = Field(
+        None, description="extraction status of the number this entry gives: primary = "
+        "read in the trial's own publication (a `primary` source); secondary = read only in "
+        "a secondary source (review, meta-analysis, registry summary: a `secondary` or "
+        "`registry` source); derived = computed from the quote (`derived` says how); null: "
+        "not recorded (validate warns)")
     location: NonEmpty = Field(description="abstract, Table 2, Figure 1, page 5, ...")
     quote: NonEmpty = Field(description="the sentence or table row, verbatim")
     derived: str | None = Field(None, description="how a number not in the quote was derived")
+
+    @model_validator(mode="after")
+    def _derived_says_how(self):
+        if self.status == "derived" and not self.derived:
+            raise ValueError("status 'derived' needs `derived`: how the number was obtained")
+        return self
 
 
 Provenances = Annotated[list[Provenance], Field(min_length=1)]
@@ -256,6 +272,22 @@ class Study(Strict):
                 v["endpoint"] = v.pop("outcome")
             return [v]
         return v
+
+    def extraction_status(self, provenance: list[Provenance]) -> str | None:
+        """The extraction status of the number(s) ``provenance`` documents: "primary" when
+        one entry read them in the trial's own publication; else "derived" when one entry
+        computed them from the trial's own publication; else "secondary" (read, or derived,
+        only in secondary sources: the number was not found in the trial's own publication);
+        None when no entry records a status."""
+        kinds = {s.id: s.kind for s in self.sources}
+        statuses = {(p.status, kinds.get(p.source)) for p in provenance if p.status}
+        if not statuses:
+            return None
+        if any(st == "primary" for st, _ in statuses):
+            return "primary"
+        if ("derived", "primary") in statuses:
+            return "derived"
+        return "secondary"
 
     def rob_for(self, endpoint: str) -> RiskOfBias | None:
         """The assessment made for ``endpoint``, or None (not assessed)."""

@@ -56,13 +56,17 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     label = study_label(study)
     notes = []
     attrs = study_attributes(study, entry.endpoint)
-    kinds = {attrs["source_kinds"].get(p.source) for p in entry.provenance}
-    attrs["secondary_only"] = kinds == {"secondary"}
-    attrs["timepoint_days"] = entry.timepoint_days
+    provenance = entry.provenance
     counts = entry.counts
     if alternative and entry.alternatives:
-        counts = entry.alternatives[0].counts
+        counts, provenance = entry.alternatives[0].counts, entry.alternatives[0].provenance
         notes.append(f"{label}: alternative value used ({entry.alternatives[0].reason})")
+    attrs["extraction"] = study.extraction_status(provenance)
+    kinds = {attrs["source_kinds"].get(p.source) for p in provenance}
+    # a record without statuses falls back on its sources' kinds
+    attrs["secondary_only"] = (attrs["extraction"] == "secondary" if attrs["extraction"]
+                               else kinds <= {"secondary", "registry"})
+    attrs["timepoint_days"] = entry.timepoint_days
     if counts:
         exp = [(a, c) for a, c in counts.items() if roles.get(a) == "experimental"]
         ctl = [(a, c) for a, c in counts.items() if roles.get(a) == "control"]

@@ -129,12 +129,13 @@ def scaffold_record(study_id: str, client: RegistryClient, nct: str | None = Non
         field(4, "label", arm.title if arm else None, reg)
         if g is not None and g.started is not None:
             L += [f"    randomized: {g.started}", "    provenance:",
-                  "      - source: registry",
+                  "      - source: registry", "        status: secondary",
                   f"        location: {q('Results: participant flow, STARTED')}",
                   f"        quote: {q(f'{g.title}: STARTED {g.started}')}"]
         else:
             field(4, "randomized", None, "from the paper's CONSORT flow")
-            L += ["    provenance:", "      - source: main", "        location:   # TODO",
+            L += ["    provenance:", "      - source: main",
+                  "        status:   # TODO primary | derived", "        location:   # TODO",
                   "        quote:   # TODO"]
 
     outcomes = []
@@ -153,7 +154,8 @@ def scaffold_record(study_id: str, client: RegistryClient, nct: str | None = Non
                       for a, g in pairs]
             quote = "; ".join(f"{g.title}: {getattr(g, ev)} affected / {getattr(g, risk)} at risk"
                               for _, g in pairs)
-            block += ["    provenance:", "      - source: registry",
+            # registry posted results are a summary, not the trial's publication
+            block += ["    provenance:", "      - source: registry", "        status: secondary",
                       f"        location: {q(f'Results: adverse events, {what}')}",
                       f"        quote: {q(quote)}"]
             outcomes += block

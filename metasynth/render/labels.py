@@ -13,6 +13,7 @@ FIELD_LABELS = {
     "rob_overall": "Overall risk of bias",
     "placebo_controlled": "Placebo or sham control",
     "secondary_only": "Numbers read only in secondary sources",
+    "extraction": "Extraction status",
     "dose_per_kg": "Dose per kg",
     "control_risk": "Control-arm risk",
     "year": "Year",
@@ -41,6 +42,10 @@ VALUE_LABELS = {
     "false": "no",
 }
 
+# the forest plot's footnote for a trial whose counts were read only in a secondary source
+SECONDARY_SOURCE_NOTE = ("counts read only in a secondary source (review, meta-analysis or "
+                         "registry summary), not in the trial's own publication")
+
 # values whose meaning depends on the field they belong to
 FIELD_VALUE_LABELS = {
     ("blinding", "double"): "double-blind",
@@ -53,6 +58,11 @@ FIELD_VALUE_LABELS = {
     ("ventilation_at_baseline", "unclear"): "respiratory support unclear",
     ("tissue_source", "unclear"): "tissue source unclear",
     ("product_type", "cells"): "cells",
+    # the extraction status of a record's numbers (records.schema.Study.extraction_status)
+    ("extraction", "primary"): "read in the trial's own publication",
+    ("extraction", "derived"): "derived from the trial's own publication",
+    ("extraction", "secondary"): "read only in a secondary source",
+    ("extraction", "None"): "status not recorded",
 }
 
 

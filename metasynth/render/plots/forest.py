@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import SubgroupResult
+from metasynth.render.labels import SECONDARY_SOURCE_NOTE
 from metasynth.render.numbers import interval, num
 from metasynth.render.plots.kit import (
     BLUE,
@@ -45,6 +46,7 @@ from metasynth.render.text.methods import name
 from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
 from metasynth.render.text.robustness import subgroup_difference_line
 
+SECONDARY_MARK = "‡"
 ROB_KEY_LINE = "\x00rob-key"  # the footer row where the swatch legend is drawn
 
 PLOT_W = 2.6  # inches of the plot column
@@ -81,7 +83,8 @@ def _study_rows(result: PoolResult, rob: dict | None, whole_k: int) -> list[Row]
     rows = []
     for s in result.studies:
         counts = (s.treatment_events, s.treatment_total, s.control_events, s.control_total)
-        cells = {"study": s.label}
+        # ‡: the counts were read only in a secondary source (the record's extraction status)
+        cells = {"study": s.label + (f" {SECONDARY_MARK}" if s.extraction == "secondary" else "")}
         if None not in counts:
             cells.update(e_events=str(counts[0]), e_total=str(counts[1]),
                          c_events=str(counts[2]), c_total=str(counts[3]))
@@ -89,7 +92,7 @@ def _study_rows(result: PoolResult, rob: dict | None, whole_k: int) -> list[Row]
             cells["weight"] = _fmt_weight(_shown_weight(s, whole_k))
             cells["effect"] = interval(s.estimate, s.ci_lower, s.ci_upper)
             if s.source == "reported":
-                cells["study"] = s.label + " †"
+                cells["study"] = s.label + " †"  # reported estimates carry no counts
         else:
             cells["effect"] = "Not estimable"
         rows.append(Row("study", cells, est=s.estimate, lo=s.ci_lower, hi=s.ci_upper,
@@ -201,6 +204,8 @@ def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = Fal
         if any(r.cells.get("study", "").endswith(" †") for r in body):
             footer.append(f"† enters with its reported estimate and {spec.ci_label} (generic "
                           "inverse variance)")
+        if any(s.extraction == "secondary" for s in overall.studies):
+            footer.append(f"{SECONDARY_MARK} {SECONDARY_SOURCE_NOTE}.")
         footer.append(f"Zero cells: {overall.zero_cell_rule}.")
         for s in overall.excluded:
             footer.append(f"{s.label}: {s.excluded_reason}.")

@@ -373,6 +373,31 @@ def rob_cell(study, endpoints: list[tuple[str, str]]) -> str:
     return "; ".join(parts)
 
 
+def extraction_cell(study, endpoints: list[tuple[str, str]]) -> str:
+    """Which numbers were read in the trial's own publication, which only in a secondary
+    source and which were derived: 'Read in the trial's own publication: arm sizes;
+    all-cause death (day 28). Read only in a secondary source: ...' (statuses from the
+    records' provenance, ``Study.extraction_status``)."""
+    names = dict(endpoints)
+    groups: dict[str, list[str]] = {}
+    arms = study.extraction_status([p for a in study.arms for p in a.provenance])
+    if any(a.randomized is not None or a.analysed is not None for a in study.arms):
+        groups.setdefault(str(arms), []).append("arm sizes")
+    by_endpoint: dict[tuple[str, str], list[int]] = {}
+    for o in study.outcomes:
+        key = (str(study.extraction_status(o.provenance)), o.endpoint)
+        by_endpoint.setdefault(key, []).append(o.timepoint_days)
+    for (status, endpoint), days in by_endpoint.items():
+        name = names.get(endpoint) or value_label(endpoint)
+        if name[1:2].islower():  # 'All-cause death' -> 'all-cause death'; 'ARDS ...' stays
+            name = name[0].lower() + name[1:]
+        groups.setdefault(status, []).append(
+            f"{name} (day {', '.join(str(d) for d in sorted(days))})")
+    order = ["primary", "derived", "secondary", "None"]
+    return " ".join(f"{field_value('extraction', s).capitalize()}: {'; '.join(groups[s])}."
+                    for s in order if s in groups) or "no numbers extracted"
+
+
 def evidence_status(study) -> str:
     """'AI-assisted extraction (metasynth helpers), 2026-11-26; not yet verified' (the
     record's own words)."""
@@ -404,6 +429,7 @@ def included_row(study, label: str, endpoints: list[tuple[str, str]]) -> dict:
             "control": iv.comparator,
             "followup": ", ".join(f"day {d}" for d in deaths) or "no mortality data",
             "n": str(n) if n else "not reported", "rob": rob_cell(study, endpoints),
+            "extraction": extraction_cell(study, endpoints),
             "status": evidence_status(study),
             "verified": bool(study.record and study.record.verified)}
 
