@@ -17,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
-from metasynth.effects.binary import EffectSizes, effect_sizes
+from metasynth.effects.binary import EffectSizes
+from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
