@@ -12,9 +12,11 @@ from metasynth.effects.generic import oe_effect, reported_effect
 from metasynth.effects.measures import ALL, BINARY, CONTINUOUS, check_measure
 from metasynth.records.table import StudyTable
 
+DEFAULT_RULE = ZeroCellRule()
+
 
 def effect_sizes(table: StudyTable, measure: str = "RR",
-                 rule: ZeroCellRule = ZeroCellRule()) -> EffectSizes:
+                 rule: ZeroCellRule = DEFAULT_RULE) -> EffectSizes:
     """yi and vi of every row of ``table`` for ``measure``, noting exclusions and what
     each effect was computed from. A measure of another data type than the table's (a
     binary measure asked of means and SDs) is a ``UsageError``."""

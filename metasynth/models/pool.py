@@ -36,7 +36,6 @@ from metasynth.models.results import (
 )
 from metasynth.plan.spec import AnalysisSpec
 
-
 NO_ZERO_CELL_RULE = "not applicable (no 2x2 counts)"
 
 
