@@ -135,7 +135,7 @@ def test_hedges_j_and_handbook_examples():
 
 def test_measure_and_data_type_must_match(tmp_path):
     table = read_table(DIR / "normand1999.csv")
-    with pytest.raises(UsageError, match="measure RR needs 2x2 counts.*continuous"):
+    with pytest.raises(UsageError, match=r"measure RR needs 2x2 counts.*continuous"):
         effect_sizes(table, "RR")
     counts = tmp_path / "c.csv"
     counts.write_text("study,treatment_events,treatment_total,control_events,control_total\n"
