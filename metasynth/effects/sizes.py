@@ -23,7 +23,9 @@ def effect_sizes(table: StudyTable, measure: str = "RR",
     measure = measure.upper()
     if measure not in ALL:
         raise ValueError(f"unknown measure {measure!r}; choose from {', '.join(ALL)}")
-    if table.data_type != "mixed":
+    reported = any(r.reported is not None and r.reported.measure in (None, measure)
+                   for r in table.rows)
+    if table.data_type != "mixed" and not reported:
         check_measure(measure, table.data_type, table.source or None)
     if measure in BINARY:
         return binary.effect_sizes(table, measure, rule)

@@ -59,6 +59,11 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     kinds = {attrs["source_kinds"].get(p.source) for p in entry.provenance}
     attrs["secondary_only"] = kinds == {"secondary"}
     attrs["timepoint_days"] = entry.timepoint_days
+    est = entry.reported_estimate
+    # the trial's own estimate: generic inverse variance for a measure its data cannot give
+    # (a hazard ratio beside 2x2 counts); counts or means take precedence where they can
+    reported = None if est is None else ReportedEffect(est.measure, est.value, est.ci_lower,
+                                                       est.ci_upper, est.p)
     counts = entry.counts
     if alternative and entry.alternatives:
         counts = entry.alternatives[0].counts
@@ -76,12 +81,8 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
             treatment_events=sum(c.events for _, c in exp),
             treatment_total=sum(c.total for _, c in exp),
             control_events=sum(c.events for _, c in ctl),
-            control_total=sum(c.total for _, c in ctl),
+            control_total=sum(c.total for _, c in ctl), reported=reported,
             year=study.citation.year, notes=tuple(notes), attributes=attrs)
-    est = entry.reported_estimate
-    reported = None
-    if est is not None:
-        reported = ReportedEffect(est.measure, est.value, est.ci_lower, est.ci_upper, est.p)
     means = {}
     if entry.values:
         exp = [(a, v) for a, v in entry.values.items() if roles.get(a) == "experimental"]
