@@ -120,7 +120,7 @@ def test_bayes_and_tsa_on_other_measures():
     res = api.pool(DIR / "normand1999.csv", measure="SMD")
     fit = api.bayes(res)
     assert fit.k == res.k
-    with pytest.raises(DataError, match="Turner et al. \\(2015\\) priors are for the log odds"):
+    with pytest.raises(DataError, match=r"Turner et al. \(2015\) priors are for the log odds"):
         api.bayes(res, tau_prior="turner-mortality")
     with pytest.raises(DataError, match="risk ratios"):
         api.tsa(res)
