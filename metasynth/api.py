@@ -203,6 +203,11 @@ def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | Non
     if spec.measure == "OR":
         runs["harbord"] = lambda: ss.harbord(effects, force=force)
     out = {}
+    rows = [r for r, inc in zip(effects.table.rows, effects.included) if inc]
+    if any(r.treatment_total is None or r.control_total is None for r in rows):
+        runs.pop("peters")
+        out["peters"] = ("the Peters-type test regresses on 1/n, and a study that "
+                         "enters with only its reported estimate gives no sample size")
     for name, fn in runs.items():
         try:
             out[name] = fn()

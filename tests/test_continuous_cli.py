@@ -137,3 +137,18 @@ def test_sof_wording_for_continuous(tmp_path):
     assert continuous_effect_text(smd).endswith("by the Cochrane rule of thumb")
     assert [smd_size(x) for x in (0.1, -0.3, 0.6, 0.9)] == [
         "a trivial effect", "a small effect", "a moderate effect", "a large effect"]
+
+
+def test_peters_refused_without_sample_sizes():
+    tests = api.small_study_tests(DIR / "giv_bangertdrowns2004.csv", measure="SMD")
+    assert "gives no sample size" in tests["peters"]
+    assert tests["egger"].p is not None
+
+
+@pytest.mark.parametrize("path, measure", [("normand1999.csv", "MD"), ("giv_hr.csv", "HR"),
+                                           ("oe_v.csv", "HR")])
+def test_data_type_layouts_have_no_text_overlaps(path, measure):
+    from metasynth.render.plots.forest import forest_plot
+    from tests.test_forest import assert_no_overlap
+
+    assert_no_overlap(forest_plot(api.pool(DIR / path, measure=measure), show_common=True))
