@@ -17,7 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
-from metasynth.effects.binary import EffectSizes, effect_sizes
+from metasynth.effects.binary import EffectSizes
+from metasynth.effects.measures import is_ratio
+from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
@@ -201,6 +203,11 @@ def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | Non
     if spec.measure == "OR":
         runs["harbord"] = lambda: ss.harbord(effects, force=force)
     out = {}
+    rows = [r for r, inc in zip(effects.table.rows, effects.included) if inc]
+    if any(r.treatment_total is None or r.control_total is None for r in rows):
+        runs.pop("peters")
+        out["peters"] = ("the Peters-type test regresses on 1/n, and a study that "
+                         "enters with only its reported estimate gives no sample size")
     for name, fn in runs.items():
         try:
             out[name] = fn()
@@ -249,6 +256,9 @@ def tau_prior(spec: AnalysisSpec, kind: str | None = None, scale: float | None =
         return bayes.half_cauchy(scale)
     if kind == "uniform":
         return bayes.uniform_tau()
+    if spec.measure not in ("OR", "RR"):
+        raise DataError(f"the Turner et al. (2015) priors are for the log odds ratio of binary "
+                        f"outcomes, not for {spec.measure}: choose another --tau-prior")
     comparison = comparison or spec.turner_comparison
     if comparison not in bayes.TURNER_ALL_CAUSE_MORTALITY:
         known = "; ".join(bayes.TURNER_ALL_CAUSE_MORTALITY)
@@ -272,7 +282,7 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
     idx = _ordered_included(effects)
-    ratio = spec.measure in ("RR", "OR")
+    ratio = is_ratio(spec.measure)
     probs = {f"P({spec.measure} < {t:g})": (math.log(t) if ratio else t) for t in spec.thresholds}
     mu_prior = None if spec.mu_prior_sd is None else (0.0, spec.mu_prior_sd)
     fit = bayes_meta(effects.yi[idx], effects.vi[idx], tau_prior=prior or tau_prior(spec),

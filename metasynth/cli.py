@@ -67,9 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("pool", help="pool the studies for one outcome",
-                       description="Pool a folder of trial records or a CSV/TSV of 2x2 counts "
-                       "(columns study,treatment_events,treatment_total,control_events,"
-                       "control_total; optional subgroup, year).")
+                       description="Pool a folder of trial records or a CSV/TSV file, its "
+                       "layout told by the header: 2x2 counts (study,treatment_events,"
+                       "treatment_total,control_events,control_total), means "
+                       "(study,treatment_mean,treatment_sd,treatment_total,control_mean,"
+                       "control_sd,control_total), reported estimates (study,estimate,"
+                       "ci_lower,ci_upper[,p]) or O - E and V (study,o_minus_e,variance); "
+                       "optional subgroup, year.")
     p.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(p)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")

@@ -21,18 +21,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from metasynth.distributions import norm_quantile
+from metasynth.effects.generic import reported_effect
 from metasynth.effects.labels import MEASURE_LABELS
-from metasynth.records.table import StudyRow, StudyTable
+from metasynth.effects.measures import back_transform  # noqa: F401  (its old home)
+from metasynth.records.table import StudyTable
 
 MEASURES = ("RR", "OR", "RD")
 RATIO_MEASURES = ("RR", "OR")
-
-
-def back_transform(measure: str):
-    """From the analysis scale to the reporting scale: exp for ratios (log RR, log OR),
-    the identity for RD. Works on scalars and arrays."""
-    return np.exp if measure in RATIO_MEASURES else (lambda x: x)
 ZERO_CELL_TO = ("only0", "all", "if0all", "none")
 
 
@@ -63,7 +58,10 @@ class ZeroCellRule:
 
 @dataclass(frozen=True)
 class EffectSizes:
-    """Per-study effects for one measure, aligned with ``table.rows``."""
+    """Per-study effects for one measure, aligned with ``table.rows``. ``source`` says
+    what each effect was computed from: "counts" (2x2), "means" (n, mean, SD per arm),
+    "o-e/v" (log-rank O - E and V), "reported" (the study's estimate: generic inverse
+    variance, its SE from the CI or the p-value as ``se_from`` says) or "none"."""
 
     measure: str
     table: StudyTable
@@ -74,6 +72,7 @@ class EffectSizes:
     source: tuple[str, ...]  # "counts" | "reported" | "none"
     reasons: tuple[str | None, ...]  # why a study is not included
     rule: ZeroCellRule
+    se_from: tuple[str | None, ...] = ()  # "ci" | "p" for reported estimates, else None
 
     @property
     def k(self) -> int:
@@ -87,7 +86,8 @@ class EffectSizes:
         return replace(self, table=table, yi=self.yi[idx], vi=self.vi[idx],
                        included=self.included[idx], corrected=self.corrected[idx],
                        source=tuple(self.source[i] for i in idx),
-                       reasons=tuple(self.reasons[i] for i in idx))
+                       reasons=tuple(self.reasons[i] for i in idx),
+                       se_from=tuple(self.se_from[i] for i in idx) if self.se_from else ())
 
     def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """a, n1, c, n2 as floats (NaN for studies without counts)."""
@@ -140,20 +140,6 @@ def escalc(measure: str, a, n1, c, n2, rule: ZeroCellRule = ZeroCellRule()):
     return yi, vi, corrected, double_zero
 
 
-def _reported_effect(row: StudyRow, measure: str, level: float = 0.95):
-    r = row.reported
-    if r is None:
-        return None, "no counts and no reported estimate"
-    if r.measure != measure:
-        return None, f"reports only a {r.measure}; cannot be pooled as {measure}"
-    z = norm_quantile(1 - (1 - level) / 2)
-    if measure in RATIO_MEASURES:
-        if min(r.value, r.ci_lower, r.ci_upper) <= 0:
-            return None, "reported ratio or CI not positive"
-        return (np.log(r.value), ((np.log(r.ci_upper) - np.log(r.ci_lower)) / (2 * z)) ** 2), None
-    return (r.value, ((r.ci_upper - r.ci_lower) / (2 * z)) ** 2), None
-
-
 def effect_sizes(table: StudyTable, measure: str = "RR",
                  rule: ZeroCellRule = ZeroCellRule()) -> EffectSizes:
     """Compute yi and vi for every row of ``table`` (escalc), noting exclusions."""
@@ -167,9 +153,10 @@ def effect_sizes(table: StudyTable, measure: str = "RR",
     c = [r.control_events if r.has_counts else nan for r in rows]
     n2 = [r.control_total if r.has_counts else nan for r in rows]
     yi, vi, corrected, double_zero = escalc(measure, a, n1, c, n2, rule)
-    sources, reasons = [], []
+    sources, reasons, se_from = [], [], []
     included = np.zeros(len(rows), dtype=bool)
     for i, row in enumerate(rows):
+        se_from.append(None)
         if row.has_counts:
             sources.append("counts")
             if double_zero[i] and rule.drops_double_zero(measure):
@@ -183,16 +170,27 @@ def effect_sizes(table: StudyTable, measure: str = "RR",
                 included[i] = True
                 reasons.append(None)
         else:
-            est, why = _reported_effect(row, measure)
+            est, why = reported_effect(row.reported, measure)
             if est is None:
                 sources.append("none")
-                reasons.append(why)
+                reasons.append(_data_reason(row, measure) or why)
             else:
                 sources.append("reported")
-                yi[i], vi[i] = est
+                yi[i], vi[i], se_from[i] = est
                 included[i] = True
                 reasons.append(None)
     corrected = corrected & included & np.array([s == "counts" for s in sources], dtype=bool)
     return EffectSizes(measure=measure, table=table, yi=yi, vi=vi, included=included,
                        corrected=corrected, source=tuple(sources), reasons=tuple(reasons),
-                       rule=rule)
+                       rule=rule, se_from=tuple(se_from))
+
+
+def _data_reason(row, measure: str) -> str | None:
+    """Why a row with data of another type cannot be pooled as ``measure``."""
+    if row.has_means:
+        return f"reports means and SDs (continuous); cannot be pooled as {measure}"
+    if row.has_oe:
+        return f"reports O - E and V (time-to-event); cannot be pooled as {measure}"
+    if row.has_counts:
+        return f"reports 2x2 counts (binary); cannot be pooled as {measure}"
+    return None

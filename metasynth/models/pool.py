@@ -8,11 +8,13 @@ immutable result objects.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from metasynth.distributions import norm_quantile, norm_sf2, t_quantile
-from metasynth.effects.binary import EffectSizes, back_transform, escalc
+from metasynth.effects.binary import EffectSizes, escalc
+from metasynth.effects.measures import BINARY, back_transform
 from metasynth.errors import DataError
 from metasynth.models.engine.common_effect import (
     CommonBatch,
@@ -34,6 +36,8 @@ from metasynth.models.results import (
 )
 from metasynth.plan.spec import AnalysisSpec
 
+NO_ZERO_CELL_RULE = "not applicable (no 2x2 counts)"
+
 
 def _f(x) -> float | None:
     x = float(x)
@@ -46,6 +50,18 @@ def _common(effects: EffectSizes, options: AnalysisSpec, y, v, mask) -> tuple[Co
     method = options.common_method
     inc = effects.included
     has_counts = all(s == "counts" for s, i in zip(effects.source, inc) if i)
+    if method == "Peto" and effects.measure == "HR":
+        # Peto's log HR is Σ(O - E) / ΣV with variance 1 / ΣV: the inverse-variance fit of
+        # yi = (O - E) / V, vi = 1 / V (Deeks & Higgins 2010)
+        fit = inverse_variance(y, v, mask, options.level)
+        if all(s == "o-e/v" for s, i in zip(effects.source, inc) if i):
+            fit = replace(fit, method="Peto")
+        else:
+            notes.append("Peto's method needs O - E and V from every study; some report only "
+                         "an estimate, so the common effect uses inverse-variance weights")
+        with np.errstate(invalid="ignore"):
+            q = float(np.sum(np.where(mask, (y - fit.theta[:, None]) ** 2 / v, 0.0)))
+        return fit, q, notes
     if method in ("MH", "Peto") and not has_counts:
         notes.append(f"{method} needs 2x2 counts from every study; some report only an "
                      "estimate, so the common effect uses inverse-variance weights")
@@ -100,29 +116,29 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
     j = 0
     crit = norm_quantile(1 - (1 - options.level) / 2)
     for i, row in enumerate(table.rows):
+        data = dict(id=row.id, label=row.label, treatment_events=row.treatment_events,
+                    treatment_total=row.treatment_total, control_events=row.control_events,
+                    control_total=row.control_total, source=effects.source[i], year=row.year,
+                    subgroup=row.subgroup, notes=row.notes, treatment_mean=row.treatment_mean,
+                    treatment_sd=row.treatment_sd, control_mean=row.control_mean,
+                    control_sd=row.control_sd, o_minus_e=row.o_minus_e, variance=row.variance,
+                    se_from=effects.se_from[i] if effects.se_from else None,
+                    extraction=row.attributes.get("extraction"))
         if inc[i]:
             yi, vi = float(effects.yi[i]), float(effects.vi[i])
             half = crit * math.sqrt(vi)
             studies.append(StudyEffect(
-                id=row.id, label=row.label, treatment_events=row.treatment_events,
-                treatment_total=row.treatment_total, control_events=row.control_events,
-                control_total=row.control_total, yi=yi, vi=vi, estimate=rep(yi),
+                **data, yi=yi, vi=vi, estimate=rep(yi),
                 ci_lower=rep(yi - half), ci_upper=rep(yi + half),
                 p=float(norm_sf2(yi / math.sqrt(vi))),
                 weight_common=_f(common.weights[0, j]), weight_random=_f(rand.weights[0, j]),
-                included=True, source=effects.source[i], corrected=bool(effects.corrected[i]),
-                excluded_reason=None, year=row.year, subgroup=row.subgroup, notes=row.notes,
-                extraction=row.attributes.get("extraction")))
+                included=True, corrected=bool(effects.corrected[i]), excluded_reason=None))
             j += 1
         else:
             studies.append(StudyEffect(
-                id=row.id, label=row.label, treatment_events=row.treatment_events,
-                treatment_total=row.treatment_total, control_events=row.control_events,
-                control_total=row.control_total, yi=None, vi=None, estimate=None,
-                ci_lower=None, ci_upper=None, p=None, weight_common=None, weight_random=None,
-                included=False, source=effects.source[i], corrected=False,
-                excluded_reason=effects.reasons[i], year=row.year, subgroup=row.subgroup,
-                notes=row.notes, extraction=row.attributes.get("extraction")))
+                **data, yi=None, vi=None, estimate=None, ci_lower=None, ci_upper=None, p=None,
+                weight_common=None, weight_random=None, included=False, corrected=False,
+                excluded_reason=effects.reasons[i]))
 
     common_res = CommonEffect(
         method=common.method, theta=_f(common.theta[0]), se=_f(common.se[0]),
@@ -163,6 +179,9 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
     for s in studies:
         if not s.included:
             notes.append(f"{s.label} excluded: {s.excluded_reason}")
+        elif s.source == "reported" and s.se_from == "p":
+            notes.append(f"{s.label} enters with its reported {effects.measure} and its "
+                         "p-value (SE = |estimate| / z of p/2; generic inverse variance)")
         elif s.source == "reported":
             notes.append(f"{s.label} enters with its reported {effects.measure} and 95% CI "
                          "(generic inverse variance)")
@@ -172,7 +191,9 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
     return PoolResult(
         outcome=table.outcome, outcome_label=table.outcome_label, k=k, studies=tuple(studies),
         common=common_res, random=random_res, heterogeneity=het_res, spec=spec,
-        counts=count_participants(effects), zero_cell_rule=effects.rule.describe(effects.measure),
+        counts=count_participants(effects), zero_cell_rule=(
+            effects.rule.describe(effects.measure) if effects.measure in BINARY
+            else NO_ZERO_CELL_RULE),
         warnings=tuple(warnings), notes=tuple(notes), source=table.source, effects=effects)
 
 

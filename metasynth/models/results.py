@@ -86,7 +86,7 @@ class StudyEffect(_ToDict):
     weight_common: float | None
     weight_random: float | None
     included: bool
-    source: str  # counts | reported | none
+    source: str  # counts | means | o-e/v | reported | none
     corrected: bool  # continuity correction applied to its yi, vi
     excluded_reason: str | None
     year: int | None = None
@@ -94,6 +94,24 @@ class StudyEffect(_ToDict):
     notes: tuple[str, ...] = ()
     # primary | derived | secondary (records.schema.Study.extraction_status); None: not recorded
     extraction: str | None = None
+    # continuous outcomes: the arms' means and SDs (totals above); time-to-event: O - E, V
+    treatment_mean: float | None = None
+    treatment_sd: float | None = None
+    control_mean: float | None = None
+    control_sd: float | None = None
+    o_minus_e: float | None = None
+    variance: float | None = None
+    se_from: str | None = None  # reported estimates: the SE came from the "ci" or the "p"
+
+    def to_dict(self) -> dict:
+        """The JSON of one study; the keys of the other data types (``DATA_KEYS``) appear
+        only where they have a value, so a binary study's keys are as they were in 0.2."""
+        d = super().to_dict()
+        return {k: v for k, v in d.items() if k not in DATA_KEYS or v is not None}
+
+
+DATA_KEYS = ("treatment_mean", "treatment_sd", "control_mean", "control_sd", "o_minus_e",
+             "variance", "se_from")
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,20 @@ def value_text(value) -> str:
 
 MEASURE = Option(
     "measure", "model", str, "RR", "Effect measure",
-    "effect measure of the 2x2 tables",
+    "effect measure: RR, OR, RD of 2x2 counts; MD, SMD, ROM of per-arm means and SDs; HR "
+    "of O - E and V; any of them of reported estimates with a CI or p-value",
     choices=(Choice("RR", "risk ratio", "the risk ratio (RR)"),
              Choice("OR", "odds ratio", "the odds ratio (OR)"),
-             Choice("RD", "risk difference", "the risk difference (RD)")))
+             Choice("RD", "risk difference", "the risk difference (RD)"),
+             Choice("MD", "mean difference", "the mean difference (MD)"),
+             Choice("SMD", "standardized mean difference",
+                    "the standardized mean difference as Hedges' g with the exact "
+                    "small-sample correction (Hedges 1981, J Educ Stat 6:107)"),
+             Choice("ROM", "ratio of means", "the ratio of means on the log scale (Hedges, "
+                    "Gurevitch & Curtis 1999, Ecology 80:1150)"),
+             Choice("HR", "hazard ratio", "the hazard ratio, from O - E and V by Peto's method "
+                    "(Yusuf et al. 1985) or from the reported estimate")),
+    reference="Cochrane Handbook 6.3-6.5")
 
 TAU2 = Option(
     "tau2", "model", str, "REML", "Between-study variance (tau²) estimator",
@@ -143,7 +153,10 @@ COMMON_METHOD = Option(
                     "& Robins (1985) for RR, Robins, Breslow & Greenland (1986) for OR, Sato "
                     "(1989) for RD"),
              Choice("IV", "inverse variance", "inverse-variance weighting"),
-             Choice("Peto", "Peto", "the Peto one-step odds ratio (Yusuf et al. 1985; OR only)")))
+             Choice("Peto", "Peto", "Peto's method (Yusuf et al. 1985): the one-step odds ratio of 2x2 "
+                    "counts, or the hazard ratio Σ(O - E) / ΣV of log-rank statistics")),
+    reference="Mantel-Haenszel and Peto need 2x2 counts (Peto for HR: O - E and V); other "
+              "data types are pooled by inverse variance")
 
 MH_CORRECTION = Option(
     "mh_correction", "model", bool, False, "Continuity correction inside Mantel-Haenszel",

@@ -77,9 +77,20 @@ def coerce(option: Option, value: Any) -> Any:
     return text
 
 
-def _check(values: dict) -> None:
-    if values["common_method"] == "Peto" and values["measure"] != "OR":
-        raise OptionError("the Peto method estimates an odds ratio: use it with measure OR")
+def _check(values: dict, chosen: set) -> None:
+    from metasynth.effects.measures import BINARY
+
+    measure, method = values["measure"], values["common_method"]
+    if measure not in BINARY and method == "MH":
+        if "common_method" in chosen:
+            raise OptionError(f"the Mantel-Haenszel method needs 2x2 counts: measure {measure} "
+                              "is not binary (use common_method IV)")
+        # the table's or a preset's MH applies to binary outcomes; RevMan pools every other
+        # data type by inverse variance, and so do we unless told otherwise
+        values["common_method"] = "IV"
+    if method == "Peto" and measure not in ("OR", "HR"):
+        raise OptionError("the Peto method estimates an odds ratio (2x2 counts) or a hazard "
+                          "ratio (O - E and V): use it with measure OR or HR")
 
 
 def resolve(*layers: Mapping[str, Any] | None, base: AnalysisSpec | None = None) -> AnalysisSpec:
@@ -89,6 +100,7 @@ def resolve(*layers: Mapping[str, Any] | None, base: AnalysisSpec | None = None)
     that admits no "none" means "not given". Unknown names and disallowed values raise
     ``OptionError``."""
     values = {o.name: o.default for o in OPTIONS} if base is None else base.to_dict()
+    chosen: set = set()  # options set by a layer itself (not by a default or a preset)
     for layer in layers:
         if not layer:
             continue
@@ -105,5 +117,6 @@ def resolve(*layers: Mapping[str, Any] | None, base: AnalysisSpec | None = None)
             if value is None and not option.nullable:
                 continue
             values[name] = coerce(option, value)
-    _check(values)
+            chosen.add(name)
+    _check(values, chosen)
     return AnalysisSpec(**values)

@@ -19,7 +19,8 @@ class Endpoint(Strict):
     id: NonEmpty
     label: NonEmpty
     type: Literal["binary", "continuous"]
-    units: str | None = None  # continuous endpoints: "days", "mmHg", ... (axis and tables)
+    units: str | None = Field(None, description="units of a continuous endpoint (days, mmHg, "
+                              "...), shown on forest plots and in the text")
 
 
 class OutcomeDefinition(Strict):

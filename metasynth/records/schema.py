@@ -175,10 +175,13 @@ class ContinuousSummary(Strict):
 
 
 class ReportedEstimate(Strict):
-    measure: Literal["RR", "OR", "RD", "HR"]
+    """A trial's own effect estimate, pooled by generic inverse variance: its SE comes from
+    the CI, or, without a CI, from the two-sided p-value (Cochrane Handbook 6.3)."""
+
+    measure: Literal["RR", "OR", "RD", "HR", "MD", "SMD", "ROM"]
     value: float
-    ci_lower: float
-    ci_upper: float
+    ci_lower: float | None = Field(None, description="lower limit of the 95% CI")
+    ci_upper: float | None = Field(None, description="upper limit of the 95% CI")
     p: Annotated[float, Field(ge=0, le=1)] | None = None
     p_text: str | None = None
     adjusted: bool
@@ -186,6 +189,12 @@ class ReportedEstimate(Strict):
 
     @model_validator(mode="after")
     def _order(self):
+        if (self.ci_lower is None) != (self.ci_upper is None):
+            raise ValueError("give both ci_lower and ci_upper, or neither")
+        if self.ci_lower is None:
+            if self.p is None:
+                raise ValueError("a reported estimate needs its 95% CI or its p-value")
+            return self
         if not self.ci_lower <= self.value <= self.ci_upper:
             raise ValueError(f"estimate {self.value} lies outside its CI "
                              f"[{self.ci_lower}, {self.ci_upper}]")

@@ -57,6 +57,11 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     notes = []
     attrs = study_attributes(study, entry.endpoint)
     provenance = entry.provenance
+    est = entry.reported_estimate
+    # the trial's own estimate: generic inverse variance for a measure its data cannot give
+    # (a hazard ratio beside 2x2 counts); counts or means take precedence where they can
+    reported = None if est is None else ReportedEffect(est.measure, est.value, est.ci_lower,
+                                                       est.ci_upper, est.p)
     counts = entry.counts
     if alternative and entry.alternatives:
         counts, provenance = entry.alternatives[0].counts, entry.alternatives[0].provenance
@@ -80,14 +85,25 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
             treatment_events=sum(c.events for _, c in exp),
             treatment_total=sum(c.total for _, c in exp),
             control_events=sum(c.events for _, c in ctl),
-            control_total=sum(c.total for _, c in ctl),
+            control_total=sum(c.total for _, c in ctl), reported=reported,
             year=study.citation.year, notes=tuple(notes), attributes=attrs)
-    est = entry.reported_estimate
-    reported = None
-    if est is not None:
-        reported = ReportedEffect(est.measure, est.value, est.ci_lower, est.ci_upper)
+    means = {}
+    if entry.values:
+        exp = [(a, v) for a, v in entry.values.items() if roles.get(a) == "experimental"]
+        ctl = [(a, v) for a, v in entry.values.items() if roles.get(a) == "control"]
+        if len(exp) == 1 and len(ctl) == 1 and None not in (
+                exp[0][1].mean, exp[0][1].sd, ctl[0][1].mean, ctl[0][1].sd):
+            (_, e), (_, c) = exp[0], ctl[0]
+            means = dict(treatment_mean=e.mean, treatment_sd=e.sd, treatment_total=e.n,
+                         control_mean=c.mean, control_sd=c.sd, control_total=c.n)
+        elif len(exp) > 1 or len(ctl) > 1:
+            notes.append(f"{label}: several experimental or control arms with means and SDs; "
+                         "combine them first (Cochrane Handbook Table 6.5.a)")
+        else:
+            notes.append(f"{label}: no mean and SD in both arms (a median and IQR needs "
+                         "converting first)")
     return StudyRow(id=study.id, label=label, reported=reported, year=study.citation.year,
-                    attributes=attrs)
+                    notes=tuple(notes), attributes=attrs, **means)
 
 
 def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False) -> StudyTable:
@@ -119,5 +135,14 @@ def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False
         what = endpoint.label[0].lower() + endpoint.label[1:] if endpoint else definition.label
         notes.append(f"Not reporting {what} between day {lo} and {hi}: "
                      + ", ".join(missing))
+    endpoint = registry.endpoint(definition.endpoint)
+    kinds = {kind for r in rows for kind, has in (
+        ("binary", r.has_counts), ("continuous", r.has_means),
+        ("generic", r.reported is not None and not (r.has_counts or r.has_means))) if has}
+    # a reported estimate enters any measure: the data type is that of the other rows
+    own = kinds - {"generic"}
+    data_type = own.pop() if len(own) == 1 else "generic" if kinds == {"generic"} else \
+        "mixed" if own else "binary"
     return StudyTable(rows=tuple(rows), outcome=definition.id, outcome_label=definition.label,
-                      better=definition.better, source=studies.folder, notes=tuple(notes))
+                      better=definition.better, source=studies.folder, notes=tuple(notes),
+                      data_type=data_type, units=endpoint.units if endpoint else None)

@@ -1,8 +1,18 @@
-"""The per-study 2x2 table that every analysis starts from, and the CSV/TSV reader.
+"""The per-study table that every analysis starts from, and the CSV/TSV reader.
 
 A ``StudyTable`` is what the records layer hands to the effects layer: one row per
-study with the arm counts (treatment = experimental arm(s), control), or, for a
-study that reports only an effect estimate, that estimate on the analysis scale.
+study with the arm counts (treatment = experimental arm(s), control), the arms' n,
+mean and SD (continuous outcomes), O - E and V (time-to-event, RevMan's data type),
+or, for a study that reports only an effect estimate, that estimate with its CI or
+p-value (generic inverse variance).
+
+CSV layouts, told apart by their header (``LAYOUTS``; optional ``subgroup``, ``year``):
+
+- binary: ``study,treatment_events,treatment_total,control_events,control_total``
+- continuous: ``study,treatment_mean,treatment_sd,treatment_total,control_mean,control_sd,control_total``
+- generic inverse variance: ``study,estimate,ci_lower,ci_upper[,p]`` (or ``study,estimate,p``),
+  the estimate on the reporting scale (a ratio for RR, OR, ROM, HR), with ``--measure``
+- O - E and variance: ``study,o_minus_e,variance`` (log-rank statistics; hazard ratio)
 """
 
 from __future__ import annotations
@@ -16,16 +26,28 @@ from metasynth.errors import DataError
 
 CSV_COLUMNS = ("study", "treatment_events", "treatment_total", "control_events", "control_total")
 CSV_OPTIONAL = ("subgroup", "year")
+CONTINUOUS_COLUMNS = ("study", "treatment_mean", "treatment_sd", "treatment_total",
+                      "control_mean", "control_sd", "control_total")
+GENERIC_COLUMNS = ("study", "estimate", "ci_lower", "ci_upper", "p")
+OE_COLUMNS = ("study", "o_minus_e", "variance")
+# data type -> (required columns, optional columns besides subgroup and year)
+LAYOUTS = {"binary": (CSV_COLUMNS, ()), "continuous": (CONTINUOUS_COLUMNS, ()),
+           "generic": (("study", "estimate"), ("ci_lower", "ci_upper", "p")),
+           "time-to-event": (OE_COLUMNS, ())}
 
 
 @dataclass(frozen=True)
 class ReportedEffect:
-    """A study's own estimate with its 95% CI, for generic inverse-variance pooling."""
+    """A study's own estimate with its CI (or its two-sided p-value), for generic
+    inverse-variance pooling. ``measure`` None: the analysis's measure (a CSV of estimates
+    pooled with ``--measure``)."""
 
-    measure: str  # RR | OR | RD | HR
+    measure: str | None  # RR | OR | RD | HR | MD | SMD | ROM
     value: float
-    ci_lower: float
-    ci_upper: float
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    p: float | None = None
+    level: float = 0.95  # the level of the reported CI
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,12 @@ class StudyRow:
     control_total: int | None = None
     reported: ReportedEffect | None = None
     year: int | None = None
+    treatment_mean: float | None = None
+    treatment_sd: float | None = None
+    control_mean: float | None = None
+    control_sd: float | None = None
+    o_minus_e: float | None = None
+    variance: float | None = None
     subgroup: str | None = None
     notes: tuple[str, ...] = ()
     attributes: dict = field(default_factory=dict, compare=False)
@@ -46,6 +74,15 @@ class StudyRow:
     def has_counts(self) -> bool:
         return None not in (self.treatment_events, self.treatment_total,
                             self.control_events, self.control_total)
+
+    @property
+    def has_means(self) -> bool:
+        return None not in (self.treatment_mean, self.treatment_sd, self.treatment_total,
+                            self.control_mean, self.control_sd, self.control_total)
+
+    @property
+    def has_oe(self) -> bool:
+        return None not in (self.o_minus_e, self.variance)
 
 
 def publication_order(rows) -> list[int]:
@@ -65,6 +102,8 @@ class StudyTable:
     better: str = "lower"  # which direction of the effect favours the experimental arm
     source: str = ""
     notes: tuple[str, ...] = ()
+    data_type: str = "binary"  # binary | continuous | generic | time-to-event | mixed
+    units: str | None = None  # of a continuous outcome (the outcome registry's)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -83,9 +122,83 @@ def _int_cell(text: str, column: str, path: str, line: int) -> int:
     return int(value)
 
 
+def _float_cell(text: str, column: str, path: str, line: int, low: float | None = None,
+                positive: bool = False) -> float:
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{column} must be a number, got {text!r}", path, line) from None
+    if not math.isfinite(value):
+        raise DataError(f"{column} must be a finite number, got {text!r}", path, line)
+    if positive and value <= 0:
+        raise DataError(f"{column} must be positive, got {text}", path, line)
+    if low is not None and value < low:
+        raise DataError(f"{column} must not be below {low:g}, got {text}", path, line)
+    return value
+
+
+def layout_of(header: list[str]) -> str:
+    """The data type a CSV header announces (see ``LAYOUTS``)."""
+    if "treatment_mean" in header or "control_mean" in header:
+        return "continuous"
+    if "o_minus_e" in header:
+        return "time-to-event"
+    if "estimate" in header:
+        return "generic"
+    return "binary"
+
+
+def _data_cells(kind: str, cells: dict[str, str], name: str, line: int) -> dict:
+    """The StudyRow fields of one CSV line of layout ``kind``."""
+    if kind == "binary":
+        te, tt, ce, ct = (_int_cell(cells[c], c, name, line) for c in CSV_COLUMNS[1:])
+        for events, total, arm in ((te, tt, "treatment"), (ce, ct, "control")):
+            if total == 0:
+                raise DataError(f"{arm}_total must be at least 1", name, line)
+            if events > total:
+                raise DataError(f"{arm}_events ({events}) exceed {arm}_total ({total})", name, line)
+        return dict(treatment_events=te, treatment_total=tt, control_events=ce, control_total=ct)
+    if kind == "continuous":
+        out = {}
+        for arm in ("treatment", "control"):
+            n = _int_cell(cells[f"{arm}_total"], f"{arm}_total", name, line)
+            if n == 0:
+                raise DataError(f"{arm}_total must be at least 1", name, line)
+            out[f"{arm}_total"] = n
+            out[f"{arm}_mean"] = _float_cell(cells[f"{arm}_mean"], f"{arm}_mean", name, line)
+            out[f"{arm}_sd"] = _float_cell(cells[f"{arm}_sd"], f"{arm}_sd", name, line, low=0.0)
+        return out
+    if kind == "time-to-event":
+        return dict(o_minus_e=_float_cell(cells["o_minus_e"], "o_minus_e", name, line),
+                    variance=_float_cell(cells["variance"], "variance", name, line,
+                                         positive=True))
+    value = _float_cell(cells["estimate"], "estimate", name, line)
+    lo, hi = (cells.get(c, "").strip() for c in ("ci_lower", "ci_upper"))
+    p_text = cells.get("p", "").strip()
+    if bool(lo) != bool(hi):
+        raise DataError("give both ci_lower and ci_upper, or neither", name, line)
+    if not lo and not p_text:
+        raise DataError("an estimate needs its CI (ci_lower, ci_upper) or its p-value (p)",
+                        name, line)
+    ci = (None, None)
+    if lo:
+        ci = (_float_cell(lo, "ci_lower", name, line), _float_cell(hi, "ci_upper", name, line))
+        if not ci[0] <= value <= ci[1]:
+            raise DataError(f"estimate {value:g} lies outside its CI [{ci[0]:g}, {ci[1]:g}]",
+                            name, line)
+    p = None
+    if p_text:
+        p = _float_cell(p_text, "p", name, line)
+        if not 0 < p <= 1:
+            raise DataError(f"p must lie in (0, 1], got {p_text}", name, line)
+    return dict(reported=ReportedEffect(None, value, ci[0], ci[1], p))
+
+
 def read_table(path: str | Path) -> StudyTable:
-    """Read a CSV or TSV file of 2x2 counts (columns ``CSV_COLUMNS``, optional
-    ``subgroup`` and ``year``). Every problem is a ``DataError`` naming the line."""
+    """Read a CSV or TSV file in one of the layouts of ``LAYOUTS`` (told apart by the
+    header; optional ``subgroup`` and ``year``). Every problem is a ``DataError`` naming
+    the line."""
     path = Path(path)
     name = str(path)
     try:
@@ -99,11 +212,16 @@ def read_table(path: str | Path) -> StudyTable:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError("file is empty", name, 1) from None
-    missing = [c for c in CSV_COLUMNS if c not in header]
+    kind = layout_of(header)
+    required, optional = LAYOUTS[kind]
+    missing = [c for c in required if c not in header]
+    if kind == "generic" and "p" not in header and not {"ci_lower", "ci_upper"} <= set(header):
+        missing += [c for c in ("ci_lower", "ci_upper") if c not in header]
     if missing:
-        raise DataError(f"missing column(s) {', '.join(missing)}; expected "
-                        f"{','.join(CSV_COLUMNS)}", name, 1)
-    unknown = [c for c in header if c not in CSV_COLUMNS + CSV_OPTIONAL]
+        expected = ",".join(required + optional) if kind != "generic" else \
+            "study,estimate,ci_lower,ci_upper[,p]"
+        raise DataError(f"missing column(s) {', '.join(missing)}; expected {expected}", name, 1)
+    unknown = [c for c in header if c not in required + optional + CSV_OPTIONAL]
     if unknown:
         raise DataError(f"unknown column(s) {', '.join(unknown)}", name, 1)
     col = {c: header.index(c) for c in header}
@@ -119,18 +237,12 @@ def read_table(path: str | Path) -> StudyTable:
         if study in seen:
             raise DataError(f"duplicate study {study!r} (first on line {seen[study]})", name, line)
         seen[study] = line
-        te, tt, ce, ct = (_int_cell(cells[col[c]], c, name, line) for c in CSV_COLUMNS[1:])
-        for events, total, arm in ((te, tt, "treatment"), (ce, ct, "control")):
-            if total == 0:
-                raise DataError(f"{arm}_total must be at least 1", name, line)
-            if events > total:
-                raise DataError(f"{arm}_events ({events}) exceed {arm}_total ({total})", name, line)
+        data = _data_cells(kind, {c: cells[i] for c, i in col.items()}, name, line)
         year = None
         if "year" in col and cells[col["year"]].strip():
             year = _int_cell(cells[col["year"]], "year", name, line)
         subgroup = cells[col["subgroup"]].strip() or None if "subgroup" in col else None
-        rows.append(StudyRow(id=study, label=study, treatment_events=te, treatment_total=tt,
-                             control_events=ce, control_total=ct, year=year, subgroup=subgroup))
+        rows.append(StudyRow(id=study, label=study, year=year, subgroup=subgroup, **data))
     if not rows:
         raise DataError("no studies in file", name)
-    return StudyTable(rows=tuple(rows), source=name)
+    return StudyTable(rows=tuple(rows), source=name, data_type=kind)

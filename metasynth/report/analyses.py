@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from metasynth.effects.binary import effect_sizes
+from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metasynth import __version__
-from metasynth.effects.binary import effect_sizes
+from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError
 from metasynth.models.pool import pool_effects
 from metasynth.plan.file import PLAN_FILE, load_overrides, load_plan

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from metasynth.effects.binary import back_transform
+from metasynth.effects.measures import is_ratio
 from metasynth.render.plots.kit import (
     BLUE,
     GREY,
@@ -31,7 +32,7 @@ def posterior_plot(result):
     measure = result.spec.measure
     import matplotlib as mpl
 
-    ratio = measure in ("RR", "OR")
+    ratio = is_ratio(measure)
     x = np.array([p[0] for p in result.mu_density])
     d = np.array([p[1] for p in result.mu_density])
     probs = "; ".join(f"{k} = {v:.1%}" for k, v in result.probabilities.items())
@@ -97,7 +98,7 @@ def shrinkage_forest(result):
 
     from metasynth.render.plots.kit import diamond, effect_axis, favours, whisker, x_range
 
-    ratio = measure in ("RR", "OR")
+    ratio = is_ratio(measure)
     f = back_transform(measure)
     k = result.k
     rows = []

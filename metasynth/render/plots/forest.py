@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from metasynth.effects.measures import BINARY, is_ratio
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import SubgroupResult
 from metasynth.render.labels import SECONDARY_SOURCE_NOTE
@@ -43,7 +44,14 @@ from metasynth.render.plots.kit import (
     x_range,
 )
 from metasynth.render.text.methods import name
-from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
+from metasynth.render.text.pool import (
+    data_cells,
+    data_columns,
+    data_layout,
+    heterogeneity_line,
+    overall_effect_line,
+    units,
+)
 from metasynth.render.text.robustness import subgroup_difference_line
 
 SECONDARY_MARK = "‡"
@@ -79,20 +87,17 @@ def _shown_weight(s, whole_k: int) -> float | None:
     return s.weight_random if whole_k > 1 else s.weight_common
 
 
-def _study_rows(result: PoolResult, rob: dict | None, whole_k: int) -> list[Row]:
+def _study_rows(result: PoolResult, rob: dict | None, whole_k: int, layout: str) -> list[Row]:
     rows = []
     for s in result.studies:
-        counts = (s.treatment_events, s.treatment_total, s.control_events, s.control_total)
         # ‡: the counts were read only in a secondary source (the record's extraction status)
-        cells = {"study": s.label + (f" {SECONDARY_MARK}" if s.extraction == "secondary" else "")}
-        if None not in counts:
-            cells.update(e_events=str(counts[0]), e_total=str(counts[1]),
-                         c_events=str(counts[2]), c_total=str(counts[3]))
+        label = s.label + (f" {SECONDARY_MARK}" if s.extraction == "secondary" else "")
+        cells = {"study": label, **data_cells(s, layout)}
         if s.included:
             cells["weight"] = _fmt_weight(_shown_weight(s, whole_k))
             cells["effect"] = interval(s.estimate, s.ci_lower, s.ci_upper)
-            if s.source == "reported":
-                cells["study"] = s.label + " †"  # reported estimates carry no counts
+            if s.source == "reported" and layout != "generic":
+                cells["study"] = label + " †"  # reported estimates carry no counts
         else:
             cells["effect"] = "Not estimable"
         rows.append(Row("study", cells, est=s.estimate, lo=s.ci_lower, hi=s.ci_upper,
@@ -102,7 +107,7 @@ def _study_rows(result: PoolResult, rob: dict | None, whole_k: int) -> list[Row]
 
 
 def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bool,
-                 whole_k: int) -> list[Row]:
+                 whole_k: int, layout: str) -> list[Row]:
     inc = result.studies  # as RevMan: totals include studies that are not estimable
     e_total = sum(s.treatment_total or 0 for s in inc)
     c_total = sum(s.control_total or 0 for s in inc)
@@ -112,8 +117,9 @@ def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bo
     rows = []
     # a subgroup's weight is its share of the whole analysis, as RevMan shows it
     weight = sum(_shown_weight(s, whole_k) or 0.0 for s in result.included)
-    rows.append(Row("pooled", {"study": f"{label} ({result.spec.ci_label})",
-                               "e_total": str(e_total), "c_total": str(c_total),
+    totals = ({"e_total": str(e_total), "c_total": str(c_total)}
+              if layout in ("binary", "continuous") else {})
+    rows.append(Row("pooled", {"study": f"{label} ({result.spec.ci_label})", **totals,
                                "weight": _fmt_weight(weight),
                                "effect": interval(r.estimate, r.ci_lower, r.ci_upper)},
                     bold=True, est=r.estimate, lo=r.ci_lower, hi=r.ci_upper))
@@ -125,8 +131,9 @@ def _pooled_rows(result: PoolResult, label: str, show_common: bool, subtotal: bo
         rows.append(Row("pi", {"study": "Prediction interval",
                                "effect": f"[{num(r.pi_lower)}, {num(r.pi_upper)}]"},
                         lo=r.pi_lower, hi=r.pi_upper))
-    rows.append(Row("events", {"study": "Total events", "e_events": str(e_events),
-                               "c_events": str(c_events)}))
+    if layout == "binary":
+        rows.append(Row("events", {"study": "Total events", "e_events": str(e_events),
+                                   "c_events": str(c_events)}))
     if subtotal:
         rows.append(Row("line", span=heterogeneity_line(result)))
         rows.append(Row("line", span=overall_effect_line(result, "random" if result.k > 1
@@ -139,26 +146,31 @@ def _rows(result: PoolResult | SubgroupResult, show_common: bool, rob: dict | No
     """Body rows and footer lines."""
     if isinstance(result, SubgroupResult):
         overall = result.overall
+        layout = data_layout(overall)
         body: list[Row] = []
         for name, sub in result.groups:
             body.append(Row("group", {"study": f"{result.by}: {name}"}, bold=True))
-            body += _study_rows(sub, rob, overall.k)
-            body += _pooled_rows(sub, "Subtotal", False, subtotal=True, whole_k=overall.k)
+            body += _study_rows(sub, rob, overall.k, layout)
+            body += _pooled_rows(sub, "Subtotal", False, subtotal=True, whole_k=overall.k,
+                                 layout=layout)
             body.append(Row("blank"))
         for name, why in result.not_pooled:
             body.append(Row("group", {"study": f"{result.by}: {name}"}, bold=True))
             body.append(Row("line", span=f"Not pooled: {why}"))
             body.append(Row("blank"))
-        body += _pooled_rows(overall, "Total", show_common, subtotal=False, whole_k=overall.k)
+        body += _pooled_rows(overall, "Total", show_common, subtotal=False, whole_k=overall.k,
+                             layout=layout)
         footer = [heterogeneity_line(overall), overall_effect_line(overall, "random"
                                                                    if overall.k > 1 else "common")]
         t = result.test
         if t is not None:
             footer.append(subgroup_difference_line(t))
         return body, footer, overall
-    body = _study_rows(result, rob, result.k)
+    layout = data_layout(result)
+    body = _study_rows(result, rob, result.k, layout)
     body.append(Row("blank"))
-    body += _pooled_rows(result, "Total", show_common, subtotal=False, whole_k=result.k)
+    body += _pooled_rows(result, "Total", show_common, subtotal=False, whole_k=result.k,
+                         layout=layout)
     footer = []
     if result.k > 1:
         footer.append(heterogeneity_line(result))
@@ -199,14 +211,20 @@ def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = Fal
     body, footer, overall = _rows(result, show_common, rob)
     spec = overall.spec
     measure, experimental, control = spec.measure, spec.experimental, spec.control
-    ratio = measure in ("RR", "OR")
+    ratio = is_ratio(measure)
+    layout, data_cols = data_layout(overall), data_columns(overall)
+    unit = units(overall)
     if notes:
         if any(r.cells.get("study", "").endswith(" †") for r in body):
             footer.append(f"† enters with its reported estimate and {spec.ci_label} (generic "
                           "inverse variance)")
         if any(s.extraction == "secondary" for s in overall.studies):
             footer.append(f"{SECONDARY_MARK} {SECONDARY_SOURCE_NOTE}.")
-        footer.append(f"Zero cells: {overall.zero_cell_rule}.")
+        if measure in BINARY:
+            footer.append(f"Zero cells: {overall.zero_cell_rule}.")
+        if layout == "generic":
+            footer.append(f"{data_cols[0][1]} and SE: the estimate on the analysis scale and its "
+                          "standard error (from the reported CI or p-value).")
         for s in overall.excluded:
             footer.append(f"{s.label}: {s.excluded_reason}.")
     if rob is not None:
@@ -229,20 +247,25 @@ def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = Fal
         ci_name = name("ci", overall.random.ci_method) if overall.k > 1 else ""
         model = (f"{overall.random.tau2_method}, {ci_name}, {spec.ci_label}" if overall.k > 1
                  else spec.ci_label)
-        header2 = {"study": "Study or subgroup", "e_events": "Events", "e_total": "Total",
-                   "c_events": "Events", "c_total": "Total", "weight": "(%)",
-                   "effect": f"{measure} [{spec.ci_label}]"}
-        plot_header = (MEASURE_NAMES[measure], model)
-        left_cols = ["study", "e_events", "e_total", "c_events", "c_total", "weight"]
+        if measure not in BINARY:  # RevMan: "Mean Difference IV, Random, 95% CI"
+            model = f"IV, {'Random' if overall.k > 1 else 'Fixed'}, {model}"
+        measure_name = MEASURE_NAMES[measure] + (f" ({unit})" if unit else "")
+        header2 = {"study": "Study or subgroup", **{k: h for k, h, _ in data_cols},
+                   "weight": "(%)", "effect": f"{measure} [{spec.ci_label}]"}
+        plot_header = (measure_name, model)
+        left_cols = ["study", *(k for k, _, _ in data_cols), "weight"]
+        arms = {a: [k for k, _, arm in data_cols if arm == a] for a in ("e", "c")}
         widths = {c: max([width(header2.get(c, ""), c == "study")]
                          + [width(r.cells.get(c, ""), r.bold) for r in body]) for c in left_cols}
-        # arm-group headers span two columns each
-        for a, b, arm in (("e_events", "e_total", experimental), ("c_events", "c_total", control)):
-            need = width(arm, True) - (widths[a] + GAP + widths[b])
+        # arm-group headers span their arm's columns
+        for cols, arm in ((arms["e"], experimental), (arms["c"], control)):
+            if not cols:
+                continue
+            need = width(arm, True) - (sum(widths[c] for c in cols) + GAP * (len(cols) - 1))
             if need > 0:
-                widths[a] += need
+                widths[cols[0]] += need
         widths["weight"] = max(widths["weight"], width("Weight", True))
-        widths["effect"] = max([width(header2["effect"]), width(MEASURE_NAMES[measure], True)]
+        widths["effect"] = max([width(header2["effect"]), width(measure_name, True)]
                                + [width(r.cells.get("effect", ""), r.bold) for r in body])
         left_total = sum(widths[c] for c in left_cols) + GAP * (len(left_cols) - 1)
         span_w = max([width(r.span) for r in body if r.span] + [0.0])
@@ -271,10 +294,10 @@ def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = Fal
                                       + [0.0]) + 2 * MARGIN, width(title, True) + 2 * MARGIN)
         points = [r.est for r in body if r.kind in ("study", "pooled")]
         pooled_cis = [v for r in body if r.kind == "pooled" for v in (r.lo, r.hi)]
-        x_lo, x_hi = x_range(points, pooled_cis, ratio)
+        x_lo, x_hi = x_range(points, pooled_cis, ratio, wide=measure in ("MD", "SMD"))
         weights = [r.weight for r in body if r.kind == "study" and r.weight]
         w_max = max(weights) if weights else 1.0
-        right = {"e_events", "e_total", "c_events", "c_total", "weight"}
+        right = {*(k for k, _, _ in data_cols), "weight"}
 
         figures = []
         for page, (start, stop) in enumerate(chunks):
@@ -285,7 +308,7 @@ def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = Fal
             figures.append(_draw_page(
                 rows, lines, page_title, n_head, axis_h, fig_w, x, widths, left_cols, right,
                 rob_cols, rob_w, header2, plot_header, plot_x0, plot_w, x_lo, x_hi, ratio,
-                w_max, palette, overall, experimental, control, measure))
+                w_max, palette, overall, experimental, control, measure_name, arms))
     return figures
 
 
@@ -308,7 +331,7 @@ def _page_rows(n_body: int, n_foot: int, fixed: float, max_height: float | None)
 
 def _draw_page(body, footer, title, n_head, axis_h, fig_w, x, widths, left_cols, right,
                rob_cols, rob_w, header2, plot_header, plot_x0, plot_w, x_lo, x_hi, ratio,
-               w_max, palette, overall, experimental, control, measure):
+               w_max, palette, overall, experimental, control, measure_name, arms):
     """One page of a forest plot: headers, the rows ``body`` on the shared axis range and
     columns, the axis with its "Favours" labels, then ``footer``."""
     sheet = Sheet()
@@ -331,14 +354,14 @@ def _draw_page(body, footer, title, n_head, axis_h, fig_w, x, widths, left_cols,
     h0 = 1 if title else 0
     if title:
         put(MARGIN, y_row(0), title, bold=True)
-    put((x["e_events"] + x["e_total"] + widths["e_total"]) / 2, y_row(h0 + 1), experimental,
-        ha="center", bold=True)
-    put((x["c_events"] + x["c_total"] + widths["c_total"]) / 2, y_row(h0 + 1), control,
-        ha="center", bold=True)
+    for cols, arm in ((arms["e"], experimental), (arms["c"], control)):
+        if cols:
+            put((x[cols[0]] + x[cols[-1]] + widths[cols[-1]]) / 2, y_row(h0 + 1), arm,
+                ha="center", bold=True)
     put(x["weight"] + widths["weight"], y_row(h0 + 1), "Weight", ha="right", bold=True)
     put((plot_x0 + plot_x1) / 2, y_row(h0 + 0.5), plot_header[0], ha="center", bold=True)
     put((plot_x0 + plot_x1) / 2, y_row(h0 + 1.5), plot_header[1], ha="center")
-    put(x["effect"], y_row(h0 + 1), MEASURE_NAMES[measure], bold=True)
+    put(x["effect"], y_row(h0 + 1), measure_name, bold=True)
     for col, text in header2.items():
         put_cell(col, y_row(h0 + 2), text, bold=col == "study")
     for c in rob_cols:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from metasynth.effects.measures import is_ratio
 from metasynth.models.results import PoolResult
 from metasynth.render.plots.kit import BLUE, GREY, INK, MARGIN, MEASURE_NAMES, ROW_H, Sheet, rc
 
@@ -27,7 +28,7 @@ def funnel_plot(result: PoolResult):
     import numpy as np
     from matplotlib.patches import Patch
 
-    ratio = result.measure in ("RR", "OR")
+    ratio = is_ratio(result.measure)
     inc = result.included
     y = np.array([s.yi for s in inc], dtype=float)
     se = np.sqrt(np.array([s.vi for s in inc], dtype=float))

@@ -38,7 +38,9 @@ ROB_DOMAIN_NAMES = {
     "D1": "Randomization process", "D2": "Deviations from intended interventions",
     "D3": "Missing outcome data", "D4": "Measurement of the outcome",
     "D5": "Selection of the reported result", "overall": "Overall risk of bias"}
-MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference"}
+MEASURE_NAMES = {"RR": "Risk ratio", "OR": "Odds ratio", "RD": "Risk difference",
+                 "MD": "Mean difference", "SMD": "Std. mean difference",
+                 "ROM": "Ratio of means", "HR": "Hazard ratio"}
 
 # Axis ranges as RevMan offers them, each with ticks that fit a 2.6-inch axis.
 LOG_RANGES = {(0.5, 2): (0.5, 0.7, 1, 1.5, 2), (0.2, 5): (0.2, 0.5, 1, 2, 5),
@@ -46,6 +48,8 @@ LOG_RANGES = {(0.5, 2): (0.5, 0.7, 1, 1.5, 2), (0.2, 5): (0.2, 0.5, 1, 2, 5),
               (0.02, 50): (0.02, 0.1, 1, 10, 50), (0.01, 100): (0.01, 0.1, 1, 10, 100),
               (0.005, 200): (0.005, 0.1, 1, 10, 200), (0.001, 1000): (0.001, 0.1, 1, 10, 1000)}
 LIN_RANGES = (0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
+# differences not bounded by 1 (MD, SMD): RevMan's symmetric ranges on
+WIDE_LIN_RANGES = LIN_RANGES + (2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 WIDEST_FOR_POOLED_CI = 5  # pooled CIs widen a ratio axis up to 0.01-100, no further
 
 
@@ -107,10 +111,12 @@ def titled_frame(title: str, notes: list[str], plot_w: float, plot_h: float,
     return sheet, MARGIN + ROW_H * (len(notes) + 0.3) + 0.5, h
 
 
-def x_range(points, pooled_cis, ratio: bool) -> tuple[float, float]:
+def x_range(points, pooled_cis, ratio: bool, wide: bool = False) -> tuple[float, float]:
     """The narrowest standard range holding every point estimate and, up to 0.01-100
-    (ratios) or -1 to 1 (RD), the pooled CIs; what lies beyond ends in arrows."""
-    ranges = list(LOG_RANGES) if ratio else [(-h, h) for h in LIN_RANGES]
+    (ratios) or -1 to 1 (RD), the pooled CIs; what lies beyond ends in arrows. ``wide``:
+    a difference not bounded by 1 (MD, SMD), on symmetric ranges up to ±1000."""
+    ranges = list(LOG_RANGES) if ratio else [
+        (-h, h) for h in (WIDE_LIN_RANGES if wide else LIN_RANGES)]
 
     def need(vals):
         vals = [v for v in vals if v is not None and math.isfinite(v) and (v > 0 or not ratio)]

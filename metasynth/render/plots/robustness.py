@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from metasynth.effects.measures import is_ratio
 from metasynth.render.plots.kit import BLUE, GREY, INK, MEASURE_NAMES, VERMILLION, rc, titled_frame
 
 
@@ -34,7 +35,7 @@ def bubble_plot(reg, measure: str):
         grid = np.linspace(x.min(), x.max(), 50)
         ax.plot(grid, b["intercept"].estimate + slope.estimate * grid, color=VERMILLION)
         ax.axhline(0, color=GREY, lw=0.8, ls=":")
-        ratio = measure in ("RR", "OR")
+        ratio = is_ratio(measure)
         ax.set_ylabel(f"log {MEASURE_NAMES[measure].lower()}" if ratio else MEASURE_NAMES[measure])
         ax.set_xlabel(reg.moderators[0])
     return sheet.fig
@@ -65,7 +66,7 @@ def baujat_plot(inf):
 def gosh_plot(g, measure: str):
     import matplotlib as mpl
 
-    est = np.exp(g.estimate) if measure in ("RR", "OR") else g.estimate
+    est = np.exp(g.estimate) if is_ratio(measure) else g.estimate
     keep = g.n_studies >= 2
     notes = [f"{g.subsets} subsets of {g.k} studies" + (" (random sample)" if g.sampled else "")
              + "; each point is the random-effects model fitted to one subset."]
@@ -73,7 +74,7 @@ def gosh_plot(g, measure: str):
         sheet, ax = _frame("GOSH plot (Olkin, Dahabreh & Trikalinos 2012)", notes)
         ax.scatter(est[keep], g.I2[keep], s=3 if g.subsets > 2000 else 8, color=BLUE,
                    alpha=0.35 if g.subsets > 2000 else 0.7, lw=0)
-        if measure in ("RR", "OR"):
+        if is_ratio(measure):
             from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
             ax.set_xscale("log")

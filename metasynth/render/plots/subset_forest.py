@@ -4,6 +4,7 @@ estimate and CI, tau² and I², with the all-studies result as a diamond below."
 
 from __future__ import annotations
 
+from metasynth.effects.measures import is_ratio
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.render.numbers import interval, num, percent
@@ -31,7 +32,7 @@ def subset_forest_plot(analysis: SubsetAnalysis, overall: PoolResult, *,
     """Draw a leave-one-out or cumulative analysis; ``overall`` is the all-studies fit."""
     import matplotlib as mpl
 
-    ratio = analysis.measure in ("RR", "OR")
+    ratio = is_ratio(analysis.measure)
     prefix = "Omitting " if analysis.kind == "leave-one-out" else "+ "
     rows = [(f"{prefix}{r.label}", str(r.k), interval(r.estimate, r.ci_lower, r.ci_upper),
              num(r.tau2, 3) if r.tau2 is not None else "", percent(r.I2) if r.I2 is not None else "",
@@ -84,7 +85,8 @@ def subset_forest_plot(analysis: SubsetAnalysis, overall: PoolResult, *,
         ax = sheet.axes_inches(plot_x0, bottom, plot_w, top - bottom)
         ax.set_ylim(n_body - 0.5, -0.5)
         points = [r[5].estimate for r in rows] + [o.estimate]
-        x_lo, x_hi = x_range(points, [o.ci_lower, o.ci_upper], ratio)
+        x_lo, x_hi = x_range(points, [o.ci_lower, o.ci_upper], ratio,
+                             wide=analysis.measure in ("MD", "SMD"))
         null = effect_axis(ax, x_lo, x_hi, ratio)
         for i, r in enumerate(rows):
             put_row(3 + i, r[:5])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from metasynth.effects.binary import back_transform
+from metasynth.effects.measures import is_ratio
 from metasynth.models.bayes.normal_normal import BayesResult
 from metasynth.models.results import text_renderer
 from metasynth.models.sequential.tsa import TSAResult
@@ -26,7 +27,7 @@ def trials_line(counts) -> str:
 def bayes_table(result, outcome: str = "") -> str:
     measure = result.spec.measure
     f = back_transform(measure)
-    ratio = measure in ("RR", "OR")
+    ratio = is_ratio(measure)
     lines = ["Bayesian random-effects meta-analysis (normal-normal hierarchical model, "
              "numerical integration; Röver 2020)",
              f"Outcome: {outcome or result.spec.outcome}; {trials_line(result.counts)}; "
@@ -68,10 +69,10 @@ def bayes_sentences(result, outcome: str) -> list[str]:
            f"{f(result.mu.central_lower):.2f} and {f(result.mu.central_upper):.2f}."]
     for name, p in result.probabilities.items():
         t = float(name.split("<")[1].rstrip(") "))
-        if measure in ("RR", "OR") and t < 1:
+        if is_ratio(measure) and t < 1:
             out.append(f"The probability that treatment with {experimental} reduces {outcome} by at least "
                        f"{1 - t:.0%} ({measure} below {t:g}) is {p:.0%}.")
-        elif measure in ("RR", "OR") and t == 1:
+        elif is_ratio(measure) and t == 1:
             out.append(f"The probability that treatment with {experimental} reduces {outcome} at all "
                        f"({measure} below 1) is {p:.0%}.")
         else:

@@ -2,9 +2,68 @@
 
 from __future__ import annotations
 
+from metasynth.effects.measures import BINARY, is_ratio
 from metasynth.models.results import PoolResult, text_renderer
 from metasynth.render.numbers import interval, num, p_value, percent
 from metasynth.render.text.methods import methods_sentence, name, preset_line
+
+BINARY_COLUMNS = (("e_events", "Events", "e"), ("e_total", "Total", "e"),
+                  ("c_events", "Events", "c"), ("c_total", "Total", "c"))
+
+
+def data_layout(result: PoolResult) -> str:
+    """RevMan's data type of the study table: "binary" (events, totals), "continuous"
+    (mean, SD, total per arm), "o-e/v" (O - E and variance) or "generic" (the estimate on
+    the analysis scale and its SE: generic inverse variance)."""
+    if result.measure in BINARY:
+        return "binary"
+    sources = {s.source for s in result.studies}
+    if "means" in sources:
+        return "continuous"
+    if "o-e/v" in sources:
+        return "o-e/v"
+    return "generic"
+
+
+def units(result: PoolResult) -> str | None:
+    """The outcome's units (the outcome registry's), for MD only: an SMD or a ratio has none."""
+    table = result.effects.table if result.effects is not None else None
+    return table.units if table is not None and result.measure == "MD" else None
+
+
+def data_columns(result: PoolResult) -> tuple[tuple[str, str, str | None], ...]:
+    """(key, header, arm "e" | "c" | None) of the data columns of ``data_layout``."""
+    layout = data_layout(result)
+    if layout == "binary":
+        return BINARY_COLUMNS
+    if layout == "continuous":
+        return tuple((f"{a}_{k}", h, a) for a in ("e", "c")
+                     for k, h in (("mean", "Mean"), ("sd", "SD"), ("total", "Total")))
+    if layout == "o-e/v":
+        return (("oe", "O - E", None), ("var", "Variance", None))
+    m = result.measure
+    return (("est", f"log[{m}]" if is_ratio(m) else m, None), ("se", "SE", None))
+
+
+def _g(x) -> str:
+    return "" if x is None else f"{x:g}"
+
+
+def data_cells(s, layout: str) -> dict[str, str]:
+    """The data cells of study ``s`` (a StudyEffect) in ``layout``, as entered."""
+    if layout == "binary":
+        counts = (s.treatment_events, s.treatment_total, s.control_events, s.control_total)
+        return {} if None in counts else dict(zip(("e_events", "e_total", "c_events", "c_total"),
+                                                  map(str, counts)))
+    if layout == "continuous" and s.source == "means":
+        return {"e_mean": _g(s.treatment_mean), "e_sd": _g(s.treatment_sd),
+                "e_total": str(s.treatment_total), "c_mean": _g(s.control_mean),
+                "c_sd": _g(s.control_sd), "c_total": str(s.control_total)}
+    if layout == "o-e/v" and s.source == "o-e/v":
+        return {"oe": _g(s.o_minus_e), "var": _g(s.variance)}
+    if layout == "generic" and s.yi is not None:
+        return {"est": f"{s.yi:.4f}", "se": f"{s.vi ** 0.5:.4f}"}
+    return {}
 
 
 def heterogeneity_line(result: PoolResult) -> str:
@@ -34,8 +93,51 @@ def _total(result: PoolResult, attr: str) -> float:
     return sum(getattr(s, attr) or 0.0 for s in result.included)
 
 
+def _data_table(result: PoolResult) -> list[str]:
+    """The study table of a continuous, O - E/V or generic inverse-variance analysis."""
+    m = result.measure
+    layout, cols = data_layout(result), data_columns(result)
+    unit = units(result)
+    head = f"{m} [{result.spec.ci_label}]" + (f" ({unit})" if unit else "")
+    total_label = f"Total ({result.spec.ci_label})"
+    name_w = max([len("Study or subgroup"), len(total_label)]
+                 + [len(s.label) + 2 for s in result.studies]) + 2
+    w = max([9] + [len(h) + 2 for _, h, _ in cols]
+            + [len(data_cells(s, layout).get(k, "")) + 2 for s in result.studies for k, _, _ in cols])
+    arms = ""
+    if layout == "continuous":
+        arms = f"{'Experimental':>{3 * w}}{'Control':>{3 * w}}"
+    lines = [f"{'':{name_w}}{arms:{len(cols) * w}}{'Weight':>18}",
+             f"{'Study or subgroup':{name_w}}" + "".join(f"{h:>{w}}" for _, h, _ in cols)
+             + f"{'common':>9}{'random':>9}   {head}"]
+    totals = {"e_total": 0, "c_total": 0}
+    for s in result.studies:
+        cells = data_cells(s, layout)
+        for key in totals:
+            totals[key] += int(cells.get(key) or 0)
+        label = s.label + (" †" if s.source == "reported" and layout != "generic" else "")
+        if s.included:
+            wts = f"{percent(s.weight_common, 1):>9}{percent(s.weight_random, 1):>9}"
+            eff = interval(s.estimate, s.ci_lower, s.ci_upper)
+        else:
+            wts, eff = f"{'':>9}{'':>9}", "Not estimable"
+        lines.append(f"{label:{name_w}}" + "".join(f"{cells.get(k, ''):>{w}}" for k, _, _ in cols)
+                     + f"{wts}   {eff}")
+    tot = "".join(f"{(str(totals[k]) if k in totals else ''):>{w}}" for k, _, _ in cols)
+    lines.append(f"{total_label:{name_w}}{tot}{percent(_total(result, 'weight_common'), 1):>9}"
+                 f"{percent(_total(result, 'weight_random'), 1):>9}")
+    if any(s.source == "reported" for s in result.included) and layout != "generic":
+        lines.append("† enters with its reported estimate (generic inverse variance)")
+    if layout == "generic":
+        lines.append(f"{cols[0][1]} and SE: the estimate on the analysis scale and its standard "
+                     "error (from the reported CI or p-value)")
+    return lines
+
+
 def _table(result: PoolResult) -> list[str]:
     m = result.measure
+    if data_layout(result) != "binary":
+        return _data_table(result)
     head = f"{m} [{result.spec.ci_label}]"
     name_w = max([len("Study or subgroup"), len(f"Total ({result.spec.ci_label})")]
                  + [len(s.label) for s in result.studies]) + 2
@@ -84,8 +186,9 @@ def render_text(result: PoolResult) -> str:
     if result.source:
         out.append(f"Data: {result.source}")
     n = result.counts
+    people = f", {n.participants} participants" if n.participants or m in BINARY else ""
     out.append(f"Effect measure: {name('measure', m)} ({m}); {n.trials} "
-               f"{'trial' if n.trials == 1 else 'trials'}, {n.participants} participants"
+               f"{'trial' if n.trials == 1 else 'trials'}{people}"
                + (f" ({n.not_estimable} not estimable; {result.k} in the estimate, "
                   f"{n.participants_estimable} participants)" if n.not_estimable else ""))
     if preset_line(spec):
@@ -115,7 +218,8 @@ def render_text(result: PoolResult) -> str:
     out.append(overall_effect_line(result, "common") + "  [common effect]")
     out.append("")
     out.append("Methods: " + methods_sentence(result))
-    out.append(f"Zero cells: {result.zero_cell_rule}.")
+    if m in BINARY:
+        out.append(f"Zero cells: {result.zero_cell_rule}.")
     if any(s.corrected for s in result.included):
         out.append(f"  * {spec.add:g} added to each cell of this study's 2x2 table.")
     if result.notes:

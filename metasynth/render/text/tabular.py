@@ -12,13 +12,31 @@ COLUMNS = ("row", "id", "treatment_events", "treatment_total", "control_events",
            "weight_common", "weight_random", "p", "pi_lower", "pi_upper", "note")
 
 
+# the data columns of each layout (render.text.pool.data_layout) in place of the counts
+DATA_COLUMNS = {
+    "binary": COLUMNS[2:6],
+    "continuous": ("treatment_mean", "treatment_sd", "treatment_total", "control_mean",
+                   "control_sd", "control_total"),
+    "o-e/v": ("o_minus_e", "variance"),
+    "generic": ("se_from",),
+}
+
+
+def csv_columns(result: PoolResult) -> tuple[str, ...]:
+    """The CSV header: ``COLUMNS`` with the count columns replaced by the layout's."""
+    from metasynth.render.text.pool import data_layout
+
+    return COLUMNS[:2] + DATA_COLUMNS[data_layout(result)] + COLUMNS[6:]
+
+
 def render_csv(result: PoolResult) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    columns = csv_columns(result)
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for s in result.studies:
         d = s.to_dict()
-        writer.writerow({k: d.get(k) for k in COLUMNS if k in d} | {
+        writer.writerow({k: d.get(k) for k in columns if k in d} | {
             "row": "study", "note": s.excluded_reason or ""})
     c, r = result.common, result.random
     writer.writerow({"row": f"common ({c.method})", "yi": c.theta, "vi": (c.se or 0) ** 2,

@@ -1,0 +1,52 @@
+"""Summary of Findings wording for continuous outcomes, as GRADEpro writes it.
+
+"The mean ventilator-free days was 12 days; MD 2.1 days higher (0.4 higher to 3.8 higher)".
+For the SMD, which has no units, the Cochrane rule of thumb reads the size: below 0.2 a
+trivial, 0.2 a small, 0.5 a moderate and 0.8 a large effect (Cohen 1988; Cochrane Handbook
+15.5.3.1, Schünemann et al.).
+"""
+
+from __future__ import annotations
+
+from metasynth.models.results import PoolResult
+from metasynth.render.numbers import num
+from metasynth.render.text.pool import units
+
+
+def _side(x: float, unit: str) -> str:
+    word = "higher" if x > 0 else "lower" if x < 0 else "no different"
+    return f"{num(abs(x))}{unit} {word}" if x else word
+
+
+def smd_size(smd: float) -> str:
+    """Cochrane's rule of thumb for the size of an SMD (Handbook 15.5.3.1; Cohen 1988)."""
+    a = abs(smd)
+    return ("a trivial effect" if a < 0.2 else "a small effect" if a < 0.5
+            else "a moderate effect" if a < 0.8 else "a large effect")
+
+
+def continuous_effect_text(result: PoolResult, label: str | None = None) -> str:
+    """The anticipated-effects cell of a SoF row for an MD, SMD or ROM result: the control
+    groups' mean (or its range), then the pooled effect in words."""
+    r = result.random if result.k > 1 else result.common
+    what = (label or result.outcome_label or "outcome").lower()
+    unit = units(result)
+    u = f" {unit}" if unit else ""
+    controls = [s.control_mean for s in result.included if s.control_mean is not None]
+    if not controls:
+        base = ""
+    elif len(set(controls)) == 1:
+        base = f"The mean {what} was {num(controls[0])}{u}; "
+    else:
+        base = (f"The mean {what} ranged across control groups from {num(min(controls))} to "
+                f"{num(max(controls))}{u}; ")
+    m = result.measure
+    if m == "ROM":
+        return base + (f"ratio of means {num(r.estimate)} ({num(r.ci_lower)} to "
+                       f"{num(r.ci_upper)})")
+    text = (f"{m} {_side(r.estimate, u if m == 'MD' else '')} "
+            f"({_side(r.ci_lower, u if m == 'MD' else '')} to "
+            f"{_side(r.ci_upper, u if m == 'MD' else '')})")
+    if m == "SMD":
+        text += f": {smd_size(r.estimate)} by the Cochrane rule of thumb"
+    return base + text
