@@ -15,7 +15,7 @@ from pathlib import Path
 from metasynth.errors import DataError
 
 CSV_COLUMNS = ("study", "treatment_events", "treatment_total", "control_events", "control_total")
-CSV_OPTIONAL = ("subgroup", "year")
+CSV_OPTIONAL = ("subgroup", "year", "source")  # source: where the row came from (metasynth import)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def read_table(path: str | Path) -> StudyTable:
     if unknown:
         raise DataError(f"unknown column(s) {', '.join(unknown)}", name, 1)
     col = {c: header.index(c) for c in header}
-    rows, seen = [], {}
+    rows, seen, sources = [], {}, {}
     for line, cells in enumerate(reader, start=2):
         if not cells or all(not c.strip() for c in cells):
             continue
@@ -129,8 +129,11 @@ def read_table(path: str | Path) -> StudyTable:
         if "year" in col and cells[col["year"]].strip():
             year = _int_cell(cells[col["year"]], "year", name, line)
         subgroup = cells[col["subgroup"]].strip() or None if "subgroup" in col else None
+        if "source" in col and cells[col["source"]].strip():
+            sources.setdefault(cells[col["source"]].strip(), None)
         rows.append(StudyRow(id=study, label=study, treatment_events=te, treatment_total=tt,
                              control_events=ce, control_total=ct, year=year, subgroup=subgroup))
     if not rows:
         raise DataError("no studies in file", name)
-    return StudyTable(rows=tuple(rows), source=name)
+    return StudyTable(rows=tuple(rows), source=name,
+                      notes=tuple(f"data from {src}" for src in sources))
