@@ -302,23 +302,49 @@ R_CASES = [
                                                 "--tau2", "PM", "--ci", "hksj-adhoc"]),
     ("antibiotics-for-sore-throat.rm5", "1.1", ["--measure", "RD", "--no-mh-correction",
                                                 "--het-q", "iv", "--level", "0.9"]),
+    ("../data/double_zero.csv", None, []),  # metasynth's defaults: REML, HKSJ, raw-count MH
+    ("../data/bcg.csv", None, ["--measure", "OR", "--to", "all", "--tau2", "SJ"]),
 ]
 
 
-@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
-@pytest.mark.parametrize(("fname", "analysis", "flags"), R_CASES)
-def test_export_r_script_reproduces_the_estimates(tmp_path, capsys, fname, analysis, flags):
-    script = tmp_path / "refit.R"
-    assert main(["export", str(FIXTURES / fname), "--analysis", analysis, "--r", "-o",
-                 str(script), *flags]) == 0
-    run = subprocess.run(["Rscript", str(script)], capture_output=True, text=True, timeout=120)
+def _args(fname, analysis, flags):
+    return [str(FIXTURES / fname), *(["--analysis", analysis] if analysis else []), *flags]
+
+
+@pytest.fixture(scope="module")
+def r_runs(tmp_path_factory):
+    """Each case's exported script, all run in one R session (metafor loads once):
+    the lines each printed, by case."""
+    folder = tmp_path_factory.mktemp("r")
+    scripts = []
+    for n, (fname, analysis, flags) in enumerate(R_CASES):
+        script = folder / f"case{n}.R"
+        assert main(["export", *_args(fname, analysis, flags), "--r", "-o", str(script)]) == 0
+        scripts.append(script)
+    driver = folder / "all.R"
+    driver.write_text("".join(f'cat("=== case{n}\\n"); source("{s}")\n'
+                              for n, s in enumerate(scripts)))
+    run = subprocess.run(["Rscript", str(driver)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    printed = {line.split()[0]: [float(x) for x in line.split()[1:]]
-               for line in run.stdout.splitlines() if line.split()[:1] in (["common"], ["random"],
-                                                                           ["tau2"])}
+    out, case = {}, None
+    for line in run.stdout.splitlines():
+        if line.startswith("=== case"):
+            case = int(line[8:])
+            out[case] = {}
+        elif line.split()[:1] in (["common"], ["random"], ["tau2"]):
+            out[case][line.split()[0]] = [float(x) for x in line.split()[1:]]
+    return out
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
+@pytest.mark.parametrize("case", range(len(R_CASES)))
+def test_export_r_script_reproduces_the_estimates(r_runs, capsys, case):
+    """metafor, run on the exported script, prints metasynth's common and random-effects
+    estimates and CIs and tau² (to 1e-6 relative)."""
+    fname, analysis, flags = R_CASES[case]
+    printed = r_runs[case]
     capsys.readouterr()
-    assert main(["pool", str(FIXTURES / fname), "--analysis", analysis, "--format", "json",
-                 *flags]) == 0
+    assert main(["pool", *_args(fname, analysis, flags), "--format", "json"]) == 0
     import json
 
     doc = json.loads(capsys.readouterr().out)
