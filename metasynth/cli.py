@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     f = sub.add_parser("forest", help="draw the RevMan-style forest plot (PNG, SVG or PDF)")
-    f.add_argument("path", help="studies folder, or CSV/TSV file")
+    f.add_argument("path", help="studies folder, CSV/TSV file, or RevMan file")
     _add_pool_options(f)
+    _add_analysis_option(f)
     f.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
     f.add_argument("--common", action="store_true", help="also draw the common-effect diamond")
     f.add_argument("--rob", action="store_true", help="add RoB 2 columns (records only)")
@@ -409,8 +410,8 @@ def _forest(args) -> int:
     from metasynth.render.plots.forest import forest_plot
 
     _figure_paths(args, "output")
-    spec = _spec(args)
-    data, rob, rob_endpoint = args.path, None, None
+    data, spec = _data_and_spec(args)
+    rob, rob_endpoint = None, None
     if Path(args.path).is_dir():
         data = api.load_studies(args.path)
         if args.rob:  # the assessments made for the outcome shown (RoB 2 is outcome-specific)

@@ -261,6 +261,11 @@ def test_import_and_pool_from_the_command_line(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["overall"]["random"]["estimate"] == pytest.approx(0.6837765472337998, rel=1e-9)
     assert doc["test_for_subgroup_differences"]["Q"] == pytest.approx(1.3050116683610775, rel=1e-9)
+    figure = tmp_path / "forest.svg"
+    assert main(["forest", str(FIXTURES / "Fleiss1993.rm5"), "--analysis", "1.1", "-o",
+                 str(figure)]) == 0
+    svg = figure.read_text()
+    assert "ISIS-2" in svg and "Aspirin" in svg  # RevMan's study names and group labels
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
