@@ -30,6 +30,7 @@ from metasynth.plan.options import OUTCOME
 from metasynth.plan.resolve import resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
+from metasynth.records.revman import RevManAnalysis, RevManReview, is_revman_file, read_revman
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyRow, StudyTable, publication_order, read_table
 
@@ -43,6 +44,11 @@ def study_table(data, outcome: str | None = None, alternative: bool = False) -> 
     outcome = outcome or OUTCOME.default
     if isinstance(data, StudyTable):
         return data
+    if isinstance(data, RevManAnalysis):
+        return data.table()
+    if isinstance(data, (str, Path)) and is_revman_file(data):
+        raise DataError("a RevMan file holds several analyses: read one with "
+                        "revman_analysis(path, '1.1')", str(data))
     if isinstance(data, StudySet):
         return select_outcome(data, outcome, alternative)
     if isinstance(data, (str, Path)):
@@ -85,6 +91,28 @@ def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
     spec = resolve_spec(spec, **options)
     table = study_table(data, spec.outcome, spec.alternative)
     return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells), spec)
+
+
+def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
+    """One analysis ("1.1") of a RevMan file (``.rm5``, RevMan's analysis CSV or a
+    Cochrane data package); ``analysis`` may be left out when the file has only one."""
+    review: RevManReview = read_revman(path)
+    if analysis is None:
+        if len(review.analyses) != 1:
+            known = ", ".join(a.id for a in review.analyses) or "none"
+            raise DataError(f"the file has {len(review.analyses)} analyses; choose one "
+                            f"with --analysis (analyses: {known})", str(path))
+        return review.analyses[0]
+    return review.analysis(analysis)
+
+
+def pool_revman(analysis: RevManAnalysis, *, spec: AnalysisSpec | None = None,
+                **options) -> PoolResult:
+    """Pool a dichotomous RevMan analysis with RevMan 5's settings for it (its method,
+    measure and CI level on the ``revman5`` preset: see ``RevManAnalysis.spec_options``),
+    ``options`` on top. Subgroups: ``pool_by(result, "subgroup")``."""
+    spec = spec or resolve(analysis.spec_options(), options)
+    return pool_effects(effect_sizes(analysis.table(), spec.measure, spec.zero_cells), spec)
 
 
 def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,

@@ -48,6 +48,11 @@ def _add_pool_options(p) -> None:
     _add_options(p, "analysis")
 
 
+def _add_analysis_option(p) -> None:
+    p.add_argument("--analysis", default=None,
+                   help="analysis of a RevMan file, as RevMan numbers it (e.g. 1.1)")
+
+
 def _add_registry_options(p) -> None:
     p.add_argument("--offline", action="store_true",
                    help="use only cached registry responses; make no request")
@@ -73,18 +78,43 @@ def build_parser() -> argparse.ArgumentParser:
                        "(study,treatment_mean,treatment_sd,treatment_total,control_mean,"
                        "control_sd,control_total), reported estimates (study,estimate,"
                        "ci_lower,ci_upper[,p]) or O - E and V (study,o_minus_e,variance); "
-                       "optional subgroup, year.")
-    p.add_argument("path", help="studies folder, or CSV/TSV file")
+                       "optional subgroup, year; or a RevMan file (with --analysis).")
+    p.add_argument("path", help="studies folder, CSV/TSV file, or RevMan file (.rm5, RevMan "
+                   "analysis CSV, Cochrane data package .zip)")
     _add_pool_options(p)
+    _add_analysis_option(p)
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
+
+    im = sub.add_parser("import", help="read a RevMan file: its analyses, with RevMan's "
+                        "settings and stored results, as metasynth CSVs",
+                        description="Read a RevMan 5 .rm5 file, RevMan's analysis CSV export or "
+                        "a Cochrane review's data package (.zip). Without -o, list the analyses.")
+    im.add_argument("path", help="the RevMan file")
+    im.add_argument("-o", "--output", default=None,
+                    help="folder to write: analyses.csv and one CSV per analysis")
+    _add_analysis_option(im)
+    im.add_argument("--format", choices=("text", "csv"), default="text",
+                    help="csv: the analyses (or with --analysis, that analysis's data) as CSV")
+
+    ex = sub.add_parser("export", help="write a pooled analysis for RevMan (--revman) or R "
+                        "(--r: a metafor script that prints the same estimates)")
+    ex.add_argument("path", help="studies folder, CSV/TSV file, or RevMan file")
+    what = ex.add_mutually_exclusive_group(required=True)
+    what.add_argument("--revman", action="store_true",
+                      help="RevMan's analysis-data CSV (the data-rows layout of RevMan Web)")
+    what.add_argument("--r", action="store_true", help="an R script for metafor 3.8")
+    _add_pool_options(ex)
+    _add_analysis_option(ex)
+    ex.add_argument("-o", "--output", default=None, help="output file (default: stdout)")
 
     v = sub.add_parser("validate", help="check every record; report all errors at once")
     v.add_argument("path", help="studies folder")
     v.add_argument("--strict", action="store_true", help="treat warnings as errors")
 
     f = sub.add_parser("forest", help="draw the RevMan-style forest plot (PNG, SVG or PDF)")
-    f.add_argument("path", help="studies folder, or CSV/TSV file")
+    f.add_argument("path", help="studies folder, CSV/TSV file, or RevMan file")
     _add_pool_options(f)
+    _add_analysis_option(f)
     f.add_argument("-o", "--output", required=True, help="output file: .png, .svg or .pdf")
     f.add_argument("--common", action="store_true", help="also draw the common-effect diamond")
     f.add_argument("--rob", action="store_true", help="add RoB 2 columns (records only)")
@@ -242,9 +272,10 @@ def _plan_layer(args, command: str) -> dict | None:
     return layer
 
 
-def _spec(args):
-    """The one resolution of this run's analysis: table defaults, the plan file, then the
-    flags the user typed (``--classic`` is ``--preset revman5``)."""
+def _spec(args, base: dict | None = None):
+    """The one resolution of this run's analysis: table defaults, the plan file (or
+    ``base``: a RevMan analysis's settings), then the flags the user typed (``--classic``
+    is ``--preset revman5``)."""
     from metasynth.plan.options import BY_NAME, OPTIONS
     from metasynth.plan.resolve import OptionError, resolve
 
@@ -252,7 +283,7 @@ def _spec(args):
     if getattr(args, "classic", False):
         typed.setdefault("preset", "revman5")
     try:
-        return resolve(_plan_layer(args, args.command), typed)
+        return resolve(base if base is not None else _plan_layer(args, args.command), typed)
     except OptionError as err:
         word, _, rest = str(err).partition(" ")
         if word not in BY_NAME:
@@ -275,16 +306,38 @@ def _emit(args, obj, text: str | None = None) -> None:
         sys.stdout.write(obj.summary() if text is None else text)
 
 
+def _data_and_spec(args):
+    """What to pool and how: a RevMan file's analysis with RevMan's settings under the
+    typed flags (its subgroups as --by), else the path with the plan file's."""
+    from metasynth import api
+    from metasynth.records.revman import is_revman_file
+
+    if not is_revman_file(args.path):
+        if args.analysis:
+            raise UsageError("--analysis is for RevMan files (.rm5, RevMan CSV, data package)")
+        return args.path, _spec(args)
+    try:
+        analysis = api.revman_analysis(args.path, args.analysis)
+    except DataError as err:
+        if "--analysis" in err.message:
+            raise UsageError(str(err)) from None
+        raise
+    base = analysis.spec_options()
+    if analysis.subgroups:
+        base["by"] = "subgroup"
+    return analysis, _spec(args, base)
+
+
 def _pool(args) -> int:
     from metasynth import api
 
-    spec = _spec(args)
+    data, spec = _data_and_spec(args)
     if spec.by:
         if args.format == "csv":
             raise UsageError("--by gives text or json output, not csv")
-        result = api.pool_by(args.path, spec=spec)
+        result = api.pool_by(data, spec=spec)
     else:
-        result = api.pool(args.path, spec=spec)
+        result = api.pool(data, spec=spec)
     if args.format == "json":
         _emit_json(result)
     elif args.format == "csv":
@@ -293,6 +346,42 @@ def _pool(args) -> int:
         sys.stdout.write(render_csv(result))
     else:
         sys.stdout.write(result.summary())
+    return 0
+
+
+def _import(args) -> int:
+    from metasynth import api
+    from metasynth.records.revman import analysis_csv, index_csv, write_import
+
+    review = api.read_revman(args.path)
+    if args.output:
+        for path in write_import(review, args.output):
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    if args.format == "csv":
+        sys.stdout.write(analysis_csv(review.analysis(args.analysis)) if args.analysis
+                         else index_csv(review))
+        return 0
+    from metasynth.render.text.revman import review_text
+
+    sys.stdout.write(review_text(review))
+    return 0
+
+
+def _export(args) -> int:
+    from metasynth import api
+    from metasynth.render.export import r_script, revman_csv
+
+    data, spec = _data_and_spec(args)
+    result = api.pool(data, spec=spec.with_(by=None) if spec.by else spec)
+    text = r_script(result) if args.r else revman_csv(result)
+    if args.output:
+        from pathlib import Path
+
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -325,8 +414,8 @@ def _forest(args) -> int:
     from metasynth.render.plots.forest import forest_plot
 
     _figure_paths(args, "output")
-    spec = _spec(args)
-    data, rob, rob_endpoint = args.path, None, None
+    data, spec = _data_and_spec(args)
+    rob, rob_endpoint = None, None
     if Path(args.path).is_dir():
         data = api.load_studies(args.path)
         if args.rob:  # the assessments made for the outcome shown (RoB 2 is outcome-specific)
@@ -644,7 +733,8 @@ def _diff(args) -> int:
     return 1 if diff.after_errors else 0
 
 
-COMMANDS = {"pool": _pool, "forest": _forest, "funnel": _funnel, "rob-plot": _rob_plot,
+COMMANDS = {"pool": _pool, "import": _import, "export": _export, "forest": _forest,
+            "funnel": _funnel, "rob-plot": _rob_plot,
             "leave-one-out": _subsets, "cumulative": _subsets, "metareg": _metareg,
             "influence": _influence, "bias": _bias, "permutest": _permutest, "gosh": _gosh,
             "bayes": _bayes, "tsa": _tsa, "sparse": _sparse,

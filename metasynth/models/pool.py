@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from metasynth.distributions import norm_quantile, norm_sf2, t_quantile
+from metasynth.distributions import chi2_sf, norm_quantile, norm_sf2, t_quantile
 from metasynth.effects.binary import EffectSizes, escalc
 from metasynth.effects.measures import BINARY, back_transform
 from metasynth.errors import DataError
@@ -25,6 +25,7 @@ from metasynth.models.engine.common_effect import (
 )
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
+from metasynth.models.engine.tau2 import dersimonian_laird
 from metasynth.models.engine.weighted import as_batch
 from metasynth.models.results import (
     CommonEffect,
@@ -103,9 +104,16 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
                         f"({reasons or '; '.join(table.notes) or 'no studies'})", table.source or None)
     y, v, mask = as_batch(effects.yi[inc], effects.vi[inc])
     common, common_q, notes = _common(effects, options, y, v, mask)
+    # RevMan 5 takes Q around the Mantel-Haenszel (or Peto) estimate and the DL tau² from
+    # that Q (het_q = "common"); metafor's rma takes both around the IV estimate.
+    around_common = options.het_q == "common" and common.method in ("MH", "Peto") and k >= 2
+    tau2_est = (dersimonian_laird(y, v, mask, q=[common_q])
+                if around_common and options.tau2 == "DL" else None)
     rand = fit_random(y, v, mask, options.tau2, options.ci, options.pi,
-                      options.level)
+                      options.level, tau2=tau2_est)
     het = heterogeneity(y, v, mask, rand.tau2.tau2, options.level, with_ci=k >= 2)
+    if around_common:
+        het = replace(het, q=np.array([common_q]), q_p=chi2_sf(np.array([common_q]), k - 1))
     back = back_transform(effects.measure)
 
     def rep(x):

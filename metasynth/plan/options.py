@@ -158,6 +158,18 @@ COMMON_METHOD = Option(
     reference="Mantel-Haenszel and Peto need 2x2 counts (Peto for HR: O - E and V); other "
               "data types are pooled by inverse variance")
 
+HET_Q = Option(
+    "het_q", "model", str, "iv", "Estimate that Cochran's Q is taken around",
+    "the estimate the heterogeneity Q (Chi²) is computed around; with DerSimonian-Laird, "
+    "tau² is computed from that Q",
+    choices=(Choice("iv", "inverse variance", "Cochran's Q around the inverse-variance "
+                    "common-effect estimate (metafor rma)"),
+             Choice("common", "common effect", "Cochran's Q around the estimate of the "
+                    "common-effect method, Mantel-Haenszel or Peto (RevMan 5; R meta "
+                    "Q.Cochrane; metafor rma.mh and rma.peto QE), and the DerSimonian-Laird "
+                    "tau² from it")),
+    reference="Deeks & Higgins, Statistical algorithms in Review Manager 5 (2010)")
+
 MH_CORRECTION = Option(
     "mh_correction", "model", bool, False, "Continuity correction inside Mantel-Haenszel",
     "add the continuity correction to zero-cell studies inside Mantel-Haenszel too (RevMan, "
@@ -251,7 +263,8 @@ FUTILITY = Option(
     "draw the beta-spending futility boundaries", commands=("tsa",))
 
 OPTIONS: tuple[Option, ...] = (
-    OUTCOME, PRESET, MEASURE, TAU2, CI, PI, COMMON_METHOD, MH_CORRECTION, ADD, TO, KEEP_DOUBLE_ZERO, LEVEL,
+    OUTCOME, PRESET, MEASURE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
+    KEEP_DOUBLE_ZERO, LEVEL,
     EXPERIMENTAL, CONTROL, BETTER, BY, ALTERNATIVE,
     TAU_PRIOR, TAU_SCALE, TURNER_COMPARISON, MU_PRIOR_SD, THRESHOLDS,
     CONTROL_RISK, RRR, ALPHA, BETA, D2, FUTILITY,
@@ -270,8 +283,10 @@ class Preset:
 PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("metasynth", "metasynth's defaults", {}, ""),
     Preset("revman5", "the RevMan 5 analysis: DerSimonian-Laird tau², Wald CI, Mantel-Haenszel "
-           "with the continuity correction in zero-cell studies",
-           {"tau2": "DL", "ci": "wald", "common_method": "MH", "mh_correction": True},
+           "with the continuity correction in zero-cell studies, Q (Chi²) and tau² around the "
+           "Mantel-Haenszel estimate",
+           {"tau2": "DL", "ci": "wald", "common_method": "MH", "mh_correction": True,
+            "het_q": "common"},
            "Deeks & Higgins, Statistical algorithms in Review Manager 5 (2010)"),
     Preset("revman-web", "the RevMan Web analysis: REML tau², HKSJ CI, prediction interval, "
            "Mantel-Haenszel with the continuity correction in zero-cell studies",

@@ -25,7 +25,7 @@ from pathlib import Path
 from metasynth.errors import DataError
 
 CSV_COLUMNS = ("study", "treatment_events", "treatment_total", "control_events", "control_total")
-CSV_OPTIONAL = ("subgroup", "year")
+CSV_OPTIONAL = ("subgroup", "year", "source")  # source: where the row came from (metasynth import)
 CONTINUOUS_COLUMNS = ("study", "treatment_mean", "treatment_sd", "treatment_total",
                       "control_mean", "control_sd", "control_total")
 GENERIC_COLUMNS = ("study", "estimate", "ci_lower", "ci_upper", "p")
@@ -225,7 +225,7 @@ def read_table(path: str | Path) -> StudyTable:
     if unknown:
         raise DataError(f"unknown column(s) {', '.join(unknown)}", name, 1)
     col = {c: header.index(c) for c in header}
-    rows, seen = [], {}
+    rows, seen, sources = [], {}, {}
     for line, cells in enumerate(reader, start=2):
         if not cells or all(not c.strip() for c in cells):
             continue
@@ -242,7 +242,10 @@ def read_table(path: str | Path) -> StudyTable:
         if "year" in col and cells[col["year"]].strip():
             year = _int_cell(cells[col["year"]], "year", name, line)
         subgroup = cells[col["subgroup"]].strip() or None if "subgroup" in col else None
+        if "source" in col and cells[col["source"]].strip():
+            sources.setdefault(cells[col["source"]].strip(), None)
         rows.append(StudyRow(id=study, label=study, year=year, subgroup=subgroup, **data))
     if not rows:
         raise DataError("no studies in file", name)
-    return StudyTable(rows=tuple(rows), source=name, data_type=kind)
+    return StudyTable(rows=tuple(rows), source=name, data_type=kind,
+                      notes=tuple(f"data from {src}" for src in sources))

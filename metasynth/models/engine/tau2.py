@@ -52,13 +52,18 @@ def _closed(tau2: np.ndarray) -> Tau2Estimate:
                         np.zeros(n, dtype=bool), np.full(n, np.nan))
 
 
-def dersimonian_laird(y, v, mask) -> Tau2Estimate:
-    """DerSimonian & Laird (1986) method-of-moments estimator, truncated at 0."""
+def dersimonian_laird(y, v, mask, q=None) -> Tau2Estimate:
+    """DerSimonian & Laird (1986) method-of-moments estimator, truncated at 0.
+
+    ``q`` replaces Cochran's Q around the inverse-variance estimate, as RevMan 5 takes it
+    around the Mantel-Haenszel estimate (Deeks & Higgins 2010; R meta ``Q.Cochrane``);
+    the weights stay the inverse-variance ones."""
     fe = weighted_fit(y, v, mask)
     k = study_count(mask)
     c = fe.sw - (fe.w**2).sum(axis=-1) / fe.sw
+    q = fe.q if q is None else np.asarray(q, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tau2 = (fe.q - (k - 1)) / c
+        tau2 = (q - (k - 1)) / c
     return _closed(_truncate(tau2, k))
 
 

@@ -34,6 +34,8 @@ def methods_sentence(result) -> str:
         parts.append(f"prediction interval by {method('pi', spec.pi)}")
         parts.append("I² from tau² (Higgins & Thompson 2002); Q-profile CIs for tau² and I² "
                      "(Viechtbauer 2007)")
+        if spec.het_q != "iv" and c.method in ("MH", "Peto"):
+            parts.append(f"Chi² (Q): {method('het_q', spec.het_q)}")
     return "; ".join(parts) + "."
 
 
@@ -50,5 +52,7 @@ def model_paragraph(spec) -> str:
             f"{method('ci', spec.ci)}; prediction interval by {method('pi', spec.pi)}. "
             f"Common-effect model by {method('common_method', spec.common_method)}"
             + (mh if spec.common_method == "MH" else "") + ".")
+    if spec.het_q != "iv" and spec.common_method in ("MH", "Peto"):
+        text += f" Heterogeneity: {method('het_q', spec.het_q)}."
     preset = preset_line(spec)
     return f"{text} {preset}" if preset else text
