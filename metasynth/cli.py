@@ -187,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replicates per scenario (default 1000)")
     si.add_argument("--seed", type=int, default=20261201, help="random seed (default 20261201)")
     si.add_argument("--chunk", type=int, default=None,
-                    help="replicates fitted per task (default 20000); the figures depend on "
-                    "the seed and the chunk, not on the workers")
+                    help="replicates fitted per task (default 20000, at least 4000); the "
+                    "figures depend on the seed and the chunk, not on the workers")
     _add_cluster_options(si)
     si.add_argument("--format", choices=("text", "json"), default="text")
     si.add_argument("-o", "--output", default=None, help="plot: .png, .svg or .pdf")

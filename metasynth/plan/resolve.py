@@ -105,5 +105,8 @@ def resolve(*layers: Mapping[str, Any] | None, base: AnalysisSpec | None = None)
             if value is None and not option.nullable:
                 continue
             values[name] = coerce(option, value)
+    for o in OPTIONS:  # a base spec's to_dict() gives lists; a spec holds tuples
+        if o.kind == "floats" and isinstance(values[o.name], list):
+            values[o.name] = tuple(values[o.name])
     _check(values)
     return AnalysisSpec(**values)

@@ -26,6 +26,9 @@ BLOCK = 1000
 #: Replicates fitted per task by default: large batches keep the kernels' per-call cost
 #: small (benchmarks/simulate.py measures it).
 CHUNK = 20_000
+#: Smaller tasks are fitted no faster and far more slowly per replicate: below 2048 values
+#: the normal and t tail functions (``distributions.LARGE``) loop in Python.
+MIN_CHUNK = 4 * BLOCK
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ def run_task(task: Task) -> list[tuple[int, Tally]]:
 
 def make_tasks(design: TrialDesign, settings: FitSettings, scenarios: tuple[Scenario, ...],
                replicates: int, seed: int, chunk: int = CHUNK) -> list[Task]:
+    chunk = max(chunk, MIN_CHUNK)
     units = [(s, b, min(BLOCK, replicates - b * BLOCK))
              for s in range(len(scenarios)) for b in range(-(-replicates // BLOCK))]
     tasks, current, size = [], [], 0

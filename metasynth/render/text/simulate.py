@@ -56,7 +56,8 @@ def simulation_text(result: SimulationResult) -> str:
         f"{spec.zero_cells.describe('RR')}",
         f"Analysis method: {name('tau2', spec.tau2)}, {name('ci', spec.ci)} (marked *); "
         f"prediction interval {name('pi', spec.pi)}",
-        f"Figures in % with their Monte Carlo SE in brackets; bias, RMSE and the median "
+        f"Figures in % of the replicates with a fit, Monte Carlo SE in brackets; bias, RMSE "
+        f"and the median "
         f"{level} CI width on the log RR scale. Rejection: the CI excludes RR = 1 (type I "
         "error at RR = 1, power otherwise). PI cover: probability that the prediction "
         "interval holds a new trial's true effect.", ""]
