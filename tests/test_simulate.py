@@ -132,14 +132,14 @@ def test_dl_wald_undercovers_and_hksj_stays_near_nominal_at_k6(small_trials):
 def test_seed_fixes_the_figures_and_the_chunking_changes_no_count():
     design = _design(30, 0.2, k=4)
     grid = scenario_grid((0.7,), (0.0, 0.3))
-    a = simulate_design(design, SPEC, grid, 2500, 3, chunk=4000)
-    b = simulate_design(design, SPEC, grid, 2500, 3, chunk=10_000)
+    a = simulate_design(design, SPEC, grid, 2100, 3, chunk=4000)
+    b = simulate_design(design, SPEC, grid, 2100, 3, chunk=10_000)
     for ra, rb in zip(a.rows, b.rows):
         assert (ra.fits, ra.coverage, ra.rejection, ra.pi_coverage.value is None) == (
             rb.fits, rb.coverage, rb.rejection, rb.pi_coverage.value is None)
         assert ra.bias.value == pytest.approx(rb.bias.value, rel=1e-9, abs=1e-15)
-    assert len(make_tasks(design, FitSettings(), grid, 2500, 3, 4000)) == 2
-    assert a == simulate_design(design, SPEC, grid, 2500, 3, chunk=4000)
+    assert len(make_tasks(design, FitSettings(), grid, 2100, 3, 4000)) == 2
+    assert a == simulate_design(design, SPEC, grid, 2100, 3, chunk=4000)
     small = simulate_design(design, SPEC, grid[:1], 2234, 3)  # not a multiple of the block
     assert small.rows[0].replicates == 2234
     assert small.rows != simulate_design(design, SPEC, grid[:1], 2234, 4).rows
@@ -165,7 +165,7 @@ def test_api_inherits_the_fitted_spec_and_renders(tmp_path):
 def test_cli_simulate_text_json_and_plot(cli, tmp_path):
     out = tmp_path / "sim.png"
     proc = cli("simulate", STUDIES, "--outcome", "mortality", "--replicates", "100",
-               "--rr", "1,0.8", "--tau", "0,0.2", "-o", out, "--tau2", "DL")
+               "--rr", "0.8", "--tau", "0,0.2", "-o", out, "--tau2", "DL")
     assert proc.returncode == 0, proc.stderr
     assert "DerSimonian-Laird, HKSJ *" in proc.stdout and "RR 0.80, tau 0.20" in proc.stdout
     assert out.stat().st_size > 10_000
