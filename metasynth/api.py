@@ -254,12 +254,16 @@ def permutation_test(x, outcome: str | None = None, *, spec: AnalysisSpec | None
 
 
 def gosh(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
-         max_subsets: int = 2**20, progress=None, **options):
-    """The model fitted to every subset of studies (metafor ``gosh``)."""
+         max_subsets: int = 2**20, progress=None, workers: int | None = None,
+         scheduler: str | None = None, client=None, **options):
+    """The model fitted to every subset of studies (metafor ``gosh``); ``workers``,
+    ``scheduler`` or ``client`` fit the chunks of subsets on Dask (as ``simulate``)."""
+    from metasynth.models.parallel import Cluster
     from metasynth.models.robustness.gosh import gosh as run
 
     result = fitted(x, outcome, spec, **options)
-    return run(result.effects, result.spec, max_subsets=max_subsets, progress=progress)
+    return run(result.effects, result.spec, max_subsets=max_subsets, progress=progress,
+               cluster=Cluster(workers, scheduler, client))
 
 
 def _ordered_included(effects: EffectSizes) -> list[int]:
@@ -367,3 +371,49 @@ def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
     return sparse_table(a, n1, c, n2, labels=[r.label for r in rows], spec=result.spec,
                         table=sub, outcome=table.outcome_label or table.outcome,
                         counts=result.counts, timings=timings)
+
+
+def simulate(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+             replicates: int = 1000, seed: int = 20261201, chunk: int | None = None,
+             workers: int | None = None, scheduler: str | None = None, client=None,
+             progress=None, **options):
+    """Operating characteristics of every method on trials like those of a pooled result
+    (see ``models.simulate``): for each true RR (``simulate_rr``) and tau
+    (``simulate_tau``) of the spec, ``replicates`` meta-analyses of trials with the same
+    arm sizes and control-arm risks (``control_risks``), fitted with MH, IV and every
+    tau² estimator with the Wald, HKSJ and HKSJ ad hoc intervals under the spec's
+    zero-cell rule, level and prediction interval. ``workers`` (a local Dask cluster),
+    ``scheduler`` (an address, ``tcp://host:8786``) or ``client`` (an open
+    ``dask.distributed.Client``) fit the chunks of ``chunk`` replicates on Dask; the
+    figures are the same to the bit as in-process for the same ``seed`` and ``chunk``."""
+    from dataclasses import replace
+
+    from metasynth.models.parallel import Cluster
+    from metasynth.models.simulate.run import CHUNK, simulate_design
+    from metasynth.models.simulate.scenarios import TrialDesign, scenario_grid
+
+    result = fitted(x, outcome, spec, **options)
+    spec = result.spec
+    if spec.measure != "RR":
+        raise DataError("the simulation generates risk ratios: use it with measure RR")
+    table = result.effects.table
+    rows = [r for r in table.rows if r.has_counts]
+    if not rows:
+        raise DataError("no trial reports 2x2 counts for this outcome: the simulation "
+                        "reproduces trials' arm sizes and control-arm risks", table.source or None)
+    design = TrialDesign(
+        labels=tuple(r.label for r in rows),
+        treatment_total=tuple(int(r.treatment_total) for r in rows),
+        control_total=tuple(int(r.control_total) for r in rows),
+        control_events=tuple(int(r.control_events) for r in rows),
+        control_risks=spec.control_risks)
+    notes = []
+    if len(rows) < len(table.rows):
+        notes.append(f"{len(table.rows) - len(rows)} trial(s) without 2x2 counts are not "
+                     "simulated")
+    sim = simulate_design(
+        design, spec, scenario_grid(spec.simulate_rr, spec.simulate_tau), replicates, seed,
+        chunk=chunk or CHUNK, cluster=Cluster(workers, scheduler, client), progress=progress,
+        outcome=table.outcome, outcome_label=table.outcome_label, counts=result.counts,
+        notes=tuple(notes))
+    return replace(sim, spec=spec)

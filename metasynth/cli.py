@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     go.add_argument("--max-subsets", type=int, default=2**20,
                     help="sample this many subsets beyond it (default 1,048,576)")
     go.add_argument("-o", "--output", required=True, help="GOSH plot: .png, .svg or .pdf")
+    _add_cluster_options(go)
 
     by = sub.add_parser("bayes", help="Bayesian random-effects meta-analysis: posterior of the "
                         "pooled effect and tau, prediction, P(RR < t)",
@@ -206,6 +207,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(sp)
     sp.add_argument("--format", choices=("text", "json"), default="text")
+
+    si = sub.add_parser("simulate", help="simulated coverage, error rates, bias and width of "
+                        "every method on trials like the evidence's",
+                        description="Binomial trials with the evidence's arm sizes and "
+                        "control-arm risks, for each true RR and tau, fitted by every method "
+                        "under the analysis's zero-cell rule. Defaults come from the "
+                        "'simulate' section of PATH/analysis.yaml when there is one.")
+    si.add_argument("path", help="studies folder, or CSV/TSV file")
+    _add_pool_options(si)
+    _add_options(si, "simulate")
+    si.add_argument("--replicates", type=int, default=1000,
+                    help="replicates per scenario (default 1000)")
+    si.add_argument("--seed", type=int, default=20261201, help="random seed (default 20261201)")
+    si.add_argument("--chunk", type=int, default=None,
+                    help="replicates fitted per task (default 20000, at least 4000); the "
+                    "figures depend on the seed and the chunk, not on the workers")
+    _add_cluster_options(si)
+    si.add_argument("--format", choices=("text", "json"), default="text")
+    si.add_argument("-o", "--output", default=None, help="plot: .png, .svg or .pdf")
 
     rp = sub.add_parser("report", help="the evidence report (PDF, HTML, summary.json)")
     rp.add_argument("path", help="studies folder (with analysis.yaml)")
@@ -269,6 +289,8 @@ def _plan_layer(args, command: str) -> dict | None:
     layer = plan_layer(plan)
     if command == "tsa" and plan.tsa is not None:
         layer["outcome"] = plan.tsa.outcome
+    if command == "simulate" and plan.simulate is not None:
+        layer["outcome"] = plan.simulate.outcome
     return layer
 
 
@@ -567,16 +589,13 @@ def _gosh(args) -> int:
     if args.max_subsets < 1:
         raise UsageError(f"--max-subsets must be at least 1, got {args.max_subsets}")
 
-    def progress(done, total):
-        if sys.stderr.isatty():
-            bar = int(30 * done / total)
-            print(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{total} subsets", end="",
-                  file=sys.stderr, flush=True)
-            if done == total:
-                print(file=sys.stderr)
-
+    _check_cluster(args)
     result = api.pool(args.path, spec=_spec(args))
-    g = api.gosh(result, max_subsets=args.max_subsets, progress=progress)
+    try:
+        g = api.gosh(result, max_subsets=args.max_subsets, progress=_progress_bar("subsets"),
+                     workers=args.workers, scheduler=args.scheduler)
+    except ImportError as err:
+        raise UsageError(str(err)) from None
     print(gosh_text(g), file=sys.stderr)
     _save_plot(gosh_plot(g, result.measure), args.output)
     return 0
@@ -628,6 +647,63 @@ def _sparse(args) -> int:
         _emit_json(sparse_json(result))
     else:
         sys.stdout.write(result.summary())
+    return 0
+
+
+def _progress_bar(what: str):
+    """A progress bar on a terminal; nothing in CI or when stderr is redirected."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        return None
+
+    def progress(done, total):
+        bar = int(30 * done / total)
+        print(f"\r[{'#' * bar}{'.' * (30 - bar)}] {done}/{total} {what}", end="",
+              file=sys.stderr, flush=True)
+        if done == total:
+            print(file=sys.stderr)
+
+    return progress
+
+
+def _check_cluster(args) -> None:
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers is not None and args.scheduler:
+        raise UsageError("--workers starts a local cluster, --scheduler uses a running one: "
+                         "give one of them")
+
+
+def _add_cluster_options(p) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="fit the chunks on a local Dask cluster of N worker processes "
+                   "(needs metasynth[distributed])")
+    p.add_argument("--scheduler", default=None,
+                   help="fit the chunks on a running Dask scheduler (tcp://host:8786)")
+
+
+def _simulate(args) -> int:
+    from metasynth import api
+
+    _figure_paths(args, "output")
+    if args.replicates < 1:
+        raise UsageError(f"--replicates must be at least 1, got {args.replicates}")
+    if args.chunk is not None and args.chunk < 1:
+        raise UsageError(f"--chunk must be at least 1, got {args.chunk}")
+    _check_cluster(args)
+    try:
+        result = api.simulate(args.path, spec=_spec(args), replicates=args.replicates,
+                              seed=args.seed, chunk=args.chunk, workers=args.workers,
+                              scheduler=args.scheduler, progress=_progress_bar("chunks"))
+    except ImportError as err:
+        raise UsageError(str(err)) from None
+    _emit(args, result)
+    print(f"simulated {result.replicates * len(result.scenarios)} meta-analyses x "
+          f"{len(result.methods)} methods in {result.seconds:.1f} s ({result.workers})",
+          file=sys.stderr)
+    if args.output:
+        from metasynth.render.plots.simulate import simulation_plot
+
+        _save_plot(simulation_plot(result), args.output)
     return 0
 
 
@@ -737,7 +813,7 @@ COMMANDS = {"pool": _pool, "import": _import, "export": _export, "forest": _fore
             "funnel": _funnel, "rob-plot": _rob_plot,
             "leave-one-out": _subsets, "cumulative": _subsets, "metareg": _metareg,
             "influence": _influence, "bias": _bias, "permutest": _permutest, "gosh": _gosh,
-            "bayes": _bayes, "tsa": _tsa, "sparse": _sparse,
+            "bayes": _bayes, "tsa": _tsa, "sparse": _sparse, "simulate": _simulate,
             "report": _report, "prisma": _prisma,
             "validate": _validate,
             "new": _new, "verify": _verify, "diff": _diff, "schema": _schema}

@@ -207,12 +207,15 @@ def _t_quantile_one(p: float, df: float) -> float:
 def _per_df(df, quantile):
     """Apply a scalar quantile function once per distinct df value."""
     df_arr = _as_array(df)
-    cache: dict[float, float] = {}
-    out = np.empty(df_arr.size)
-    for i, d in enumerate(df_arr.ravel().tolist()):
-        if d not in cache:
-            cache[d] = quantile(d)
-        out[i] = cache[d]
+    # a batch of fits has a few distinct df among many rows: one call per distinct value
+    # (NaN compares unequal to itself, so NaNs are mapped one by one, as before)
+    flat = df_arr.ravel()
+    nan = np.isnan(flat)
+    out = np.empty(flat.size)
+    if (~nan).any():
+        values, inverse = np.unique(flat[~nan], return_inverse=True)
+        out[~nan] = np.array([quantile(d) for d in values.tolist()])[inverse]
+    out[nan] = [quantile(d) for d in flat[nan].tolist()]
     out = out.reshape(df_arr.shape)
     return float(out) if out.ndim == 0 else out
 

@@ -40,7 +40,10 @@ def _field_type(option: Option):
                                       **{("lt" if option.high_open else "le"): option.high}
                                       if option.high is not None else {})]
     elif option.kind == "floats":
-        kind = list[Annotated[float, Field(allow_inf_nan=False, gt=option.low)]]
+        kind = list[Annotated[float, Field(allow_inf_nan=False,
+                                           **{("gt" if option.low_open else "ge"): option.low},
+                                           **{"le": option.high} if option.high is not None
+                                           else {})]]
     elif option.kind is bool:
         kind = bool
     else:
@@ -147,6 +150,11 @@ TSA = _section_model(
     doc="Trial sequential analysis (models.sequential): the anticipated effect and error rates.")
 
 
+Simulate = _section_model(
+    "Simulate", "simulate", extra={"outcome": (NonEmpty, "mortality")},
+    doc="Simulated operating characteristics of the methods (models.simulate): the scenarios.")
+
+
 class ExcludedStudy(Strict):
     study: NonEmpty
     reference: NonEmpty
@@ -167,6 +175,7 @@ class AnalysisPlan(Strict):
     grade: Grade = Field(default_factory=Grade)
     bayes: Bayes | None = None
     tsa: TSA | None = None
+    simulate: Simulate | None = None
     excluded_studies: list[ExcludedStudy] = Field(default_factory=list)
     timepoint_rationale: dict[NonEmpty, NonEmpty] = Field(
         default_factory=dict, description="why each outcome's timepoint window (in "
@@ -232,7 +241,8 @@ def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
 def plan_layer(plan: AnalysisPlan) -> dict:
     """The option values a plan sets, keyed by option name (for ``resolve``)."""
     layer: dict = {"experimental": plan.experimental, "control": plan.control}
-    sections = {"model": plan.model, "bayes": plan.bayes, "tsa": plan.tsa}
+    sections = {"model": plan.model, "bayes": plan.bayes, "tsa": plan.tsa,
+                "simulate": plan.simulate}
     for o in OPTIONS:
         if o.in_plan and o.section in sections and sections[o.section] is not None:
             layer[o.name] = getattr(sections[o.section], o.name)

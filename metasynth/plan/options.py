@@ -262,12 +262,34 @@ FUTILITY = Option(
     "futility", "tsa", bool, True, "Futility boundaries",
     "draw the beta-spending futility boundaries", commands=("tsa",))
 
+SIMULATE_RR = Option(
+    "simulate_rr", "simulate", "floats", (1.0, 0.9, 0.8, 0.7), "True risk ratios simulated",
+    "comma-separated true pooled risk ratios of the simulated scenarios", low=0.0,
+    low_open=True, high=100.0, aliases=("--rr",), commands=("simulate",),
+    reference="IntHout, Ioannidis & Borm 2014, BMC Med Res Methodol 14:25")
+
+SIMULATE_TAU = Option(
+    "simulate_tau", "simulate", "floats", (0.0, 0.1, 0.2, 0.4), "Between-trial SDs simulated",
+    "comma-separated between-trial standard deviations tau (log RR scale) of the simulated "
+    "scenarios", low=0.0, high=10.0, aliases=("--tau",), commands=("simulate",))
+
+CONTROL_RISKS = Option(
+    "control_risks", "simulate", str, "observed", "Control-arm risks simulated",
+    "control-arm risks of the simulated trials",
+    choices=(Choice("observed", "observed", "each trial's observed control-arm risk (0.5 "
+                    "added to events and 1 to the total of an arm with no events or only events)"),
+             Choice("fitted", "fitted", "drawn for every simulated trial from a normal "
+                    "distribution on the logit scale fitted to the observed control-arm risks "
+                    "(Smith, Spiegelhalter & Thomas 1995)")),
+    commands=("simulate",))
+
 OPTIONS: tuple[Option, ...] = (
     OUTCOME, PRESET, MEASURE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
     KEEP_DOUBLE_ZERO, LEVEL,
     EXPERIMENTAL, CONTROL, BETTER, BY, ALTERNATIVE,
     TAU_PRIOR, TAU_SCALE, TURNER_COMPARISON, MU_PRIOR_SD, THRESHOLDS,
     CONTROL_RISK, RRR, ALPHA, BETA, D2, FUTILITY,
+    SIMULATE_RR, SIMULATE_TAU, CONTROL_RISKS,
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 

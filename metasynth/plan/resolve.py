@@ -118,5 +118,8 @@ def resolve(*layers: Mapping[str, Any] | None, base: AnalysisSpec | None = None)
                 continue
             values[name] = coerce(option, value)
             chosen.add(name)
+    for o in OPTIONS:  # a base spec's to_dict() gives lists; a spec holds tuples
+        if o.kind == "floats" and isinstance(values[o.name], list):
+            values[o.name] = tuple(values[o.name])
     _check(values, chosen)
     return AnalysisSpec(**values)

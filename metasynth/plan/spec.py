@@ -45,7 +45,9 @@ class _SpecMethods:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["thresholds"] = list(d["thresholds"])
+        for o in OPTIONS:
+            if o.kind == "floats":
+                d[o.name] = list(d[o.name])
         return d
 
 

@@ -98,12 +98,16 @@ def paule_mandel(y, v, mask) -> Tau2Estimate:
     target = (k - 1).astype(float)
     q0 = weighted_fit(y, v, mask).q
     active = (k >= 2) & (q0 > target)
+    idx = np.flatnonzero(active)  # only the rows with a root are searched
+    ys, vs, ms = y[idx], v[idx], mask[idx]
 
     def q(t):
-        return weighted_fit(y, v, mask, t).q
+        return weighted_fit(ys, vs, ms, t).q
 
-    root = solve_decreasing(q, target, active)
-    return _closed(np.where(active, root, 0.0))
+    out = np.zeros(k.shape[0])
+    if idx.size:
+        out[idx] = solve_decreasing(q, target[idx], np.ones(idx.size, dtype=bool))
+    return _closed(out)
 
 
 def _score_reml(y, v, mask, tau2):

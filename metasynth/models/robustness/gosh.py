@@ -2,7 +2,8 @@
 2012, Res Synth Methods 3:214-223), as metafor's ``gosh()``.
 
 All 2^k - 1 subsets are enumerated as bit patterns and fitted in chunks of one batched
-call each, so memory stays bounded (20 studies: 1,048,575 subsets); beyond
+call each (in this process or by the workers of a Dask cluster, ``models.parallel``, with
+the same kernels and the same result), so memory stays bounded (20 studies: 1,048,575 subsets); beyond
 ``max_subsets`` a random sample of subsets is fitted instead. ``progress`` is called with
 (done, total) after each chunk.
 """
@@ -17,6 +18,7 @@ from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
+from metasynth.models.parallel import IN_PROCESS, Cluster, run_tasks
 from metasynth.plan.spec import AnalysisSpec
 
 CHUNK = 65_536
@@ -54,8 +56,36 @@ def _masks(codes: np.ndarray, k: int) -> np.ndarray:
     return ((codes[:, None] >> np.arange(k)[None, :]) & 1).astype(bool)
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    """One batch of subsets: their bit patterns (``codes``) or the range
+    ``first .. first + size - 1`` of them, and what is fitted."""
+
+    y: np.ndarray
+    v: np.ndarray
+    tau2: str
+    ci: str
+    first: int
+    size: int
+    codes: np.ndarray | None = None
+
+
+def _fit_chunk(task: _Chunk) -> tuple[np.ndarray, ...]:
+    codes = task.codes if task.codes is not None else np.arange(
+        task.first, task.first + task.size, dtype=np.int64)
+    mask = _masks(codes, len(task.y))
+    yy, vv, mm = as_batch(np.broadcast_to(task.y, mask.shape), np.broadcast_to(task.v, mask.shape),
+                          mask)
+    fit = fit_random(yy, vv, mm, task.tau2, task.ci)
+    het = heterogeneity(yy, vv, mm, fit.tau2.tau2, with_ci=False)
+    return mask, fit.theta, fit.tau2.tau2, het.i2, het.q
+
+
 def gosh(effects: EffectSizes, options: AnalysisSpec | None = None, max_subsets: int = 2**20,
-         seed: int = 20261126, progress=None, chunk: int = CHUNK) -> Gosh:
+         seed: int = 20261126, progress=None, chunk: int = CHUNK,
+         cluster: Cluster = IN_PROCESS) -> Gosh:
+    """Every subset's fit; the chunks run in this process or on a Dask ``cluster``
+    (``models.parallel``), with the same result either way."""
     options = options or AnalysisSpec(measure=effects.measure)
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
@@ -68,24 +98,14 @@ def gosh(effects: EffectSizes, options: AnalysisSpec | None = None, max_subsets:
     else:
         codes_all = None
     n = len(codes_all) if sampled else total
-    out = {key: np.empty(n) for key in ("estimate", "tau2", "I2", "Q")}
-    incl = np.empty((n, k), dtype=bool)
-    done = 0
     ci = "hksj" if options.ci == "hksj-adhoc" else options.ci
-    while done < n:
-        m = min(chunk, n - done)
-        codes = codes_all[done:done + m] if sampled else np.arange(done + 1, done + m + 1,
-                                                                   dtype=np.int64)
-        mask = _masks(codes, k)
-        yy, vv, mm = as_batch(np.broadcast_to(y, mask.shape), np.broadcast_to(v, mask.shape), mask)
-        fit = fit_random(yy, vv, mm, options.tau2, ci)
-        het = heterogeneity(yy, vv, mm, fit.tau2.tau2, with_ci=False)
-        sl = slice(done, done + m)
-        out["estimate"][sl], out["tau2"][sl] = fit.theta, fit.tau2.tau2
-        out["I2"][sl], out["Q"][sl] = het.i2, het.q
-        incl[sl] = mask
-        done += m
-        if progress:
-            progress(done, n)
-    return Gosh(k, n, sampled, incl, out["estimate"], out["tau2"], out["I2"], out["Q"],
-                incl.sum(1))
+    tasks = [_Chunk(y, v, options.tau2, ci, done + 1, min(chunk, n - done),
+                    codes_all[done:done + chunk] if sampled else None)
+             for done in range(0, n, chunk)]
+    parts = run_tasks(_fit_chunk, tasks, cluster, progress and (
+        lambda i, _total: progress(min(i * chunk, n), n)))
+    if parts:
+        incl, estimate, tau2, i2, q = (np.concatenate(x) for x in zip(*parts))
+    else:
+        incl, estimate, tau2, i2, q = np.empty((0, k), dtype=bool), *(np.empty(0),) * 4
+    return Gosh(k, n, sampled, incl, estimate, tau2, i2, q, incl.sum(1))
