@@ -16,6 +16,17 @@ from metasynth.errors import DataError, MetasynthError, UsageError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
+        import re
+
+        bad = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if bad:  # a misspelt subcommand or choice: the nearest ones, not the whole list
+            import difflib
+
+            known = re.findall(r"'([^']*)'", bad.group(3))
+            close = difflib.get_close_matches(bad.group(2), known, n=3, cutoff=0.5)
+            hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                    else f"choose from {', '.join(known)}")
+            message = f"{bad.group(1)}: unknown {bad.group(2)!r}; {hint}"
         self.exit(2, f"{self.prog}: usage error: {message} (see --help)\n")
 
 
@@ -293,10 +304,26 @@ def _pool(args) -> int:
 
 
 def _check_figure_path(path: str) -> None:
-    from pathlib import Path
+    from metasynth.outputs import check_output
 
-    if Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"output must end in .png, .svg or .pdf, not {path!r}")
+    check_output(path, suffixes=(".png", ".svg", ".pdf"))
+
+
+#: arguments that name a file or folder a command writes (checked before any work)
+OUTPUT_ARGS = ("output", "forest")
+#: arguments that name what a command reads (no output may be one of them)
+INPUT_ARGS = ("path", "plan", "dir")
+
+
+def _check_outputs(args) -> None:
+    """Every output path of this run, validated before anything is read or computed."""
+    from metasynth.outputs import check_output
+
+    inputs = [getattr(args, n, None) for n in INPUT_ARGS]
+    for name in OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            check_output(value, inputs, folder=args.command == "report")
 
 
 def _save_plot(fig, path) -> None:
@@ -655,8 +682,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
+    from metasynth.outputs import Terminated, signals_unwind
+
     try:
-        return COMMANDS[args.command](args)
+        from metasynth.environment import check_environment
+
+        check_environment()
+        _check_outputs(args)
+        with signals_unwind():
+            return COMMANDS[args.command](args)
     except MetasynthError as err:
         from metasynth.records.load import ValidationFailed
 
@@ -672,6 +706,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{err}" if ":" in str(err).split(" ")[0] else f"metasynth: error: {err}",
                   file=sys.stderr)
         return err.exit_code
+    except Terminated as err:
+        return 128 + err.signum
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

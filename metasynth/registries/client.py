@@ -85,14 +85,16 @@ class ClientConfig:
 
     @classmethod
     def from_env(cls, offline: bool = False, cache_dir: str | Path | None = None) -> ClientConfig:
+        from metasynth.environment import env_number
+
         urls = {k: os.environ.get(ENV_URLS[k], v).rstrip("/") for k, v in DEFAULT_URLS.items()}
         cache = cache_dir or os.environ.get("METASYNTH_CACHE") or (
             Path.home() / ".cache" / "metasynth")
         return cls(email=os.environ.get("METASYNTH_EMAIL") or None,
                    ncbi_api_key=os.environ.get("NCBI_API_KEY") or None,
                    cache_dir=Path(cache), offline=offline, urls=urls,
-                   retries=int(os.environ.get("METASYNTH_HTTP_RETRIES", 4)),
-                   backoff=float(os.environ.get("METASYNTH_HTTP_BACKOFF", 0.5)))
+                   retries=env_number("METASYNTH_HTTP_RETRIES", 4),
+                   backoff=env_number("METASYNTH_HTTP_BACKOFF", 0.5))
 
     def min_interval(self, source: str) -> float:
         if source == "eutils":
@@ -155,12 +157,11 @@ class RegistryClient:
         path = self._cache_path(fetched.url)
         if path is None:
             return
+        from metasynth.outputs import write_text
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": fetched.url, "status": fetched.status,
-                                   "retrieved": fetched.retrieved, "body": fetched.body}),
-                       encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, json.dumps({"url": fetched.url, "status": fetched.status,
+                                     "retrieved": fetched.retrieved, "body": fetched.body}))
 
     # -- requests --------------------------------------------------------------------
     def _wait_turn(self, source: str) -> None:

@@ -184,11 +184,12 @@ def favours(sheet: Sheet, ax, y: float, null: float, ratio: bool, x_lo: float, x
 def save_figure(fig, path) -> None:
     """Save with fixed metadata so the same data give byte-identical SVG and PDF files
     (no dates, fixed SVG hash salt); written to a temporary file and renamed, so an
-    interrupted run leaves the previous file intact."""
-    import os
+    interrupted run leaves the previous file intact (``outputs.atomic_output``)."""
     from pathlib import Path
 
     import matplotlib as mpl
+
+    from metasynth.outputs import atomic_output
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -198,11 +199,10 @@ def save_figure(fig, path) -> None:
                 "png": {"Software": "metasynth"}}.get(fmt)
     if metadata is None:
         raise ValueError(f"unsupported figure format {path.suffix!r} (use .png, .svg or .pdf)")
-    tmp = path.with_name(f".{path.name}.tmp")
     with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
-                         "pdf.fonttype": 42, "font.sans-serif": rc()["font.sans-serif"]}):
-        fig.savefig(tmp, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
-    os.replace(tmp, path)
+                         "pdf.fonttype": 42, "font.sans-serif": rc()["font.sans-serif"]}), \
+            atomic_output(path) as fh:
+        fig.savefig(fh, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
 
 
 def figure_svg(fig) -> str:
