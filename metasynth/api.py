@@ -47,7 +47,7 @@ def study_table(data, outcome: str | None = None, alternative: bool = False) -> 
         path = Path(data)
         if path.is_dir():
             return select_outcome(load_studies(path), outcome, alternative)
-        if path.is_file():
+        if path.exists():  # the reader refuses what is not a regular file (FIFO, device)
             return read_table(path)
         raise DataError("no such file or folder", str(path))
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a pandas DataFrame

@@ -238,7 +238,7 @@ def _plan_layer(args, command: str) -> dict | None:
 
     path = getattr(args, "path", None)
     plan_file = Path(path) / "analysis.yaml" if path else None
-    if plan_file is None or not plan_file.is_file():
+    if plan_file is None or not plan_file.exists():  # a FIFO or device is refused by the reader
         return None
     from metasynth.plan.file import load_plan, plan_layer
 

@@ -126,7 +126,10 @@ class Grade(Strict):
     population: str | None = Field(None, description="the Summary of Findings' "
                                    "'Patient or population' line")
     setting: str | None = Field(None, description="the Summary of Findings' 'Setting' line")
-    overrides: str | None = "grade.yaml"
+    overrides: Annotated[str, Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.ya?ml$",
+        description="the reviewers' GRADE judgements: a YAML file in the studies folder "
+        "(a file name, not a path)")] | None = "grade.yaml"
 
     def absolute_thresholds(self, outcome: str) -> tuple[float, float]:
         """(benefit, harm) per 1000 for ``outcome``."""

@@ -88,10 +88,9 @@ def read_table(path: str | Path) -> StudyTable:
     ``subgroup`` and ``year``). Every problem is a ``DataError`` naming the line."""
     path = Path(path)
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read file: {err}", name) from None
+    from metasynth.inputs import MAX_TABLE_BYTES, read_text
+
+    text = read_text(path, MAX_TABLE_BYTES, "table", encoding="utf-8-sig")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") or (
         "\t" in text.splitlines()[0] if text else False) else ","
     reader = csv.reader(text.splitlines(), delimiter=delimiter)

@@ -17,14 +17,17 @@ into plain values here, with YAML 1.2 core-schema rules for plain scalars:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from metasynth.errors import DataError
+from metasynth.inputs import MAX_BYTES
 
-MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # records nest 4 deep; libyaml and Python recursion both fail near 1000
+MAX_DIGITS = 30  # an integer longer than this is a typo (and past 4300 Python refuses it)
 _STR, _SEQ, _MAP = ("tag:yaml.org,2002:" + t for t in ("str", "seq", "map"))
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
@@ -79,9 +82,16 @@ def _plain_scalar(node, path: str):
     if text in ("false", "False", "FALSE"):
         return False
     if _INT.match(text):
+        if len(text.lstrip("+-")) > MAX_DIGITS:
+            raise DataError(f"number with {len(text.lstrip('+-'))} digits is too long (at most "
+                            f"{MAX_DIGITS}); quote it if it is text", path, _line(node))
         return int(text)
     if _FLOAT.match(text):
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):  # 1e400 overflows to infinity, as .inf would be
+            raise DataError(f"number {text[:40]} is out of range (not a finite number)", path,
+                            _line(node))
+        return value
     if _SPECIAL.match(text):
         raise DataError(f"value {text!r} is not allowed; write a plain decimal number or quote "
                         "it as text", path, _line(node))
@@ -93,21 +103,14 @@ def load_yaml(path: str | Path) -> YamlDocument:
     import yaml
     from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+    from metasynth.inputs import read_text
+
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise DataError(f"cannot read file: {err.strerror}", name) from None
-    if len(raw) > MAX_BYTES:
-        raise DataError(f"file is {len(raw)} bytes; records are limited to {MAX_BYTES}", name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte {err.start}); save the file as UTF-8", name,
-                        line) from None
+    text = read_text(path, MAX_BYTES, "YAML file")
     try:
         node = yaml.compose(text, Loader=_loader_class())
+    except RecursionError:
+        raise DataError(f"values nested too deeply (at most {MAX_DEPTH} levels)", name) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = (err.problem or err.context or "invalid YAML").strip()
@@ -123,6 +126,9 @@ def load_yaml(path: str | Path) -> YamlDocument:
     seen: set[int] = set()
 
     def build(n, loc):
+        if len(loc) > MAX_DEPTH:
+            raise DataError(f"values nested too deeply (at most {MAX_DEPTH} levels)", name,
+                            _line(n))
         if id(n) in seen:  # the composer shares the anchored node with each alias
             raise DataError("YAML anchors and aliases are not allowed", name, _line(n))
         seen.add(id(n))
