@@ -25,7 +25,7 @@ from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
 from metasynth.plan.options import OUTCOME
-from metasynth.plan.resolve import resolve
+from metasynth.plan.resolve import OptionError, parameter, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.select import select_outcome
@@ -171,6 +171,10 @@ def metaregression(x, moderators: list[str], outcome: str | None = None, *,
     """Mixed-effects meta-regression on study-level moderators (see models.robustness)."""
     from metasynth.models.robustness.metaregression import fit_metaregression
 
+    permutations = parameter("permutations", permutations)
+    moderators = [m.strip() for m in moderators if m and m.strip()]
+    if not moderators:
+        raise OptionError("moderators: name at least one (dose_per_kg, year, control_risk)")
     result = fitted(x, outcome, spec, **options)
     columns = {m: moderator_values(result.effects.table, m) for m in moderators}
     return fit_metaregression(result.effects, columns, result.spec, permutations=permutations)
@@ -214,6 +218,7 @@ def permutation_test(x, outcome: str | None = None, *, spec: AnalysisSpec | None
     """Sign-flip permutation test of the pooled effect (metafor ``permutest``)."""
     from metasynth.models.robustness.permutation import permutation_test as run
 
+    iterations = parameter("iterations", iterations)
     result = fitted(x, outcome, spec, **options)
     return run(result.effects, result.spec, iterations=iterations)
 
@@ -223,6 +228,7 @@ def gosh(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
     """The model fitted to every subset of studies (metafor ``gosh``)."""
     from metasynth.models.robustness.gosh import gosh as run
 
+    max_subsets = parameter("max_subsets", max_subsets)
     result = fitted(x, outcome, spec, **options)
     return run(result.effects, result.spec, max_subsets=max_subsets, progress=progress)
 

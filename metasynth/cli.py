@@ -55,6 +55,28 @@ def _add_options(p, group: str) -> None:
                        "Mantel-Haenszel with the continuity correction in zero-cell studies)")
 
 
+def _add_parameter(p, name: str) -> None:
+    """The flag of a verb's parameter (``plan.options.PARAMETERS``); checked in ``main``."""
+    from metasynth.plan.options import PARAMETERS, value_text
+
+    o = PARAMETERS[name]
+    p.add_argument(o.flag, dest=o.name, default=o.default, metavar=o.name.upper(),
+                   help=f"{o.help} (default {value_text(o.default)}; {o.range_text()})")
+
+
+def _check_parameters(args) -> None:
+    """Every verb parameter of this run against its row of the option table."""
+    from metasynth.plan.options import PARAMETERS
+    from metasynth.plan.resolve import OptionError, parameter
+
+    for name, option in PARAMETERS.items():
+        if hasattr(args, name):
+            try:
+                setattr(args, name, parameter(name, getattr(args, name)))
+            except OptionError as err:
+                raise UsageError(f"{option.flag} {str(err).partition(' ')[2]}") from None
+
+
 def _add_pool_options(p) -> None:
     _add_options(p, "analysis")
 
@@ -126,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pool_options(mr)
     mr.add_argument("--mods", required=True,
                     help="comma-separated moderators: dose_per_kg, year, control_risk")
-    mr.add_argument("--permutations", type=int, default=1000)
+    _add_parameter(mr, "permutations")
     mr.add_argument("--format", choices=("text", "json"), default="text")
     mr.add_argument("-o", "--output", default=None, help="bubble plot: .png, .svg or .pdf")
 
@@ -146,14 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("permutest", help="permutation test of the pooled effect")
     pt.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(pt)
-    pt.add_argument("--iterations", type=int, default=10_000,
-                    help="Monte Carlo permutations when k > 16 (default 10000)")
+    _add_parameter(pt, "iterations")
 
     go = sub.add_parser("gosh", help="GOSH: the model fitted to every subset of studies")
     go.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(go)
-    go.add_argument("--max-subsets", type=int, default=2**20,
-                    help="sample this many subsets beyond it (default 1,048,576)")
+    _add_parameter(go, "max_subsets")
     go.add_argument("-o", "--output", required=True, help="GOSH plot: .png, .svg or .pdf")
 
     by = sub.add_parser("bayes", help="Bayesian random-effects meta-analysis: posterior of the "
@@ -485,8 +505,6 @@ def _permutest(args) -> int:
     from metasynth import api
     from metasynth.render.text.robustness import permutation_text
 
-    if args.iterations < 1:
-        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
     r = api.permutation_test(args.path, spec=_spec(args), iterations=args.iterations)
     sys.stdout.write(permutation_text(r))
     return 0
@@ -498,8 +516,6 @@ def _gosh(args) -> int:
     from metasynth.render.text.robustness import gosh_text
 
     _figure_paths(args, "output")
-    if args.max_subsets < 1:
-        raise UsageError(f"--max-subsets must be at least 1, got {args.max_subsets}")
 
     def progress(done, total):
         if sys.stderr.isatty():
@@ -688,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
         from metasynth.environment import check_environment
 
         check_environment()
+        _check_parameters(args)
         _check_outputs(args)
         with signals_unwind():
             return COMMANDS[args.command](args)

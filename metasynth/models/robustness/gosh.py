@@ -5,6 +5,12 @@ All 2^k - 1 subsets are enumerated as bit patterns and fitted in chunks of one b
 call each, so memory stays bounded (20 studies: 1,048,575 subsets); beyond
 ``max_subsets`` a random sample of subsets is fitted instead. ``progress`` is called with
 (done, total) after each chunk.
+
+Subsets are numbered by int64 bit patterns up to 62 studies; beyond that (2^63 would
+overflow) the sample is drawn as random inclusion patterns (each study in or out with
+probability 1/2, the empty set redrawn), which is the same uniform law over non-empty
+subsets. The (subsets x k) inclusion table is kept for the plot, so its size is bounded:
+``MAX_CELLS`` cells, or a clear refusal naming a ``max_subsets`` that fits.
 """
 
 from __future__ import annotations
@@ -14,12 +20,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.effects.binary import EffectSizes
+from metasynth.errors import UsageError
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
 from metasynth.plan.spec import AnalysisSpec
 
 CHUNK = 65_536
+MAX_CELLS = 2**28  # subsets x studies in the inclusion table: 256 MB of booleans
+CODE_BITS = 62  # bit patterns as int64 codes up to this many studies
+
+
+class TooManySubsets(UsageError, ValueError):
+    """The inclusion table of the subsets asked for would not fit in memory (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -60,23 +73,39 @@ def gosh(effects: EffectSizes, options: AnalysisSpec | None = None, max_subsets:
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     k = len(y)
-    total = 2**k - 1
+    total = 2**k - 1  # a Python int: exact for any k
     sampled = total > max_subsets
-    if sampled:
+    if min(total, max_subsets) * k > MAX_CELLS:
+        raise TooManySubsets(f"GOSH with {k} studies and {min(total, max_subsets)} subsets "
+                             f"needs a table of {min(total, max_subsets) * k:,} cells; use at "
+                             f"most {MAX_CELLS // k:,} subsets (max_subsets)")
+    codes_all = masks_all = None
+    if sampled and k <= CODE_BITS:
         rng = np.random.default_rng(seed)
         codes_all = np.unique(rng.integers(1, total + 1, size=max_subsets, dtype=np.int64))
-    else:
-        codes_all = None
-    n = len(codes_all) if sampled else total
+    elif sampled:
+        rng = np.random.default_rng(seed)
+        masks_all = rng.integers(0, 2, size=(max_subsets, k), dtype=np.uint8).astype(bool)
+        empty = ~masks_all.any(axis=1)
+        while empty.any():  # probability 2^-k per row: practically never
+            masks_all[empty] = rng.integers(0, 2, size=(int(empty.sum()), k),
+                                            dtype=np.uint8).astype(bool)
+            empty = ~masks_all.any(axis=1)
+        masks_all = np.unique(masks_all, axis=0)
+    n = len(codes_all) if codes_all is not None else (
+        len(masks_all) if masks_all is not None else total)
     out = {key: np.empty(n) for key in ("estimate", "tau2", "I2", "Q")}
     incl = np.empty((n, k), dtype=bool)
     done = 0
     ci = "hksj" if options.ci == "hksj-adhoc" else options.ci
     while done < n:
         m = min(chunk, n - done)
-        codes = codes_all[done:done + m] if sampled else np.arange(done + 1, done + m + 1,
-                                                                   dtype=np.int64)
-        mask = _masks(codes, k)
+        if masks_all is not None:
+            mask = masks_all[done:done + m]
+        else:
+            codes = codes_all[done:done + m] if sampled else np.arange(done + 1, done + m + 1,
+                                                                       dtype=np.int64)
+            mask = _masks(codes, k)
         yy, vv, mm = as_batch(np.broadcast_to(y, mask.shape), np.broadcast_to(v, mask.shape), mask)
         fit = fit_random(yy, vv, mm, options.tau2, ci)
         het = heterogeneity(yy, vv, mm, fit.tau2.tau2, with_ci=False)
