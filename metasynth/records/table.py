@@ -89,6 +89,7 @@ def read_table(path: str | Path) -> StudyTable:
     path = Path(path)
     name = str(path)
     from metasynth.inputs import MAX_TABLE_BYTES, read_text
+    from metasynth.safetext import control_problem
 
     text = read_text(path, MAX_TABLE_BYTES, "table", encoding="utf-8-sig")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") or (
@@ -112,6 +113,10 @@ def read_table(path: str | Path) -> StudyTable:
             continue
         if len(cells) != len(header):
             raise DataError(f"expected {len(header)} fields, found {len(cells)}", name, line)
+        for cell in cells:  # study and subgroup names reach terminals, SVG and the report
+            problem = control_problem(cell)
+            if problem:
+                raise DataError(f"cell {cell[:30]!r} {problem}", name, line)
         study = cells[col["study"]].strip()
         if not study:
             raise DataError("empty study name", name, line)

@@ -51,8 +51,9 @@ WIDEST_FOR_POOLED_CI = 5  # pooled CIs widen a ratio axis up to 0.01-100, no fur
 
 def rc() -> dict:
     # SVG text names DejaVu Sans (matplotlib's own font, which measures the layout) and
-    # then the generic sans-serif, so a browser without DejaVu Sans keeps a sans font
-    return {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+    # then the generic sans-serif, so a browser without DejaVu Sans keeps a sans font.
+    # Mathtext off: labels come from the data, and "$...$" in an author name is text
+    return {"text.parse_math": False, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
             "font.size": FONT_SIZE, "svg.fonttype": "none",
             "pdf.fonttype": 42, "axes.linewidth": 0.8, "xtick.labelsize": FONT_SIZE - 1,
             "ytick.labelsize": FONT_SIZE - 1}
@@ -73,7 +74,8 @@ class Sheet:
         """Width of ``text`` in inches as it will be drawn."""
         if not text:
             return 0.0
-        t = self.fig.text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal")
+        t = self.fig.text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal",
+                          parse_math=False)
         w = t.get_window_extent(self.renderer).width / self.fig.dpi
         t.remove()
         return w
@@ -81,6 +83,8 @@ class Sheet:
     def put(self, x: float, y: float, text: str, ha: str = "left", bold: bool = False,
             color: str = INK, size: float = FONT_SIZE, **kw):
         if text:
+            # data labels: "$...$" is text, whatever rc context the caller is in
+            kw.setdefault("parse_math", False)
             return self.fig.text(x, y, text, transform=self.inch, ha=ha, va="center",
                                  fontsize=size, fontweight="bold" if bold else "normal",
                                  color=color, **kw)
