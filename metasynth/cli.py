@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "ClinicalTrials.gov")
     ve.add_argument("path", help="studies folder")
     ve.add_argument("--format", choices=("text", "json"), default="text")
+    ve.add_argument("--allow-skipped", action="store_true",
+                    help="exit 0 even when checks could not run (a registry unreachable, or "
+                    "--offline without a cached answer)")
     _add_registry_options(ve)
 
     d = sub.add_parser("diff", help="what a change to the records does to the pooled evidence")
@@ -643,9 +646,15 @@ def _new(args) -> int:
 
     text = None
     if args.nct or args.doi or args.pmid:
+        from metasynth.registries.client import Unreachable
         from metasynth.registries.draft import scaffold_record
 
-        text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi, pmid=args.pmid)
+        try:
+            text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi,
+                                   pmid=args.pmid)
+        except Unreachable as err:
+            raise MetasynthError(f"{err}; the registry cannot be reached: run 'metasynth new "
+                                 f"{args.id}' for a blank record to fill from the paper") from None
     path = new_record(args.id, args.dir, text=text)
     print(f"wrote {path}: fill it from the trial's publication, then run "
           f"'metasynth validate {args.dir}'", file=sys.stderr)
@@ -662,7 +671,11 @@ def _verify(args) -> int:
         _emit_json([c.to_dict() for c in checks])
     else:
         sys.stdout.write(render_checks(checks))
-    return 1 if any(c.status == "error" for c in checks) else 0
+    if any(c.status == "error" for c in checks):
+        return 1
+    # a check that could not run is not a pass: a CI gate on verify must not go green
+    # with every registry down
+    return 1 if not args.allow_skipped and any(not c.ran for c in checks) else 0
 
 
 def _diff(args) -> int:

@@ -15,6 +15,7 @@ NUMERIC = {
     "METASYNTH_HTTP_BACKOFF": (float, 0.0, 10.0),
     "METASYNTH_HTTP_TIMEOUT": (float, 0.1, 300.0),
     "METASYNTH_HTTP_DEADLINE": (float, 0.1, 3600.0),
+    "METASYNTH_HTTP_BUDGET": (float, 0.1, 86400.0),
     # 0 .. 9999-12-31T23:59:59Z: what a PDF date and Python's datetime can hold
     "SOURCE_DATE_EPOCH": (int, 0, 253_402_300_799),
 }
