@@ -79,14 +79,26 @@ def registry_reader(source: str):
     naming the source, not a ``KeyError`` deep in the parser."""
     def wrap(fn):
         @functools.wraps(fn)
-        def reader(*args, **kwargs):
+        def reader(client, *args, **kwargs):
+            # answers fetched inside a reader are cached only once the reader has parsed
+            # them: a JSON object of the wrong shape is not kept either
+            client._reading += 1
+            ok = False
             try:
-                return fn(*args, **kwargs)
+                result = fn(client, *args, **kwargs)
+                ok = True
+                return result
             except RegistryError:
                 raise
             except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
                 raise RegistryError(source, f"answer of an unexpected shape "
                                     f"({type(err).__name__}: {_short(err)})") from None
+            finally:
+                client._reading -= 1
+                if client._reading == 0:
+                    pending, client._pending = client._pending, []
+                    for fetched in pending if ok else ():
+                        client._store(fetched)
         return reader
     return wrap
 
@@ -193,6 +205,8 @@ class RegistryClient:
         self._failures: dict[str, int] = {}
         self._down: dict[str, str] = {}  # source -> why the breaker opened
         self._spent = 0.0  # seconds of requests so far (the command's budget)
+        self._reading = 0  # depth of registry_reader calls under way
+        self._pending: list[Fetched] = []  # fetched inside a reader, cached if it parses
 
     # -- session -------------------------------------------------------------------
     @property
@@ -291,7 +305,10 @@ class RegistryClient:
                     raise RegistryError(source, problem)
             if status in (200, 404):
                 self._failures.pop(source, None)
-                self._store(cached)
+                if self._reading and status == 200:
+                    self._pending.append(cached)
+                else:
+                    self._store(cached)
         if cached.status == 404:
             raise NotFound(source, f"not found ({url})")
         if cached.status != 200:
@@ -372,7 +389,7 @@ class RegistryClient:
                               f"{_short(err)}")
         if isinstance(err, requests.exceptions.ConnectionError):
             self._failed(source, "connection failed", at_once=True)
-            raise Unreachable(source, f"connection failed ({host}): {_short(err)}")
+            raise Unreachable(source, f"connection failed ({host}): {_reason(err)}")
         if isinstance(err, (requests.exceptions.RequestException, OSError)):
             self._failed(source, "request failed", at_once=True)
             raise Unreachable(source, f"request failed: {_short(err)}")
@@ -381,6 +398,29 @@ class RegistryClient:
 
 class _TooBig(Exception):
     pass
+
+
+def _reason(err: BaseException) -> str:
+    """The root cause of a connection error in a few words ("Connection refused", "name
+    not resolved"), not urllib3's nested repr cut off mid-word."""
+    import re
+
+    seen = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        inner = getattr(err, "reason", None)
+        if not isinstance(inner, BaseException) and err.args and isinstance(err.args[0], BaseException):
+            inner = err.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        err = inner
+    text = str(err)
+    if "resolve" in text.lower() or "Name or service not known" in text:
+        return "the name does not resolve (no network?)"
+    m = re.search(r"\[Errno -?\d+\] ([^)'\"]+)", text)
+    if m:
+        return m.group(1).strip()
+    return _short(err).split("): ")[-1]
 
 
 def _short(err: Exception) -> str:
