@@ -98,6 +98,59 @@ def _plain_scalar(node, path: str):
     return text
 
 
+def _open_quote(line: str) -> str | None:
+    """The quote character left open at the end of ``line`` (YAML flow scalars), or
+    ``None``: a quote opens only where a value starts (after ``key:``, ``- `` or ``[``)."""
+    i, quote = 0, None
+    while i < len(line):
+        c = line[i]
+        if quote is None:
+            if c == "#" and (i == 0 or line[i - 1] in " \t"):
+                return None  # a comment
+            if c in "\"'" and (i == 0 or line[:i].rstrip()[-1:] in (":", "-", "[", ",", "{", "")):
+                quote = c
+        elif quote == '"' and c == "\\":
+            i += 1
+        elif c == quote:
+            if quote == "'" and line[i + 1:i + 2] == "'":
+                i += 1  # '' is a quote inside single quotes
+            else:
+                quote = None
+        i += 1
+    return quote
+
+
+def yaml_hint(text: str, problem: str, line: int | None) -> tuple[str, int | None] | None:
+    """A message naming the common cause of a YAML syntax error, and its line: a tab, a
+    quote never closed (the line where it opened, not where libyaml noticed), a colon in
+    an unquoted value. ``None`` when the cause is something else."""
+    lines = text.splitlines()
+    for n, raw in enumerate(lines, start=1):
+        if "\t" in raw[: len(raw) - len(raw.lstrip(" \t"))]:
+            return "a tab in the indentation: YAML allows only spaces there (replace the tab " \
+                   "with spaces)", n
+    for n, raw in enumerate(lines, start=1):
+        if line is not None and n > line:
+            break
+        quote = _open_quote(raw)
+        if quote is not None:
+            # a multi-line quoted value is legal YAML; it is the cause when the error
+            # comes after it and no later line closes it before the error
+            closed = any(_closes(lines[m], quote) for m in range(n, (line or len(lines)) - 1))
+            if not closed:
+                return (f"unclosed quote: the {quote} opened on this line is never closed "
+                        f"(add the closing {quote})"), n
+    if "mapping values are not allowed" in problem and line is not None:
+        return ("a colon followed by a space inside an unquoted value: put the value in "
+                "double quotes"), line
+    return None
+
+
+def _closes(line: str, quote: str) -> bool:
+    body = line.replace("\\" + quote, "") if quote == '"' else line.replace("''", "")
+    return quote in body
+
+
 def load_yaml(path: str | Path) -> YamlDocument:
     """Read one YAML file safely; every problem is a ``DataError`` with a line."""
     import yaml
@@ -114,11 +167,16 @@ def load_yaml(path: str | Path) -> YamlDocument:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = (err.problem or err.context or "invalid YAML").strip()
+        line = mark.line + 1 if mark else None
         if "expected a single document" in (err.context or "") + problem:
             problem = "more than one YAML document in the file"
         else:
-            problem = f"invalid YAML: {problem}"
-        raise DataError(problem, name, mark.line + 1 if mark else None) from None
+            hint = yaml_hint(text, problem, line)
+            if hint is not None:
+                problem, line = hint
+            else:
+                problem = f"invalid YAML: {problem}"
+        raise DataError(problem, name, line) from None
     except yaml.YAMLError as err:
         raise DataError(f"invalid YAML: {str(err).splitlines()[0]}", name) from None
 
