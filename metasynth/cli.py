@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from metasynth import __version__
 from metasynth.errors import DataError, MetasynthError, UsageError
@@ -719,7 +720,12 @@ def main(argv: list[str] | None = None) -> int:
         check_environment()
         _check_parameters(args)
         _check_outputs(args)
-        with signals_unwind():
+        with signals_unwind(), warnings.catch_warnings():
+            if not os.environ.get("METASYNTH_DEBUG"):
+                # numpy's and scipy's floating-point warnings (a log of 0 in a masked
+                # cell, an optimiser's step) are not messages for users: results carry
+                # their own notes
+                warnings.simplefilter("ignore", RuntimeWarning)
             return COMMANDS[args.command](args)
     except MetasynthError as err:
         from metasynth.records.load import ValidationFailed

@@ -102,8 +102,6 @@ def check_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike | N
         if _same_file(p, q):
             raise UsageError(f"output {text!r} is also an input of this command; "
                              "choose another name")
-        if folder and q.exists() and p.exists() and q.resolve().is_relative_to(p.resolve()):
-            raise UsageError(f"output folder {text!r} contains the input {str(q)!r}")
     return p
 
 

@@ -14,8 +14,10 @@ import pytest
 from tests.conftest import ROOT
 
 DOCS = ("README.md", "CONTRIBUTING.md", "studies/README.md")
-# need the network or a git history with a main branch: parsed, not run
-NOT_RUN = ("--nct", "--doi", "--pmid", "metasynth diff", "metasynth verify studies/\n")
+# need the network or a git history with a main branch, or (the report) are built by
+# tests/test_report.py's shared fixture already: parsed, not run
+NOT_RUN = ("--nct", "--doi", "--pmid", "metasynth diff", "metasynth verify studies/\n",
+           "metasynth report")
 
 
 def commands() -> list[tuple[str, int, str]]:
@@ -60,7 +62,7 @@ def test_metasynth_command_parses_and_its_inputs_exist(doc, line, command):
 @pytest.mark.parametrize("doc, line, command", METASYNTH, ids=[f"{d}:{n}" for d, n, _ in METASYNTH])
 def test_metasynth_command_runs_as_written(cli, tmp_path, monkeypatch, doc, line, command):
     if any(word in command + "\n" for word in NOT_RUN):
-        pytest.skip("needs the network or the repository's git history")
+        pytest.skip("needs the network or the git history, or is run by test_report.py")
     shutil.copytree(ROOT / "studies", tmp_path / "studies")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (tmp_path / "reports" / "figures").mkdir(parents=True)

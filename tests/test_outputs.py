@@ -3,6 +3,7 @@ paths checked before any work, the report written as a set (old or new, never mi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -241,3 +242,35 @@ def test_output_set_killed_many_times_is_old_or_new(tmp_path):
     seen |= _kill_at_random_moments(tmp_path, 25, signal.SIGKILL, seed=4)
     seen |= _kill_at_random_moments(tmp_path, 10, signal.SIGINT, seed=5)
     assert seen == {"old", "new"}  # the kills landed on both sides of commits
+
+
+@pytest.mark.exhaustive
+def test_report_killed_at_random_moments_is_old_or_new(tmp_path):
+    """The real report, killed while it computes and renders: the folder holds the old
+    set or the new one, never new HTML beside an old PDF, and no temporary is left."""
+    import random
+
+    from tests.conftest import REPORT_EPOCH
+
+    out = tmp_path / "reports"
+    env = {**os.environ, "SOURCE_DATE_EPOCH": REPORT_EPOCH}
+    cmd = [sys.executable, "-m", "metasynth", "report", str(STUDIES), "-o", str(out)]
+    subprocess.run(cmd + ["--no-pdf"], env=env, check=True, capture_output=True, timeout=600)
+    old = read_manifest(out)
+    assert set(old["files"]) == {"msc-covid-ards.html", "summary.json"}
+    tmp_before = set(Path("/tmp").glob("weasyprint-*"))
+    rng = random.Random(7)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2 + rng.random() * 10)
+        p.send_signal(sig)
+        p.wait(timeout=120)
+        if sig == signal.SIGKILL:
+            recover(out)
+        manifest = read_manifest(out)
+        assert manifest is not None
+        for name, f in manifest["files"].items():
+            assert hashlib.sha256((out / name).read_bytes()).hexdigest() == f["sha256"], name
+        assert not list(out.glob(BUILD_PREFIX + "*"))
+        if sig != signal.SIGKILL:  # unwound: WeasyPrint's font folder went too
+            assert set(Path("/tmp").glob("weasyprint-*")) <= tmp_before
