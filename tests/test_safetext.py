@@ -100,3 +100,13 @@ def test_registry_text_with_newlines_stays_inside_its_comment(cli, studies_dir):
     import yaml
 
     assert yaml.safe_load(text)["record"].get("extracted_by") is None
+
+
+def test_grade_comment_with_control_characters_is_refused(tmp_path):
+    from metasynth.errors import DataError
+    from metasynth.plan.file import load_overrides
+
+    (tmp_path / "grade.yaml").write_text('mortality:\n  comment: "Few \\u001b[2J events"\n')
+    with pytest.raises(DataError, match=r"grade.yaml:2: mortality.comment: text contains the "
+                       r"control character U\+001B"):
+        load_overrides(tmp_path / "grade.yaml")

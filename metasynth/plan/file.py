@@ -218,6 +218,12 @@ def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
         out[outcome] = {}
         for domain, value in entries.items():
             if domain == "comment" and isinstance(value, str) and value.strip():
+                from metasynth.safetext import control_problem
+
+                problem = control_problem(value)
+                if problem:
+                    raise DataError(f"{outcome}.comment: text {problem}", str(path),
+                                    doc.line_of((outcome, domain)))
                 out[outcome]["comment"] = value.strip()
                 continue
             if domain not in domains:
