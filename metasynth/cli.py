@@ -344,10 +344,15 @@ def _check_outputs(args) -> None:
     from metasynth.outputs import check_output
 
     inputs = [getattr(args, n, None) for n in INPUT_ARGS]
+    written: list = []
     for name in OUTPUT_ARGS:
         value = getattr(args, name, None)
         if value is not None:
             check_output(value, inputs, folder=args.command == "report")
+            if any(os.path.abspath(value) == os.path.abspath(w) for w in written):
+                raise UsageError(f"output {value!r} is given twice (bayes -o and --forest?); "
+                                 "give each figure its own name")
+            written.append(value)
 
 
 def _save_plot(fig, path) -> None:

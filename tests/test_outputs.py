@@ -120,6 +120,12 @@ def test_cli_refuses_output_that_is_an_input_before_reading_it(cli, tmp_path):
     assert data.read_text() == text
 
 
+def test_two_outputs_of_one_command_may_not_be_the_same_file(cli, tmp_path):
+    r = cli("bayes", STUDIES, "-o", tmp_path / "x.png", "--forest", tmp_path / "x.png")
+    assert r.returncode == 2 and "is given twice" in r.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_report_to_an_existing_file_fails_before_any_work(cli, tmp_path, monkeypatch):
     import metasynth.report.write as write
 
