@@ -230,7 +230,15 @@ class OutputSet:
     def __enter__(self) -> OutputSet:
         self.folder.mkdir(parents=True, exist_ok=True)
         recover(self.folder)
-        self.build = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.folder))
+        # a signal between mkdtemp and the end of __enter__ would skip __exit__: hold
+        # signals while the folder is made, and clean it up if one lands before return
+        try:
+            with _signals_held():
+                self.build = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.folder))
+        except BaseException:
+            if self.build is not None:
+                shutil.rmtree(self.build, ignore_errors=True)
+            raise
         return self
 
     def path(self, name: str) -> Path:
