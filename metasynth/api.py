@@ -27,7 +27,7 @@ from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
 from metasynth.plan.options import OUTCOME
-from metasynth.plan.resolve import resolve
+from metasynth.plan.resolve import OptionError, parameter, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
 from metasynth.records.revman import RevManAnalysis, RevManReview, is_revman_file, read_revman
@@ -55,7 +55,7 @@ def study_table(data, outcome: str | None = None, alternative: bool = False) -> 
         path = Path(data)
         if path.is_dir():
             return select_outcome(load_studies(path), outcome, alternative)
-        if path.is_file():
+        if path.exists():  # the reader refuses what is not a regular file (FIFO, device)
             return read_table(path)
         raise DataError("no such file or folder", str(path))
     if hasattr(data, "to_dict") and hasattr(data, "columns"):  # a pandas DataFrame
@@ -201,6 +201,10 @@ def metaregression(x, moderators: list[str], outcome: str | None = None, *,
     """Mixed-effects meta-regression on study-level moderators (see models.robustness)."""
     from metasynth.models.robustness.metaregression import fit_metaregression
 
+    permutations = parameter("permutations", permutations)
+    moderators = [m.strip() for m in moderators if m and m.strip()]
+    if not moderators:
+        raise OptionError("moderators: name at least one (dose_per_kg, year, control_risk)")
     result = fitted(x, outcome, spec, **options)
     columns = {m: moderator_values(result.effects.table, m) for m in moderators}
     return fit_metaregression(result.effects, columns, result.spec, permutations=permutations)
@@ -249,6 +253,7 @@ def permutation_test(x, outcome: str | None = None, *, spec: AnalysisSpec | None
     """Sign-flip permutation test of the pooled effect (metafor ``permutest``)."""
     from metasynth.models.robustness.permutation import permutation_test as run
 
+    iterations = parameter("iterations", iterations)
     result = fitted(x, outcome, spec, **options)
     return run(result.effects, result.spec, iterations=iterations)
 
@@ -261,6 +266,7 @@ def gosh(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
     from metasynth.models.parallel import Cluster
     from metasynth.models.robustness.gosh import gosh as run
 
+    max_subsets = parameter("max_subsets", max_subsets)
     result = fitted(x, outcome, spec, **options)
     return run(result.effects, result.spec, max_subsets=max_subsets, progress=progress,
                cluster=Cluster(workers, scheduler, client))

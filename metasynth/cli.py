@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 from metasynth import __version__
 from metasynth.errors import DataError, MetasynthError, UsageError
@@ -16,6 +17,17 @@ from metasynth.errors import DataError, MetasynthError, UsageError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2
+        import re
+
+        bad = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if bad:  # a misspelt subcommand or choice: the nearest ones, not the whole list
+            import difflib
+
+            known = re.findall(r"'([^']*)'", bad.group(3))
+            close = difflib.get_close_matches(bad.group(2), known, n=3, cutoff=0.5)
+            hint = (f"did you mean {' or '.join(repr(c) for c in close)}?" if close
+                    else f"choose from {', '.join(known)}")
+            message = f"{bad.group(1)}: unknown {bad.group(2)!r}; {hint}"
         self.exit(2, f"{self.prog}: usage error: {message} (see --help)\n")
 
 
@@ -42,6 +54,28 @@ def _add_options(p, group: str) -> None:
         p.add_argument("--classic", action="store_true",
                        help="the same as --preset revman5 (RevMan 5: DerSimonian-Laird, Wald CI, "
                        "Mantel-Haenszel with the continuity correction in zero-cell studies)")
+
+
+def _add_parameter(p, name: str) -> None:
+    """The flag of a verb's parameter (``plan.options.PARAMETERS``); checked in ``main``."""
+    from metasynth.plan.options import PARAMETERS, value_text
+
+    o = PARAMETERS[name]
+    p.add_argument(o.flag, dest=o.name, default=o.default, metavar=o.name.upper(),
+                   help=f"{o.help} (default {value_text(o.default)}; {o.range_text()})")
+
+
+def _check_parameters(args) -> None:
+    """Every verb parameter of this run against its row of the option table."""
+    from metasynth.plan.options import PARAMETERS
+    from metasynth.plan.resolve import OptionError, parameter
+
+    for name, option in PARAMETERS.items():
+        if hasattr(args, name):
+            try:
+                setattr(args, name, parameter(name, getattr(args, name)))
+            except OptionError as err:
+                raise UsageError(f"{option.flag} {str(err).partition(' ')[2]}") from None
 
 
 def _add_pool_options(p) -> None:
@@ -149,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pool_options(mr)
     mr.add_argument("--mods", required=True,
                     help="comma-separated moderators: dose_per_kg, year, control_risk")
-    mr.add_argument("--permutations", type=int, default=1000)
+    _add_parameter(mr, "permutations")
     mr.add_argument("--format", choices=("text", "json"), default="text")
     mr.add_argument("-o", "--output", default=None, help="bubble plot: .png, .svg or .pdf")
 
@@ -169,14 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     pt = sub.add_parser("permutest", help="permutation test of the pooled effect")
     pt.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(pt)
-    pt.add_argument("--iterations", type=int, default=10_000,
-                    help="Monte Carlo permutations when k > 16 (default 10000)")
+    _add_parameter(pt, "iterations")
 
     go = sub.add_parser("gosh", help="GOSH: the model fitted to every subset of studies")
     go.add_argument("path", help="studies folder, or CSV/TSV file")
     _add_pool_options(go)
-    go.add_argument("--max-subsets", type=int, default=2**20,
-                    help="sample this many subsets beyond it (default 1,048,576)")
+    _add_parameter(go, "max_subsets")
     go.add_argument("-o", "--output", required=True, help="GOSH plot: .png, .svg or .pdf")
     _add_cluster_options(go)
 
@@ -254,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "ClinicalTrials.gov")
     ve.add_argument("path", help="studies folder")
     ve.add_argument("--format", choices=("text", "json"), default="text")
+    ve.add_argument("--allow-skipped", action="store_true",
+                    help="exit 0 even when checks could not run (a registry unreachable, or "
+                    "--offline without a cached answer)")
     _add_registry_options(ve)
 
     d = sub.add_parser("diff", help="what a change to the records does to the pooled evidence")
@@ -281,7 +316,7 @@ def _plan_layer(args, command: str) -> dict | None:
 
     path = getattr(args, "path", None)
     plan_file = Path(path) / "analysis.yaml" if path else None
-    if plan_file is None or not plan_file.is_file():
+    if plan_file is None or not plan_file.exists():  # a FIFO or device is refused by the reader
         return None
     from metasynth.plan.file import load_plan, plan_layer
 
@@ -408,10 +443,31 @@ def _export(args) -> int:
 
 
 def _check_figure_path(path: str) -> None:
-    from pathlib import Path
+    from metasynth.outputs import check_output
 
-    if Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"output must end in .png, .svg or .pdf, not {path!r}")
+    check_output(path, suffixes=(".png", ".svg", ".pdf"))
+
+
+#: arguments that name a file or folder a command writes (checked before any work)
+OUTPUT_ARGS = ("output", "forest")
+#: arguments that name what a command reads (no output may be one of them)
+INPUT_ARGS = ("path", "plan", "dir")
+
+
+def _check_outputs(args) -> None:
+    """Every output path of this run, validated before anything is read or computed."""
+    from metasynth.outputs import check_output
+
+    inputs = [getattr(args, n, None) for n in INPUT_ARGS]
+    written: list = []
+    for name in OUTPUT_ARGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            check_output(value, inputs, folder=args.command == "report")
+            if any(os.path.abspath(value) == os.path.abspath(w) for w in written):
+                raise UsageError(f"output {value!r} is given twice (bayes -o and --forest?); "
+                                 "give each figure its own name")
+            written.append(value)
 
 
 def _save_plot(fig, path) -> None:
@@ -573,8 +629,6 @@ def _permutest(args) -> int:
     from metasynth import api
     from metasynth.render.text.robustness import permutation_text
 
-    if args.iterations < 1:
-        raise UsageError(f"--iterations must be at least 1, got {args.iterations}")
     r = api.permutation_test(args.path, spec=_spec(args), iterations=args.iterations)
     sys.stdout.write(permutation_text(r))
     return 0
@@ -586,8 +640,6 @@ def _gosh(args) -> int:
     from metasynth.render.text.robustness import gosh_text
 
     _figure_paths(args, "output")
-    if args.max_subsets < 1:
-        raise UsageError(f"--max-subsets must be at least 1, got {args.max_subsets}")
 
     _check_cluster(args)
     result = api.pool(args.path, spec=_spec(args))
@@ -769,9 +821,15 @@ def _new(args) -> int:
 
     text = None
     if args.nct or args.doi or args.pmid:
+        from metasynth.registries.client import Unreachable
         from metasynth.registries.draft import scaffold_record
 
-        text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi, pmid=args.pmid)
+        try:
+            text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi,
+                                   pmid=args.pmid)
+        except Unreachable as err:
+            raise MetasynthError(f"{err}; the registry cannot be reached: run 'metasynth new "
+                                 f"{args.id}' for a blank record to fill from the paper") from None
     path = new_record(args.id, args.dir, text=text)
     print(f"wrote {path}: fill it from the trial's publication, then run "
           f"'metasynth validate {args.dir}'", file=sys.stderr)
@@ -788,7 +846,11 @@ def _verify(args) -> int:
         _emit_json([c.to_dict() for c in checks])
     else:
         sys.stdout.write(render_checks(checks))
-    return 1 if any(c.status == "error" for c in checks) else 0
+    if any(c.status == "error" for c in checks):
+        return 1
+    # a check that could not run is not a pass: a CI gate on verify must not go green
+    # with every registry down
+    return 1 if not args.allow_skipped and any(not c.ran for c in checks) else 0
 
 
 def _diff(args) -> int:
@@ -825,8 +887,21 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help(sys.stderr)
         return 2
+    from metasynth.outputs import Terminated, signals_unwind
+
     try:
-        return COMMANDS[args.command](args)
+        from metasynth.environment import check_environment
+
+        check_environment()
+        _check_parameters(args)
+        _check_outputs(args)
+        with signals_unwind(), warnings.catch_warnings():
+            if not os.environ.get("METASYNTH_DEBUG"):
+                # numpy's and scipy's floating-point warnings (a log of 0 in a masked
+                # cell, an optimiser's step) are not messages for users: results carry
+                # their own notes
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return COMMANDS[args.command](args)
     except MetasynthError as err:
         from metasynth.records.load import ValidationFailed
 
@@ -842,6 +917,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{err}" if ":" in str(err).split(" ")[0] else f"metasynth: error: {err}",
                   file=sys.stderr)
         return err.exit_code
+    except Terminated as err:
+        return 128 + err.signum
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -129,7 +129,10 @@ class Grade(Strict):
     population: str | None = Field(None, description="the Summary of Findings' "
                                    "'Patient or population' line")
     setting: str | None = Field(None, description="the Summary of Findings' 'Setting' line")
-    overrides: str | None = "grade.yaml"
+    overrides: Annotated[str, Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.ya?ml$",
+        description="the reviewers' GRADE judgements: a YAML file in the studies folder "
+        "(a file name, not a path)")] | None = "grade.yaml"
 
     def absolute_thresholds(self, outcome: str) -> tuple[float, float]:
         """(benefit, harm) per 1000 for ``outcome``."""
@@ -224,6 +227,12 @@ def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
         out[outcome] = {}
         for domain, value in entries.items():
             if domain == "comment" and isinstance(value, str) and value.strip():
+                from metasynth.safetext import control_problem
+
+                problem = control_problem(value)
+                if problem:
+                    raise DataError(f"{outcome}.comment: text {problem}", str(path),
+                                    doc.line_of((outcome, domain)))
                 out[outcome]["comment"] = value.strip()
                 continue
             if domain not in domains:

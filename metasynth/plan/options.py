@@ -65,8 +65,11 @@ class Option:
     def range_text(self) -> str:
         if self.low is None and self.high is None:
             return ""
-        lo = "" if self.low is None else f"{self.low:g} {'<' if self.low_open else '≤'} "
-        hi = "" if self.high is None else f" {'<' if self.high_open else '≤'} {self.high:g}"
+        def num(x) -> str:
+            return f"{int(x)}" if self.kind is int else f"{x:g}"
+
+        lo = "" if self.low is None else f"{num(self.low)} {'<' if self.low_open else '≤'} "
+        hi = "" if self.high is None else f" {'<' if self.high_open else '≤'} {num(self.high)}"
         return f"{lo}x{hi}"
 
 
@@ -292,6 +295,25 @@ OPTIONS: tuple[Option, ...] = (
     SIMULATE_RR, SIMULATE_TAU, CONTROL_RISKS,
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+
+# Options of one verb, not of the analysis: they are not in the spec or the plan, but
+# the CLI flag and the API keyword are checked against the same row (``resolve.parameter``).
+ITERATIONS = Option(
+    "iterations", None, int, 10_000, "Permutations", "Monte Carlo permutations when k > 16 "
+    "(fewer than 10 cannot give a p-value below 0.1)", low=10, high=10_000_000,
+    commands=("permutest",), in_plan=False)
+
+PERMUTATIONS = Option(
+    "permutations", None, int, 1000, "Permutations",
+    "permutations for the permutation p-value of the moderators", low=10, high=1_000_000,
+    commands=("metareg",), in_plan=False)
+
+MAX_SUBSETS = Option(
+    "max_subsets", None, int, 2**20, "Subsets",
+    "sample this many subsets when there are more", low=1, high=2**24, commands=("gosh",),
+    in_plan=False)
+
+PARAMETERS: dict[str, Option] = {o.name: o for o in (ITERATIONS, PERMUTATIONS, MAX_SUBSETS)}
 
 
 @dataclass(frozen=True)

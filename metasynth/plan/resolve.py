@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from metasynth.plan.options import BY_NAME, OPTIONS, PRESETS, Option
+from metasynth.plan.options import BY_NAME, OPTIONS, PARAMETERS, PRESETS, Option
 from metasynth.plan.spec import AnalysisSpec
 
 
@@ -65,8 +65,19 @@ def coerce(option: Option, value: Any) -> Any:
         raise OptionError(f"{option.name} must be true or false, got {value!r}")
     if option.kind is float:
         return _number(option, value)
+    if option.kind is int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not (isinstance(value, int) or (
+                text.lstrip("+-").isdigit() and len(text) < 20)):
+            raise OptionError(f"{option.name} must be a whole number, got {value!r}")
+        return int(_number(option, int(text)))
     if option.kind == "floats":
-        items = value.split(",") if isinstance(value, str) else list(value)
+        if isinstance(value, str):
+            items = value.split(",")
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:  # one number (from the API or a plan's scalar)
+            items = [value]
         out = tuple(_number(option, v) for v in items if str(v).strip())
         if not out:
             raise OptionError(f"{option.name} needs at least one value")
@@ -75,6 +86,12 @@ def coerce(option: Option, value: Any) -> Any:
     if not text.strip():
         raise OptionError(f"{option.name} must not be empty")
     return text
+
+
+def parameter(name: str, value: Any) -> Any:
+    """A verb's parameter (``plan.options.PARAMETERS``: permutations, subsets), checked
+    against its row as the analysis options are; the CLI and the API both call this."""
+    return coerce(PARAMETERS[name], value)
 
 
 def _check(values: dict, chosen: set) -> None:

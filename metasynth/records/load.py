@@ -60,8 +60,13 @@ class ValidationFailed(MetasynthError):
 
 
 def record_files(folder: Path) -> list[Path]:
-    files = sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml")))
-    return [f for f in files if f.name not in NOT_RECORDS and not f.name.startswith(("_", "."))]
+    """The record files of ``folder``: ``*.yaml`` and ``*.yml`` in any case (a record
+    saved as ``x.YAML`` is reported, not silently left out)."""
+    from metasynth.inputs import is_yaml_name
+
+    files = sorted(f for f in folder.iterdir() if is_yaml_name(f.name))
+    return [f for f in files if f.name.lower() not in NOT_RECORDS
+            and not f.name.startswith(("_", "."))]
 
 
 def validate_studies(path: str | Path) -> StudySet:
@@ -88,6 +93,10 @@ def validate_studies(path: str | Path) -> StudySet:
     if not files:
         add(DataError("no study records (*.yaml) found", str(folder)))
     for file in files:
+        if file.suffix not in (".yaml", ".yml"):
+            add(DataError(f"record file names end in lower-case .yaml: rename it to "
+                          f"{file.stem}.yaml", str(file)))
+            continue
         try:
             doc = load_yaml(file)
         except DataError as err:

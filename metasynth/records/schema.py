@@ -14,10 +14,31 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+def _no_controls(value):
+    """Refuse control characters in any text of a record (``safetext``): ESC and BEL
+    would reach terminals raw and make the report's SVG invalid XML."""
+    from metasynth.safetext import control_problem
+
+    if isinstance(value, str):
+        problem = control_problem(value)
+        if problem:
+            raise ValueError(f"text {problem}")
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _no_controls(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_controls(k)
+            _no_controls(v)
+    return value
+
+
 class Strict(BaseModel):
     # strict=True in one model's config does not reach nested models in pydantic v2,
     # so every model derives from this base.
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    _controls = field_validator("*", mode="after")(classmethod(lambda cls, v: _no_controls(v)))
 
 
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -88,7 +109,17 @@ class Source(Strict):
         "(review, meta-analysis); registry: a trial registry record")
     citation: NonEmpty
     doi: str | None = None
-    url: str | None = None
+    url: str | None = Field(None, description="http(s) address of the source (or doi:10....)")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        from metasynth.safetext import url_problem
+
+        problem = url_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
 
     @model_validator(mode="after")
     def _where(self):

@@ -201,10 +201,10 @@ def read_table(path: str | Path) -> StudyTable:
     the line."""
     path = Path(path)
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"cannot read file: {err}", name) from None
+    from metasynth.inputs import MAX_TABLE_BYTES, read_text
+    from metasynth.safetext import control_problem
+
+    text = read_text(path, MAX_TABLE_BYTES, "table", encoding="utf-8-sig")
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") or (
         "\t" in text.splitlines()[0] if text else False) else ","
     reader = csv.reader(text.splitlines(), delimiter=delimiter)
@@ -231,6 +231,10 @@ def read_table(path: str | Path) -> StudyTable:
             continue
         if len(cells) != len(header):
             raise DataError(f"expected {len(header)} fields, found {len(cells)}", name, line)
+        for cell in cells:  # study and subgroup names reach terminals, SVG and the report
+            problem = control_problem(cell)
+            if problem:
+                raise DataError(f"cell {cell[:30]!r} {problem}", name, line)
         study = cells[col["study"]].strip()
         if not study:
             raise DataError("empty study name", name, line)

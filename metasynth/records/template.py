@@ -25,7 +25,6 @@ def new_record(study_id: str, folder: str | Path = "studies", text: str | None =
     path = folder / f"{study_id}.yaml"
     if path.exists():
         raise DataError("a record with this id already exists; edit it instead", str(path))
-    tmp = path.with_suffix(".yaml.tmp")
-    tmp.write_text(text if text is not None else template_text(study_id), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from metasynth.outputs import write_text
+
+    return write_text(path, text if text is not None else template_text(study_id))

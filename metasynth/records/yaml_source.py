@@ -17,14 +17,17 @@ into plain values here, with YAML 1.2 core-schema rules for plain scalars:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from metasynth.errors import DataError
+from metasynth.inputs import MAX_BYTES
 
-MAX_BYTES = 1_000_000
 MAX_NODES = 100_000
+MAX_DEPTH = 64  # records nest 4 deep; libyaml and Python recursion both fail near 1000
+MAX_DIGITS = 30  # an integer longer than this is a typo (and past 4300 Python refuses it)
 _STR, _SEQ, _MAP = ("tag:yaml.org,2002:" + t for t in ("str", "seq", "map"))
 _INT = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
@@ -79,13 +82,73 @@ def _plain_scalar(node, path: str):
     if text in ("false", "False", "FALSE"):
         return False
     if _INT.match(text):
+        if len(text.lstrip("+-")) > MAX_DIGITS:
+            raise DataError(f"number with {len(text.lstrip('+-'))} digits is too long (at most "
+                            f"{MAX_DIGITS}); quote it if it is text", path, _line(node))
         return int(text)
     if _FLOAT.match(text):
-        return float(text)
+        value = float(text)
+        if not math.isfinite(value):  # 1e400 overflows to infinity, as .inf would be
+            raise DataError(f"number {text[:40]} is out of range (not a finite number)", path,
+                            _line(node))
+        return value
     if _SPECIAL.match(text):
         raise DataError(f"value {text!r} is not allowed; write a plain decimal number or quote "
                         "it as text", path, _line(node))
     return text
+
+
+def _open_quote(line: str) -> str | None:
+    """The quote character left open at the end of ``line`` (YAML flow scalars), or
+    ``None``: a quote opens only where a value starts (after ``key:``, ``- `` or ``[``)."""
+    i, quote = 0, None
+    while i < len(line):
+        c = line[i]
+        if quote is None:
+            if c == "#" and (i == 0 or line[i - 1] in " \t"):
+                return None  # a comment
+            if c in "\"'" and (i == 0 or line[:i].rstrip()[-1:] in (":", "-", "[", ",", "{", "")):
+                quote = c
+        elif quote == '"' and c == "\\":
+            i += 1
+        elif c == quote:
+            if quote == "'" and line[i + 1:i + 2] == "'":
+                i += 1  # '' is a quote inside single quotes
+            else:
+                quote = None
+        i += 1
+    return quote
+
+
+def yaml_hint(text: str, problem: str, line: int | None) -> tuple[str, int | None] | None:
+    """A message naming the common cause of a YAML syntax error, and its line: a tab, a
+    quote never closed (the line where it opened, not where libyaml noticed), a colon in
+    an unquoted value. ``None`` when the cause is something else."""
+    lines = text.splitlines()
+    for n, raw in enumerate(lines, start=1):
+        if "\t" in raw[: len(raw) - len(raw.lstrip(" \t"))]:
+            return "a tab in the indentation: YAML allows only spaces there (replace the tab " \
+                   "with spaces)", n
+    for n, raw in enumerate(lines, start=1):
+        if line is not None and n > line:
+            break
+        quote = _open_quote(raw)
+        if quote is not None:
+            # a multi-line quoted value is legal YAML; it is the cause when the error
+            # comes after it and no later line closes it before the error
+            closed = any(_closes(lines[m], quote) for m in range(n, (line or len(lines)) - 1))
+            if not closed:
+                return (f"unclosed quote: the {quote} opened on this line is never closed "
+                        f"(add the closing {quote})"), n
+    if "mapping values are not allowed" in problem and line is not None:
+        return ("a colon followed by a space inside an unquoted value: put the value in "
+                "double quotes"), line
+    return None
+
+
+def _closes(line: str, quote: str) -> bool:
+    body = line.replace("\\" + quote, "") if quote == '"' else line.replace("''", "")
+    return quote in body
 
 
 def load_yaml(path: str | Path) -> YamlDocument:
@@ -93,29 +156,27 @@ def load_yaml(path: str | Path) -> YamlDocument:
     import yaml
     from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
+    from metasynth.inputs import read_text
+
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise DataError(f"cannot read file: {err.strerror}", name) from None
-    if len(raw) > MAX_BYTES:
-        raise DataError(f"file is {len(raw)} bytes; records are limited to {MAX_BYTES}", name)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"not UTF-8 text (byte {err.start}); save the file as UTF-8", name,
-                        line) from None
+    text = read_text(path, MAX_BYTES, "YAML file")
     try:
         node = yaml.compose(text, Loader=_loader_class())
+    except RecursionError:
+        raise DataError(f"values nested too deeply (at most {MAX_DEPTH} levels)", name) from None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         problem = (err.problem or err.context or "invalid YAML").strip()
+        line = mark.line + 1 if mark else None
         if "expected a single document" in (err.context or "") + problem:
             problem = "more than one YAML document in the file"
         else:
-            problem = f"invalid YAML: {problem}"
-        raise DataError(problem, name, mark.line + 1 if mark else None) from None
+            hint = yaml_hint(text, problem, line)
+            if hint is not None:
+                problem, line = hint
+            else:
+                problem = f"invalid YAML: {problem}"
+        raise DataError(problem, name, line) from None
     except yaml.YAMLError as err:
         raise DataError(f"invalid YAML: {str(err).splitlines()[0]}", name) from None
 
@@ -123,6 +184,9 @@ def load_yaml(path: str | Path) -> YamlDocument:
     seen: set[int] = set()
 
     def build(n, loc):
+        if len(loc) > MAX_DEPTH:
+            raise DataError(f"values nested too deeply (at most {MAX_DEPTH} levels)", name,
+                            _line(n))
         if id(n) in seen:  # the composer shares the anchored node with each alias
             raise DataError("YAML anchors and aliases are not allowed", name, _line(n))
         seen.add(id(n))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from metasynth.registries.client import RegistryClient, RegistryError
+from metasynth.registries.client import RegistryClient, RegistryError, registry_reader
 
 CONCERNS = {"retraction", "withdrawal", "removal", "expression_of_concern",
             "expression-of-concern", "partial_retraction", "partial-retraction"}
@@ -59,6 +59,7 @@ def parse_work(message, url: str, retrieved: str, doi: str) -> CrossrefWork:
                         concerns=tuple(concerns))
 
 
+@registry_reader("crossref")
 def fetch_work(client: RegistryClient, doi: str) -> CrossrefWork:
     doi = doi.strip()
     fetched = client.get("crossref", f"works/{quote(doi, safe='/')}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from metasynth.registries.client import Fetched, RegistryClient, RegistryError
+from metasynth.registries.client import Fetched, RegistryClient, RegistryError, registry_reader
 
 NCT_RE = re.compile(r"^NCT\d{8}$")
 
@@ -136,6 +136,7 @@ def parse_study(data, fetched: Fetched, nct_id: str) -> CtgovStudy:
         adverse_event_timeframe=ae.get("timeFrame"), problems=tuple(problems))
 
 
+@registry_reader("ctgov")
 def fetch_study(client: RegistryClient, nct_id: str) -> CtgovStudy:
     nct_id = nct_id.strip().upper()
     if not NCT_RE.match(nct_id):

@@ -166,4 +166,12 @@ def scaffold_record(study_id: str, client: RegistryClient, nct: str | None = Non
     note = f"Scaffolded from {', '.join(used)}; verify every value against the paper."
     L += ["", "record:", "  extracted_by:   # TODO your name", f"  extracted_on: {q(today)}",
           f"  notes: {q(note)}"]
-    return "\n".join(L) + "\n"
+    return "\n".join(_one_line(x) for x in L) + "\n"
+
+
+def _one_line(line: str) -> str:
+    """Each entry of the scaffold is one line: registry text pasted into a comment (a
+    time frame, a country) may not break out of it with a newline and write YAML keys."""
+    from metasynth.safetext import CONTROL
+
+    return CONTROL.sub(" ", line).replace("\n", " ").replace("\r", " ")

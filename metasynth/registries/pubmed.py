@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
-from metasynth.registries.client import RegistryClient, RegistryError
+from metasynth.registries.client import RegistryClient, RegistryError, registry_reader
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class PubmedRecord:
     concerns: tuple[str, ...] = ()
 
 
+@registry_reader("eutils")
 def pmid_for_doi(client: RegistryClient, doi: str) -> str | None:
     fetched = client.get("eutils", "esearch.fcgi",
                          {"db": "pubmed", "term": f"{doi}[doi]", "retmode": "json"})
@@ -34,6 +35,7 @@ def pmid_for_doi(client: RegistryClient, doi: str) -> str | None:
     return ids[0] if len(ids) == 1 else None
 
 
+@registry_reader("eutils")
 def fetch_record(client: RegistryClient, pmid: str) -> PubmedRecord:
     if not str(pmid).isdigit():
         raise RegistryError("eutils", f"{pmid!r} is not a PMID")
@@ -47,7 +49,8 @@ def fetch_record(client: RegistryClient, pmid: str) -> PubmedRecord:
     pubtypes = tuple(str(p) for p in item.get("pubtype") or [])
     trials, concerns = (), ()
     try:
-        xml = client.get("eutils", "efetch.fcgi", {"db": "pubmed", "id": pmid, "retmode": "xml"})
+        xml = client.get("eutils", "efetch.fcgi", {"db": "pubmed", "id": pmid, "retmode": "xml"},
+                         kind="xml")
         trials, concerns = _parse_efetch(xml.body)
     except RegistryError:
         pass  # efetch is an extra: the summary stands without it

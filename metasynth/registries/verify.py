@@ -11,12 +11,12 @@ a cached response).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from metasynth.records.load import StudySet
 from metasynth.records.schema import Study
 from metasynth.registries import crossref, ctgov, pubmed
-from metasynth.registries.client import NotFound, RegistryClient, RegistryError
+from metasynth.registries.client import NotFound, RegistryClient, RegistryError, Unreachable
 
 
 @dataclass(frozen=True)
@@ -25,9 +25,16 @@ class Check:
     check: str
     status: str  # ok | warning | error | skipped
     detail: str
+    # False: the check could not run (a registry unreachable or an offline cache miss),
+    # which makes `verify` fail unless --allow-skipped; a check that does not apply
+    # (a non-NCT registration) is skipped but counts as run
+    ran: bool = field(default=True, compare=False)
+    unreachable: str = field(default="", compare=False)  # the registry that could not be reached
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["ran"], d["unreachable"]
+        return d
 
 
 def _words(text: str | None) -> set[str]:
@@ -47,6 +54,10 @@ def verify_study(study: Study, client: RegistryClient) -> list[Check]:
     def add(check, status, detail):
         out.append(Check(study.id, check, status, detail))
 
+    def could_not(check, err: RegistryError):
+        out.append(Check(study.id, check, "skipped", str(err), ran=False,
+                         unreachable=err.source if isinstance(err, Unreachable) else ""))
+
     c = study.citation
     work = None
     try:
@@ -64,7 +75,7 @@ def verify_study(study: Study, client: RegistryClient) -> list[Check]:
     except NotFound:
         add("DOI", "error", f"Crossref does not know DOI {c.doi}")
     except RegistryError as err:
-        add("DOI", "skipped", str(err))
+        could_not("DOI", err)
 
     record = None
     try:
@@ -84,7 +95,7 @@ def verify_study(study: Study, client: RegistryClient) -> list[Check]:
         else:
             add("DOI-PMID", "warning", "PubMed finds no article for the DOI")
     except RegistryError as err:
-        add("DOI-PMID", "skipped", str(err))
+        could_not("DOI-PMID", err)
 
     for reg in study.registration:
         if not reg.upper().startswith("NCT"):
@@ -96,7 +107,7 @@ def verify_study(study: Study, client: RegistryClient) -> list[Check]:
             add("registration", "error", f"ClinicalTrials.gov does not know {reg}")
             continue
         except RegistryError as err:
-            add("registration", "skipped", str(err))
+            could_not("registration", err)
             continue
         linked = [name for name, ok in (
             ("Crossref", work is not None and reg.upper() in work.trial_numbers),

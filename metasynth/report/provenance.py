@@ -8,6 +8,7 @@ from pathlib import Path
 
 from metasynth.records.load import StudySet
 from metasynth.records.table import StudyTable
+from metasynth.safetext import url_problem
 
 
 def git_commit(folder: Path) -> str:
@@ -40,9 +41,11 @@ def appendix(studies: StudySet, table: StudyTable, outcome_endpoint: str) -> lis
                   f"{row.control_events}/{row.control_total}" if row.has_counts else "reported estimate")
         for p in entry.provenance:
             src = sources.get(p.source)
+            link = f"https://doi.org/{src.doi}" if src and src.doi else (src.url if src else "")
             out.append({"study": row.label, "day": day, "counts": counts,
                         "source": f"{src.citation} ({src.kind})" if src else p.source,
-                        "link": (f"https://doi.org/{src.doi}" if src and src.doi else
-                                 (src.url if src else "")),
+                        # the schema admits only http(s) and doi links; checked again here
+                        # because a live link in the HTML and PDF is what a reader clicks
+                        "link": link if link and url_problem(link) is None else "",
                         "location": p.location, "quote": p.quote, "derived": p.derived or ""})
     return out

@@ -1,8 +1,10 @@
 """`metasynth report`: the analysis plan's report as PDF and self-contained HTML, plus
 ``summary.json`` (every pooled result of the report, in the JSON contract of ``pool``).
 
-Every file is written to a temporary name and renamed, so an interrupted run leaves the
-previous report intact. The same inputs and ``SOURCE_DATE_EPOCH`` give byte-identical
+The files are written as one set (``outputs.OutputSet``): built in a temporary folder
+beside them and committed together with a manifest naming the version of every file, so
+an interrupted run leaves the previous report whole, never new HTML beside an old PDF.
+The same inputs and ``SOURCE_DATE_EPOCH`` give byte-identical
 PDFs: the PDF's dates come from ``SOURCE_DATE_EPOCH`` (or the date of the data), its
 identifier is fixed, and figures are SVG with fixed ids.
 """
@@ -10,10 +12,8 @@ identifier is fixed, and figures are SVG with fixed ids.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
@@ -30,16 +30,12 @@ class ReportFiles:
     pages: int | None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _created(data: ReportData) -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from metasynth.environment import source_date
+
+    when = source_date()
+    if when is not None:
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
     day = data.title["data_date"]
     return f"{day}T00:00:00Z" if len(day) == 10 else "2000-01-01T00:00:00Z"
 
@@ -71,25 +67,36 @@ def _font_files() -> dict:
 
 def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path | None = None,
                  page_size: str | None = None, pdf: bool = True) -> ReportFiles:
-    start = time.perf_counter()
-    data = assemble(folder, plan_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    name = data.plan.name
-    html_path = out / f"{name}.html"
-    _atomic_write(html_path, render_html(data, None, page_size).encode("utf-8"))
-    summary_path = out / "summary.json"
-    _atomic_write(summary_path, (json.dumps(data.summary, indent=2, ensure_ascii=False,
-                                            sort_keys=True) + "\n").encode("utf-8"))
-    pdf_path, pages = None, None
-    if pdf:
-        import weasyprint
+    from metasynth import __version__
+    from metasynth.outputs import OutputSet, check_output
 
-        document = weasyprint.HTML(string=render_html(data, _font_files(), page_size),
-                                   base_url=str(out)).render()
-        pages = len(document.pages)
-        pdf_path = out / f"{name}.pdf"
-        # a tagged PDF (headings, tables, figures as structure) for screen readers
-        _atomic_write(pdf_path, document.write_pdf(
-            pdf_identifier=f"metasynth-{name}".encode(), pdf_tags=True))
+    start = time.perf_counter()
+    out = check_output(out_dir, inputs=(folder, plan_path), folder=True)
+    data = assemble(folder, plan_path)
+    name = data.plan.name
+    pdf_path, pages = None, None
+    with OutputSet(out, producer=f"metasynth {__version__} report") as files:
+        html_path = files.write(f"{name}.html", render_html(data, None, page_size).encode("utf-8"))
+        summary_path = files.write("summary.json", (json.dumps(
+            data.summary, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+        if pdf:
+            import shutil
+            import tempfile
+
+            import weasyprint
+
+            # WeasyPrint keeps the fonts it loads in a mkdtemp() folder that only its
+            # __del__ removes: make it inside the build folder, which goes on any exit
+            saved, tempfile.tempdir = tempfile.tempdir, str(files.build)
+            try:
+                document = weasyprint.HTML(string=render_html(data, _font_files(), page_size),
+                                           base_url=str(out)).render()
+                pages = len(document.pages)
+                # a tagged PDF (headings, tables, figures as structure) for screen readers
+                pdf_path = files.write(f"{name}.pdf", document.write_pdf(
+                    pdf_identifier=f"metasynth-{name}".encode(), pdf_tags=True))
+            finally:
+                tempfile.tempdir = saved
+                for leftover in files.build.glob("weasyprint-*"):
+                    shutil.rmtree(leftover, ignore_errors=True)
     return ReportFiles(pdf_path, html_path, summary_path, time.perf_counter() - start, pages)

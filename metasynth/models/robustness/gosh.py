@@ -6,6 +6,12 @@ call each (in this process or by the workers of a Dask cluster, ``models.paralle
 the same kernels and the same result), so memory stays bounded (20 studies: 1,048,575 subsets); beyond
 ``max_subsets`` a random sample of subsets is fitted instead. ``progress`` is called with
 (done, total) after each chunk.
+
+Subsets are numbered by int64 bit patterns up to 62 studies; beyond that (2^63 would
+overflow) the sample is drawn as random inclusion patterns (each study in or out with
+probability 1/2, the empty set redrawn), which is the same uniform law over non-empty
+subsets. The (subsets x k) inclusion table is kept for the plot, so its size is bounded:
+``MAX_CELLS`` cells, or a clear refusal naming a ``max_subsets`` that fits.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metasynth.effects.binary import EffectSizes
+from metasynth.errors import UsageError
 from metasynth.models.engine.heterogeneity import heterogeneity
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
@@ -22,6 +29,12 @@ from metasynth.models.parallel import IN_PROCESS, Cluster, run_tasks
 from metasynth.plan.spec import AnalysisSpec
 
 CHUNK = 65_536
+MAX_CELLS = 2**28  # subsets x studies in the inclusion table: 256 MB of booleans
+CODE_BITS = 62  # bit patterns as int64 codes up to this many studies
+
+
+class TooManySubsets(UsageError, ValueError):
+    """The inclusion table of the subsets asked for would not fit in memory (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +81,16 @@ class _Chunk:
     first: int
     size: int
     codes: np.ndarray | None = None
+    masks: np.ndarray | None = None  # beyond CODE_BITS studies: the inclusion rows themselves
 
 
 def _fit_chunk(task: _Chunk) -> tuple[np.ndarray, ...]:
-    codes = task.codes if task.codes is not None else np.arange(
-        task.first, task.first + task.size, dtype=np.int64)
-    mask = _masks(codes, len(task.y))
+    if task.masks is not None:
+        mask = task.masks
+    else:
+        codes = task.codes if task.codes is not None else np.arange(
+            task.first, task.first + task.size, dtype=np.int64)
+        mask = _masks(codes, len(task.y))
     yy, vv, mm = as_batch(np.broadcast_to(task.y, mask.shape), np.broadcast_to(task.v, mask.shape),
                           mask)
     fit = fit_random(yy, vv, mm, task.tau2, task.ci)
@@ -90,17 +107,31 @@ def gosh(effects: EffectSizes, options: AnalysisSpec | None = None, max_subsets:
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
     k = len(y)
-    total = 2**k - 1
+    total = 2**k - 1  # a Python int: exact for any k
     sampled = total > max_subsets
-    if sampled:
+    if min(total, max_subsets) * k > MAX_CELLS:
+        raise TooManySubsets(f"GOSH with {k} studies and {min(total, max_subsets)} subsets "
+                             f"needs a table of {min(total, max_subsets) * k:,} cells; use at "
+                             f"most {MAX_CELLS // k:,} subsets (max_subsets)")
+    codes_all = masks_all = None
+    if sampled and k <= CODE_BITS:
         rng = np.random.default_rng(seed)
         codes_all = np.unique(rng.integers(1, total + 1, size=max_subsets, dtype=np.int64))
-    else:
-        codes_all = None
-    n = len(codes_all) if sampled else total
+    elif sampled:
+        rng = np.random.default_rng(seed)
+        masks_all = rng.integers(0, 2, size=(max_subsets, k), dtype=np.uint8).astype(bool)
+        empty = ~masks_all.any(axis=1)
+        while empty.any():  # probability 2^-k per row: practically never
+            masks_all[empty] = rng.integers(0, 2, size=(int(empty.sum()), k),
+                                            dtype=np.uint8).astype(bool)
+            empty = ~masks_all.any(axis=1)
+        masks_all = np.unique(masks_all, axis=0)
+    n = len(codes_all) if codes_all is not None else (
+        len(masks_all) if masks_all is not None else total)
     ci = "hksj" if options.ci == "hksj-adhoc" else options.ci
     tasks = [_Chunk(y, v, options.tau2, ci, done + 1, min(chunk, n - done),
-                    codes_all[done:done + chunk] if sampled else None)
+                    codes_all[done:done + chunk] if codes_all is not None else None,
+                    masks_all[done:done + chunk] if masks_all is not None else None)
              for done in range(0, n, chunk)]
     parts = run_tasks(_fit_chunk, tasks, cluster, progress and (
         lambda i, _total: progress(min(i * chunk, n), n)))

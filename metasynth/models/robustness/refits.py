@@ -3,7 +3,9 @@
 Leave-one-out (metafor ``leave1out``): the model refitted k times, each time without one
 study. Cumulative (metafor ``cumul``; Lau et al. 1992): refitted as studies are added in
 order (by year by default). Both stack masks over the included studies and fit the
-random-effects model once for the whole batch.
+random-effects model in batches. A batch holds at most ``MAX_CELLS`` mask cells, so
+memory is bounded for any k (30,000 studies: batches of 139 refits, not a 30,000 x
+30,000 matrix); up to ``MAX_CELLS / k`` refits (every corpus here) are one batch.
 """
 
 from __future__ import annotations
@@ -54,13 +56,14 @@ class SubsetAnalysis(Printable):
         return frame(self.rows, "label")
 
 
-def _fit_masks(effects: EffectSizes, options: AnalysisSpec, masks: np.ndarray, labels, kind):
+MAX_CELLS = 2**22  # mask cells of one batch (a few tens of MB across the engine's arrays)
+
+
+def _fit_masks(effects: EffectSizes, options: AnalysisSpec, masks, labels, kind):
+    """Refit for each mask; ``masks(start, stop)`` gives the masks of refits
+    ``start..stop-1`` as a (stop - start, k) boolean array."""
     inc = effects.included
     y, v = effects.yi[inc], effects.vi[inc]
-    b = masks.shape[0]
-    yy, vv, mm = as_batch(np.tile(y, (b, 1)), np.tile(v, (b, 1)), masks)
-    fit = fit_random(yy, vv, mm, options.tau2, options.ci, "hts", options.level)
-    het = heterogeneity(yy, vv, mm, fit.tau2.tau2, options.level, with_ci=False)
     back = back_transform(effects.measure)
 
     def f(x):
@@ -68,12 +71,22 @@ def _fit_masks(effects: EffectSizes, options: AnalysisSpec, masks: np.ndarray, l
         return x if math.isfinite(x) else None
 
     rows = []
-    for i, label in enumerate(labels):
-        k = int(fit.k[i])
-        rows.append(SubsetRow(label=label, k=k, estimate=f(back(fit.theta[i])),
-                              ci_lower=f(back(fit.ci_lower[i])), ci_upper=f(back(fit.ci_upper[i])),
-                              p=f(fit.p[i]), tau2=f(fit.tau2.tau2[i]) if k >= 2 else None,
-                              I2=f(het.i2[i]) if k >= 2 else None))
+    n = len(labels)
+    step = max(1, MAX_CELLS // max(len(y), 1))
+    for start in range(0, n, step):
+        mask = masks(start, min(n, start + step))
+        b = mask.shape[0]
+        yy, vv, mm = as_batch(np.broadcast_to(y, (b, len(y))), np.broadcast_to(v, (b, len(v))),
+                              mask)
+        fit = fit_random(yy, vv, mm, options.tau2, options.ci, "hts", options.level)
+        het = heterogeneity(yy, vv, mm, fit.tau2.tau2, options.level, with_ci=False)
+        for i in range(b):
+            k = int(fit.k[i])
+            rows.append(SubsetRow(label=labels[start + i], k=k, estimate=f(back(fit.theta[i])),
+                                  ci_lower=f(back(fit.ci_lower[i])),
+                                  ci_upper=f(back(fit.ci_upper[i])), p=f(fit.p[i]),
+                                  tau2=f(fit.tau2.tau2[i]) if k >= 2 else None,
+                                  I2=f(het.i2[i]) if k >= 2 else None))
     return SubsetAnalysis(kind, options, tuple(rows))
 
 
@@ -82,7 +95,10 @@ def leave_one_out(effects: EffectSizes, options: AnalysisSpec | None = None) -> 
     options = options or AnalysisSpec(measure=effects.measure)
     rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
     k = len(rows)
-    masks = ~np.eye(k, dtype=bool)
+
+    def masks(start: int, stop: int) -> np.ndarray:  # row j leaves out study start + j
+        return np.arange(k)[None, :] != np.arange(start, stop)[:, None]
+
     return _fit_masks(effects, options, masks, [r.label for r in rows], "leave-one-out")
 
 
@@ -93,7 +109,10 @@ def cumulative(effects: EffectSizes, options: AnalysisSpec | None = None,
     rows = [r for r, i in zip(effects.table.rows, effects.included) if i]
     k = len(rows)
     idx = publication_order(rows) if order == "year" else list(range(k))
-    masks = np.zeros((k, k), dtype=bool)
-    for step in range(k):
-        masks[step, idx[: step + 1]] = True
+    rank = np.empty(k, dtype=np.int64)
+    rank[np.asarray(idx, dtype=np.int64)] = np.arange(k)
+
+    def masks(start: int, stop: int) -> np.ndarray:  # row j holds the first start + j + 1
+        return rank[None, :] <= np.arange(start, stop)[:, None]
+
     return _fit_masks(effects, options, masks, [rows[i].label for i in idx], "cumulative")

@@ -55,8 +55,9 @@ WIDEST_FOR_POOLED_CI = 5  # pooled CIs widen a ratio axis up to 0.01-100, no fur
 
 def rc() -> dict:
     # SVG text names DejaVu Sans (matplotlib's own font, which measures the layout) and
-    # then the generic sans-serif, so a browser without DejaVu Sans keeps a sans font
-    return {"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
+    # then the generic sans-serif, so a browser without DejaVu Sans keeps a sans font.
+    # Mathtext off: labels come from the data, and "$...$" in an author name is text
+    return {"text.parse_math": False, "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
             "font.size": FONT_SIZE, "svg.fonttype": "none",
             "pdf.fonttype": 42, "axes.linewidth": 0.8, "xtick.labelsize": FONT_SIZE - 1,
             "ytick.labelsize": FONT_SIZE - 1}
@@ -77,7 +78,8 @@ class Sheet:
         """Width of ``text`` in inches as it will be drawn."""
         if not text:
             return 0.0
-        t = self.fig.text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal")
+        t = self.fig.text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal",
+                          parse_math=False)
         w = t.get_window_extent(self.renderer).width / self.fig.dpi
         t.remove()
         return w
@@ -85,6 +87,8 @@ class Sheet:
     def put(self, x: float, y: float, text: str, ha: str = "left", bold: bool = False,
             color: str = INK, size: float = FONT_SIZE, **kw):
         if text:
+            # data labels: "$...$" is text, whatever rc context the caller is in
+            kw.setdefault("parse_math", False)
             return self.fig.text(x, y, text, transform=self.inch, ha=ha, va="center",
                                  fontsize=size, fontweight="bold" if bold else "normal",
                                  color=color, **kw)
@@ -190,11 +194,12 @@ def favours(sheet: Sheet, ax, y: float, null: float, ratio: bool, x_lo: float, x
 def save_figure(fig, path) -> None:
     """Save with fixed metadata so the same data give byte-identical SVG and PDF files
     (no dates, fixed SVG hash salt); written to a temporary file and renamed, so an
-    interrupted run leaves the previous file intact."""
-    import os
+    interrupted run leaves the previous file intact (``outputs.atomic_output``)."""
     from pathlib import Path
 
     import matplotlib as mpl
+
+    from metasynth.outputs import atomic_output
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -204,11 +209,10 @@ def save_figure(fig, path) -> None:
                 "png": {"Software": "metasynth"}}.get(fmt)
     if metadata is None:
         raise ValueError(f"unsupported figure format {path.suffix!r} (use .png, .svg or .pdf)")
-    tmp = path.with_name(f".{path.name}.tmp")
     with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
-                         "pdf.fonttype": 42, "font.sans-serif": rc()["font.sans-serif"]}):
-        fig.savefig(tmp, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
-    os.replace(tmp, path)
+                         "pdf.fonttype": 42, "font.sans-serif": rc()["font.sans-serif"]}), \
+            atomic_output(path) as fh:
+        fig.savefig(fh, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
 
 
 def figure_svg(fig) -> str:

@@ -34,10 +34,13 @@ def render_csv(result: PoolResult) -> str:
     columns = csv_columns(result)
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
+    from metasynth.safetext import csv_cell
+
     for s in result.studies:
         d = s.to_dict()
-        writer.writerow({k: d.get(k) for k in columns if k in d} | {
-            "row": "study", "note": s.excluded_reason or ""})
+        # study names come from the data: one starting with = + - @ is not a formula
+        writer.writerow({k: csv_cell(d.get(k)) for k in columns if k in d} | {
+            "row": "study", "note": csv_cell(s.excluded_reason or "")})
     c, r = result.common, result.random
     writer.writerow({"row": f"common ({c.method})", "yi": c.theta, "vi": (c.se or 0) ** 2,
                      "estimate": c.estimate, "ci_lower": c.ci_lower, "ci_upper": c.ci_upper,
