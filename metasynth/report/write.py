@@ -4,7 +4,8 @@
 Every file is written to a temporary name and renamed, so an interrupted run leaves the
 previous report intact. The same inputs and ``SOURCE_DATE_EPOCH`` give byte-identical
 PDFs: the PDF's dates come from ``SOURCE_DATE_EPOCH`` (or the date of the data), its
-identifier is fixed, and figures are SVG with fixed ids.
+identifier is fixed, and figures are SVG with fixed ids (inline in the HTML; images of
+that SVG in the PDF, which WeasyPrint draws faster).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
 from metasynth.report.grade import DOMAIN_NAMES
-from metasynth.report.page import finish_page
+from metasynth.report.page import finish_page, svg_as_images
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
     if pdf:
         import weasyprint
 
-        document = weasyprint.HTML(string=render_html(data, _font_files(), page_size),
+        document = weasyprint.HTML(string=svg_as_images(render_html(data, _font_files(), page_size)),
                                    base_url=str(out)).render()
         pages = len(document.pages)
         pdf_path = out / f"{name}.pdf"
