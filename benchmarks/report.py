@@ -48,7 +48,10 @@ def main() -> None:
         target = targets.get(name)
         verdict = f" (target < {target} s): {'OK' if t < target else 'TOO SLOW'}" if target else ""
         print(f"metasynth {name:<18} median {t:6.2f} CPU-s{verdict}")
-    print(f"ratio report / pool = {times['report studies/'] / times['pool studies/']:.1f}")
+    pool = times["pool studies/"]
+    print(f"ratio report studies/ / pool = {times['report studies/'] / pool:.1f}; "
+          f"report 40 trials / pool = {times['report 40 trials'] / pool:.1f} "
+          f"(pool measured in the same run, {args.runs} run(s) each)")
 
 
 if __name__ == "__main__":

@@ -353,16 +353,18 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
 
 
 def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
-           timings: bool = False, **options):
+           timings: bool = False, tests_for: tuple[str, ...] | None = None, **options):
     """Every sparse-data method side by side on the trials of a pooled result (see
     ``models.sparse.table``): Mantel-Haenszel with and without the continuity correction,
     Peto, inverse-variance random effects, metafor's four GLMMs (UM.FS, UM.RS, CM.EL,
     CM.AL) and the beta-binomial model (OR and RR). Double-zero trials enter every
     likelihood that can use them. Trials that report only an estimate (no 2x2 counts)
     cannot enter these models and are left out (the result's ``trials`` says how many
-    entered). The result carries the spec and the pooled result's counts."""
+    entered). The result carries the spec and the pooled result's counts.
+    ``tests_for``: the GLMMs whose heterogeneity tests are computed (default all)."""
     from dataclasses import replace
 
+    from metasynth.models.sparse.glmm import GLMM_MODELS
     from metasynth.models.sparse.table import sparse_table
 
     result = fitted(x, outcome, spec, **options)
@@ -376,7 +378,8 @@ def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
                     ("treatment_events", "treatment_total", "control_events", "control_total"))
     return sparse_table(a, n1, c, n2, labels=[r.label for r in rows], spec=result.spec,
                         table=sub, outcome=table.outcome_label or table.outcome,
-                        counts=result.counts, timings=timings)
+                        counts=result.counts, timings=timings,
+                        tests_for=GLMM_MODELS if tests_for is None else tests_for)
 
 
 def simulate(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,

@@ -49,6 +49,14 @@ def test_report_in_a_browser(built_report, tmp_path, width):
                 .map(a => a.getAttribute('href').slice(1))
                 .filter(id => !document.getElementById(id))""")
             n_links = page.evaluate("document.querySelectorAll('nav.toc a').length")
+            # the PRISMA checklist points to where each item is answered
+            checklist = page.evaluate("""() => [...document.querySelectorAll(
+                'table.frame-checklist a')].map(a => [a.getAttribute('href').slice(1),
+                !!document.getElementById(a.getAttribute('href').slice(1))])""")
+            # the contents: a sidebar that stays on screen at desktop width, on top on a phone
+            position = page.evaluate("getComputedStyle(document.querySelector('nav.toc')).position")
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight / 2)")
+            toc_top = page.evaluate("document.querySelector('nav.toc').getBoundingClientRect().top")
             # the median paragraph (the first one may be a small-print note)
             body_px = page.evaluate(
                 "(() => { const s = [...document.querySelectorAll('p')].map(p => "
@@ -63,4 +71,9 @@ def test_report_in_a_browser(built_report, tmp_path, width):
     assert errors == []
     assert requests == [], f"external requests: {requests}"
     assert n_links >= 10 and missing == []
+    assert len(checklist) >= 20 and all(found for _, found in checklist), checklist
+    if width >= 1100:
+        assert position == "fixed" and toc_top == 0, (position, toc_top)
+    else:
+        assert position == "static" and toc_top < 0
     assert body_px >= 14  # readable on a phone without zooming

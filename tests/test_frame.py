@@ -353,3 +353,18 @@ def test_a_registered_protocol_names_its_registry(tmp_path):
     with pytest.raises(DataError, match="needs its registry and registration_id") as err:
         load_frame(folder)
     assert err.value.line > 1
+
+
+def test_checklist_places_link_to_the_page():
+    """Each place a PRISMA 2020 checklist item is answered links to its section (longest
+    matching name first); places the page has no section for are words only."""
+    from metasynth.render.text.frame import checklist_places, checklist_rows
+
+    assert checklist_places("Review frame: search (strategies as recorded); Methods",
+                            "outcome-x") == [
+        ("Review frame: search (strategies as recorded)", "search"), ("Methods", "methods")]
+    assert checklist_places("Each outcome's forest plot", "outcome-mortality") == [
+        ("Each outcome's forest plot", "outcome-mortality")]
+    rows = checklist_rows("outcome-mortality")
+    assert all(r["places"] == [] for r in rows if r["where"] == "Not reported")
+    assert all(any(a for _, a in r["places"]) for r in rows if r["where"] != "Not reported")

@@ -120,3 +120,23 @@ def test_corpus_tsa_z_curve_is_the_cumulative_dersimonian_laird_test():
                                      for s in pooled.studies if s.included)
     assert list(r.information_fraction) == sorted(r.information_fraction)
     assert r.crossed in {"benefit", "harm", "futility", "none"}
+
+
+@pytest.mark.exhaustive
+def test_boundary_grid_is_fine_enough(monkeypatch):
+    """The Simpson grid of the boundaries (``_STEP`` 0.02 on the Z scale) against the 0.01
+    grid used before (its own error about 5e-8 against a 0.005 grid): efficacy and
+    futility boundaries within 1e-6 on the Z scale and the inflation factor within 1e-6
+    relative, for 5 and 40 looks."""
+    import numpy as np
+
+    import metasynth.models.sequential.boundaries as B
+
+    for times in (np.array([0.1, 0.25, 0.5, 0.8, 1.0]), np.linspace(0.05, 1.0, 40)):
+        used = B.design(times)
+        monkeypatch.setattr(B, "_STEP", B._STEP / 2)
+        fine = B.design(times)
+        monkeypatch.undo()
+        assert np.max(np.abs(np.subtract(used.efficacy, fine.efficacy))) < 1e-6
+        assert np.max(np.abs(np.subtract(used.futility, fine.futility))) < 1e-6
+        assert used.inflation == pytest.approx(fine.inflation, rel=1e-6)

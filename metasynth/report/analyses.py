@@ -70,23 +70,32 @@ MATRIX_MODELS = [{"common_method": "MH"}, {"common_method": "IV"}] + [
     {"tau2": t, "ci": c} for t in ("DL", "REML", "PM") for c in ("wald", "hksj", "hksj-adhoc")]
 
 
-def sensitivity_matrix(studies, outcome, options) -> dict:
-    """The sensitivity matrix: every model (rows) on every data set (columns)."""
+def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None) -> dict:
+    """The sensitivity matrix: every model (rows) on every data set (columns). Each data
+    set's effects are computed once per measure and zero-cell rule; ``main`` (the
+    outcome's pooled result under ``options``) fills its own cell instead of a refit."""
     columns = [("All trials", dict(alternative=False, exclude=None)),
                ("Without high risk of bias", dict(alternative=False,
                                                   exclude={"rob_overall": ["high"]})),
                ("Alternative values", dict(alternative=True, exclude=None))]
+    tables = [filtered(select_outcome(studies, outcome, data["alternative"]), None,
+                       data["exclude"]) for _, data in columns]
+    effects: dict = {}
     rows = []
     for spec in MATRIX_MODELS:
         label = matrix_label(spec)
         cells = []
-        for _, data in columns:
-            table = filtered(select_outcome(studies, outcome, data["alternative"]), None,
-                              data["exclude"])
-            opts = options.with_(**spec)
-            model = "common" if "common_method" in spec else "random"
+        opts = options.with_(**spec)
+        model = "common" if "common_method" in spec else "random"
+        for j, table in enumerate(tables):
             try:
-                res = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
+                if j == 0 and main is not None and opts == main.spec:
+                    res = main
+                else:
+                    key = (j, opts.measure, opts.zero_cells)
+                    if key not in effects:
+                        effects[key] = effect_sizes(table, opts.measure, opts.zero_cells)
+                    res = pool_effects(effects[key], opts)
             except (DataError, ValueError) as err:
                 cells.append(matrix_cell(None, model, getattr(err, "message", str(err)).split(" (")[0]))
                 continue

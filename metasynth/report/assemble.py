@@ -113,7 +113,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         sec.sof = sof_row(result, sec.certainty, control_risk(result),
                           followup_text([d for d in days if d]), counts_note)
         sec.appendix = appendix(studies, table, definition.endpoint)
-        sec.matrix = sensitivity_matrix(studies, oid, options)
+        sec.matrix = sensitivity_matrix(studies, oid, options, result)
         sec.robustness = robustness_sentences(robustness(result))
         sections.append(sec)
         summary_outcomes[oid] = {

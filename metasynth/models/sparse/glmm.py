@@ -81,8 +81,10 @@ class _Objective:
     Newton step costs O(m^2) vectorised evaluations whatever the number of trials.
     """
 
-    def __init__(self, terms, m: int, k: int, local: bool):
-        self.terms, self.m, self.k, self.local = terms, m, k, local
+    def __init__(self, terms, m: int, k: int, local: bool, batched: bool = False):
+        # batched: ``terms`` also takes a stack of parameter vectors (B, p) and returns
+        # (B, k); the points of a finite-difference Hessian are then one evaluation
+        self.terms, self.m, self.k, self.local, self.batched = terms, m, k, local, batched
 
     def __call__(self, x):
         # a non-finite deviance (overflow far from the maximum) is never a step to take
@@ -106,15 +108,17 @@ class _Objective:
     def grad_hess(self, x, h=1e-4, fixed=()):
         """Gradient and Hessian over the free coordinates (``fixed``: shared indices held)."""
         dirs, E = self._dirs(x, h, fixed)
-        f0 = self.terms(x)
         nd = len(E)
-        fp = [self.terms(x + e) for e in E]
-        fm = [self.terms(x - e) for e in E]
+        pairs = [(i, j) for i in range(nd) for j in range(i)]
+        points = ([x] + [x + e for e in E] + [x - e for e in E]
+                  + [x + sa * E[i] + sb * E[j] for i, j in pairs
+                     for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))])
+        F = self.terms(np.stack(points)) if self.batched else [self.terms(p) for p in points]
+        f0, fp, fm = F[0], F[1:1 + nd], F[1 + nd:1 + 2 * nd]
         cross = {}
-        for i in range(nd):
-            for j in range(i):
-                cross[i, j] = (self.terms(x + E[i] + E[j]) - self.terms(x + E[i] - E[j])
-                               - self.terms(x - E[i] + E[j]) + self.terms(x - E[i] - E[j])) / (4 * h * h)
+        for n, (i, j) in enumerate(pairs):
+            pp, pm, mp, mm = F[1 + 2 * nd + 4 * n:5 + 2 * nd + 4 * n]
+            cross[i, j] = (pp - pm - mp + mm) / (4 * h * h)
         ns = len(dirs)
         p = ns + (self.k if self.local else 0)
         g = np.zeros(p)
@@ -132,6 +136,25 @@ class _Objective:
                 H[i, ns:] = H[ns:, i] = cross[L, i]
         idx = np.array(dirs + (list(range(self.m, self.m + self.k)) if self.local else []), int)
         return g, H, idx
+
+
+def _col(par, i):
+    """Parameter ``i`` of one vector (p,) or of a stack (B, p), shaped to broadcast over
+    (trials, observations)."""
+    return par[..., i, None, None] if par.ndim > 1 else par[i]
+
+
+def _warm(state: dict, key: str, par, deviance):
+    """Evaluate ``deviance(u0)`` from the last single evaluation's conditional modes
+    (``state[key]``). A single evaluation stores its modes for the next; a stack of
+    points (a Hessian's) all start from them and store nothing."""
+    u0 = state[key]
+    if par.ndim == 1:
+        d, state[key] = deviance(u0)
+        return d
+    if u0 is not None:
+        u0 = np.broadcast_to(u0, (par.shape[0],) + u0.shape)
+    return deviance(u0)[0]
 
 
 def _minimise(obj: _Objective, x0, n_sd, hold=(), ftol: float | None = None, maxiter: int = 200,
@@ -252,14 +275,14 @@ def _um_rs_heterogeneity(a, n1, c, n2):
     st = {"fe": None, "qe": None}
 
     def fe_terms(par):   # sigma, logOR, const
-        eta_f = par[2] + par[1] * arm + np.zeros((k, 1))
-        d, st["fe"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), 0.0, st["fe"])
-        return d
+        eta_f = _col(par, 2) + _col(par, 1) * arm + np.zeros((k, 1))
+        return _warm(st, "fe", par, lambda u0: L.um_rs_deviance(
+            x, n, eta_f, grp, np.abs(par[..., 0]), 0.0, u0))
 
     def qe_terms(par):   # sigma, const, logOR_1..k (local)
-        eta_f = par[1] + par[2:, None] * arm
-        d, st["qe"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), 0.0, st["qe"])
-        return d
+        eta_f = _col(par, 1) + par[..., 2:, None] * arm
+        return _warm(st, "qe", par, lambda u0: L.um_rs_deviance(
+            x, n, eta_f, grp, np.abs(par[..., 0]), 0.0, u0))
 
     p_all = (a + c + 0.5) / (n1 + n2 + 1)
     lp = float(np.log(p_all.mean() / (1 - p_all.mean())))
@@ -308,13 +331,16 @@ def _cm_el_heterogeneity(tables, k):
 
 
 def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
-             keep_double_zero: bool = True, beta_fixed: float | None = None) -> GLMMFit:
+             keep_double_zero: bool = True, beta_fixed: float | None = None,
+             tests: bool = True) -> GLMMFit:
     """Fit one of metafor's GLMMs for the odds ratio to the 2x2 counts of k trials.
 
     ``keep_double_zero`` (default True) passes double-zero trials to the likelihood
     (metafor's ``drop00 = FALSE``); only UM.RS learns from them. ``beta_fixed`` holds
     the log OR there and maximises over the rest (the profile likelihood, in
     ``details["deviance"]``), to compare with another program's stopping point.
+    ``tests=False`` leaves out UM.RS's heterogeneity tests (two more Laplace fits, most
+    of its time) for callers that do not show them.
     """
     a, n1, c, n2 = _as_arrays(a, n1, c, n2)
     if not keep_double_zero:
@@ -355,7 +381,7 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
     k = len(a)
     wald, lrt, qdf = (_heterogeneity(model, a, n1, c, n2) if model in ("UM.FS", "CM.AL")
                       else (None, None, k - 1))
-    if model == "UM.RS" and k > 1:
+    if model == "UM.RS" and k > 1 and tests:
         wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
     qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
 
@@ -372,11 +398,11 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         state = {"u": None}
 
         def terms(par):
-            eta_f = par[2:, None] + par[1] * arm
-            d, state["u"] = L.scalar_re_deviance(x, n, eta_f, zc, abs(par[0]), nagq, state["u"])
-            return d
+            eta_f = par[..., 2:, None] + _col(par, 1) * arm
+            return _warm(state, "u", par, lambda u0: L.scalar_re_deviance(
+                x, n, eta_f, zc, np.abs(par[..., 0]), nagq, u0))
 
-        obj = _Objective(terms, 2, k, local=True)
+        obj = _Objective(terms, 2, k, local=True, batched=True)
         x0 = np.concatenate([[0.3], np.clip(b0, -30, 30)])
         n_sd, i_beta, i_tau = 1, 1, 0
     elif model == "UM.RS":
@@ -387,11 +413,11 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         state = {"u": None}
 
         def terms(par):
-            eta_f = par[3] + par[2] * arm + np.zeros((k, 1))
-            d, state["u"] = L.um_rs_deviance(x, n, eta_f, grp, abs(par[0]), abs(par[1]), state["u"])
-            return d
+            eta_f = _col(par, 3) + _col(par, 2) * arm + np.zeros((k, 1))
+            return _warm(state, "u", par, lambda u0: L.um_rs_deviance(
+                x, n, eta_f, grp, np.abs(par[..., 0]), np.abs(par[..., 1]), u0))
 
-        obj = _Objective(terms, 4, k, local=False)
+        obj = _Objective(terms, 4, k, local=False, batched=True)
         p_all = (a + c + 0.5) / (n1 + n2 + 1)
         x0 = np.array([0.5, 0.3, 0.0, float(np.log(p_all.mean() / (1 - p_all.mean())))])
         n_sd, i_beta, i_tau = 2, 2, 1
@@ -403,10 +429,10 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         state = {"u": None}
 
         def terms(par):
-            d, state["u"] = L.scalar_re_deviance(x, n, off + par[1], zc, abs(par[0]), nagq, state["u"])
-            return d
+            return _warm(state, "u", par, lambda u0: L.scalar_re_deviance(
+                x, n, off + _col(par, 1), zc, np.abs(par[..., 0]), nagq, u0))
 
-        obj = _Objective(terms, 2, k, local=False)
+        obj = _Objective(terms, 2, k, local=False, batched=True)
         b0, _, _ = G.logistic_fit(np.ones((k, 1)), a, a + c, offset=off[:, 0])
         x0 = np.array([0.3, b0[0]])
         n_sd, i_beta, i_tau = 1, 1, 0

@@ -67,11 +67,10 @@ def _halved_step(pdev, u, step, cur):
     """A Newton step per trial, halved (up to 30 times) for the trials whose penalised
     deviance it would raise, as PIRLS does. ``step`` has the shape of ``u``: (k,) or
     (k, q). Returns (the step taken, the deviance after it)."""
-    k = u.shape[0]
-    shape = (k,) + (1,) * (step.ndim - 1)
+    shape = cur.shape + (1,) * (step.ndim - cur.ndim)
     new = pdev(u - step)
     bad = new > cur + 1e-13 * np.abs(cur)
-    t = np.ones(k)
+    t = np.ones(cur.shape)
     for _ in range(30):
         if not bad.any():
             break
@@ -86,39 +85,43 @@ def scalar_re_deviance(x, n, eta_f, zc, theta, nagq: int, u0=None):
 
     ``x``, ``n``, ``eta_f`` (fixed part of the linear predictor) and ``zc`` (the random
     effect's coefficient per observation) have shape ``(k, r)``: r observations per
-    trial. ``theta`` is the random effect's SD. Returns ``(deviance per trial, u0)``.
+    trial. ``theta`` is the random effect's SD. For B parameter points at once,
+    ``eta_f`` is ``(B, k, r)`` and ``theta`` ``(B,)``. Returns ``(deviance per trial, u0)``.
     """
-    k = x.shape[0]
-    u = np.zeros(k) if u0 is None else u0.copy()
-    tz = theta * zc
+    theta = np.asarray(theta, float)
+    shape = np.broadcast_shapes(np.shape(eta_f), np.shape(x))[:-1]
+    u = np.zeros(shape) if u0 is None else np.array(u0, float)
+    tz = theta[..., None, None] * zc if theta.ndim else theta * zc
+
     def pdev(u):
-        return u ** 2 + _devres(x, n, eta_f + tz * u[:, None]).sum(1)
+        return u ** 2 + _devres(x, n, eta_f + tz * u[..., None]).sum(-1)
 
     # Newton with step halving per trial (PIRLS does the same): the penalised deviance
     # is convex in u, but a full step from a far start can overshoot
     cur = pdev(u)
     for _ in range(100):
-        mu = _expit(eta_f + tz * u[:, None])
-        g = -(tz * (x - n * mu)).sum(1) + u
-        h = (tz ** 2 * n * mu * (1 - mu)).sum(1) + 1.0
+        mu = _expit(eta_f + tz * u[..., None])
+        g = -(tz * (x - n * mu)).sum(-1) + u
+        h = (tz ** 2 * n * mu * (1 - mu)).sum(-1) + 1.0
         delta, new = _halved_step(pdev, u, g / h, cur)
         u = u - delta
         stalled = np.all(new >= cur - 1e-15 * np.abs(cur))
         cur = new
         if np.max(np.abs(delta)) < MODE_TOL or stalled:
             break
-    mu = _expit(eta_f + tz * u[:, None])
-    L2 = (tz ** 2 * n * mu * (1 - mu)).sum(1) + 1.0
-    devc0 = u ** 2 + _devres(x, n, eta_f + tz * u[:, None]).sum(1)
-    if nagq <= 1 or theta == 0.0:
+    mu = _expit(eta_f + tz * u[..., None])
+    L2 = (tz ** 2 * n * mu * (1 - mu)).sum(-1) + 1.0
+    devc0 = u ** 2 + _devres(x, n, eta_f + tz * u[..., None]).sum(-1)
+    # (at theta = 0 the quadrature below is exact and gives the Laplace value too)
+    if nagq <= 1 or (theta.ndim == 0 and theta == 0.0):
         return devc0 + np.log(L2), u
     sd = 1.0 / np.sqrt(L2)
     zq, wq = gh_standard_normal(nagq)
-    uq = u[:, None] + zq[None, :] * sd[:, None]                    # (k, Q)
-    eta_q = eta_f[:, :, None] + tz[:, :, None] * uq[:, None, :]   # (k, r, Q)
-    devc = uq ** 2 + _devres(x[:, :, None], n[:, :, None], eta_q).sum(1)
+    uq = u[..., None] + zq * sd[..., None]                          # (..., k, Q)
+    eta_q = eta_f[..., None] + tz[..., None] * uq[..., None, :]     # (..., k, r, Q)
+    devc = uq ** 2 + _devres(x[..., None], n[..., None], eta_q).sum(-2)
     with np.errstate(over="ignore"):  # far from the maximum; the caller rejects inf
-        mult = (wq * np.exp(zq ** 2 / 2.0) * np.exp(-0.5 * (devc - devc0[:, None]))).sum(1)
+        mult = (wq * np.exp(zq ** 2 / 2.0) * np.exp(-0.5 * (devc - devc0[..., None]))).sum(-1)
     return devc0 + np.log(L2) - 2.0 * np.log(mult), u
 
 
@@ -126,31 +129,33 @@ def um_rs_deviance(x, n, eta_f, grp, sigma, tau, u0=None):
     """lme4's Laplace deviance for UM.RS: per trial a random intercept (SD ``sigma``) and
     a random treatment effect (SD ``tau``, coefficient ``grp`` = +-1/2), uncorrelated.
 
-    Shapes ``(k, 2)`` (treatment, control). Returns ``(deviance per trial, u0)``.
+    Shapes ``(k, 2)`` (treatment, control), or ``(B, k, 2)`` for B parameter points at
+    once (``eta_f`` stacked, ``sigma`` and ``tau`` of shape (B,)). Returns
+    ``(deviance per trial, u0)``.
     """
-    k = x.shape[0]
-    u = np.zeros((k, 2)) if u0 is None else u0.copy()
-    c1 = np.full_like(grp, sigma)
-    c2 = tau * grp
+    shape = np.broadcast_shapes(np.shape(eta_f), np.shape(x))
+    u = np.zeros(shape) if u0 is None else np.array(u0, float)
+    c1 = np.asarray(sigma, float)[..., None, None] * np.ones_like(grp)
+    c2 = np.asarray(tau, float)[..., None, None] * grp
 
     def lin(u):
-        return eta_f + c1 * u[:, :1] + c2 * u[:, 1:2]
+        return eta_f + c1 * u[..., :1] + c2 * u[..., 1:2]
 
     def pdev(u):
-        return (u ** 2).sum(1) + _devres(x, n, lin(u)).sum(1)
+        return (u ** 2).sum(-1) + _devres(x, n, lin(u)).sum(-1)
 
     cur = pdev(u)
     for _ in range(100):
         mu = _expit(lin(u))
         r = x - n * mu
         w = n * mu * (1 - mu)
-        g0 = -(c1 * r).sum(1) + u[:, 0]
-        g1 = -(c2 * r).sum(1) + u[:, 1]
-        h11 = (c1 ** 2 * w).sum(1) + 1.0
-        h22 = (c2 ** 2 * w).sum(1) + 1.0
-        h12 = (c1 * c2 * w).sum(1)
+        g0 = -(c1 * r).sum(-1) + u[..., 0]
+        g1 = -(c2 * r).sum(-1) + u[..., 1]
+        h11 = (c1 ** 2 * w).sum(-1) + 1.0
+        h22 = (c2 ** 2 * w).sum(-1) + 1.0
+        h12 = (c1 * c2 * w).sum(-1)
         det = h11 * h22 - h12 ** 2
-        step = np.stack([(h22 * g0 - h12 * g1) / det, (h11 * g1 - h12 * g0) / det], 1)
+        step = np.stack([(h22 * g0 - h12 * g1) / det, (h11 * g1 - h12 * g0) / det], -1)
         delta, new = _halved_step(pdev, u, step, cur)
         u = u - delta
         stalled = np.all(new >= cur - 1e-15 * np.abs(cur))
@@ -159,11 +164,11 @@ def um_rs_deviance(x, n, eta_f, grp, sigma, tau, u0=None):
             break
     mu = _expit(lin(u))
     w = n * mu * (1 - mu)
-    h11 = (c1 ** 2 * w).sum(1) + 1.0
-    h22 = (c2 ** 2 * w).sum(1) + 1.0
-    h12 = (c1 * c2 * w).sum(1)
+    h11 = (c1 ** 2 * w).sum(-1) + 1.0
+    h22 = (c2 ** 2 * w).sum(-1) + 1.0
+    h12 = (c1 * c2 * w).sum(-1)
     ldl2 = np.log(h11 * h22 - h12 ** 2)
-    dev = (u ** 2).sum(1) + _devres(x, n, lin(u)).sum(1) + ldl2
+    dev = (u ** 2).sum(-1) + _devres(x, n, lin(u)).sum(-1) + ldl2
     return dev, u
 
 

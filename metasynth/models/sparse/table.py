@@ -123,12 +123,14 @@ def _agreement(rows) -> Agreement:
 
 
 def sparse_table(a, n1, c, n2, labels=None, spec=None, table=None, outcome=None,
-                 counts=None, timings: bool = False) -> SparseResult:
+                 counts=None, timings: bool = False,
+                 tests_for: tuple[str, ...] = GLMM_MODELS) -> SparseResult:
     """Every sparse-data method on k trials' 2x2 counts (see the module docstring).
 
     ``spec`` (an AnalysisSpec) gives the level, the continuity correction and the
     inverse-variance model; ``table`` (a StudyTable of the same rows) is needed for the
-    inverse-variance row.
+    inverse-variance row. ``tests_for``: the GLMMs whose heterogeneity tests are
+    computed (UM.RS's take two more fits; a caller that does not show them leaves it out).
     """
     import time
 
@@ -183,7 +185,8 @@ def sparse_table(a, n1, c, n2, labels=None, spec=None, table=None, outcome=None,
 
     for model in GLMM_MODELS:
         t0 = time.perf_counter()
-        g = fit_glmm(a, n1, c, n2, model, level, keep_double_zero=True)
+        g = fit_glmm(a, n1, c, n2, model, level, keep_double_zero=True,
+                     tests=model in tests_for)
         rows.append(_row(model, "OR", g.estimate, g.se, g.ci_lower, g.ci_upper, g.p, g.tau2,
                          g.trials_used, g.participants_used, g.status, g.reason,
                          ci_t=[_exp(g.ci_t_lower), _exp(g.ci_t_upper)], df_t=g.df_t,

@@ -280,8 +280,41 @@ CHECKLIST = [
 ]
 
 
-def checklist_rows() -> list[dict]:
-    return [{"item": i, "section": s, "topic": t, "where": w or "Not reported"}
+# where each place named in CHECKLIST is in the page: the anchor (heading or section id)
+# of its leading words, longest first ("Review frame: search" before "Review frame");
+# "outcome" is the first outcome's section
+CHECKLIST_ANCHORS = {
+    "Title page": "title-page", "Abstract": "abstract", "Summary of findings": "summary-of-findings",
+    "Methods": "methods", "Review frame: eligibility": "eligibility-criteria",
+    "Review frame: outcomes": "outcomes-and-timepoints", "Review frame: search": "search",
+    "Review frame: screening": "screening", "Review frame: protocol": "review-frame",
+    "Review frame": "review-frame", "PRISMA 2020 flow diagram": "prisma-flow-diagram",
+    "Characteristics of excluded studies": "excluded-studies",
+    "Included studies": "included-studies", "Risk of bias": "risk-of-bias",
+    "Each outcome": "outcome", "Changes since the preceding version":
+    "changes-since-the-preceding-version", "Appendix": "appendix",
+}
+
+
+def checklist_places(where: str, first_outcome: str | None) -> list[tuple[str, str | None]]:
+    """The places of one checklist answer ("Methods; Risk of bias"), each with the id it
+    links to (None where the page has no such place)."""
+    out = []
+    for part in where.split("; "):
+        key = next((k for k in sorted(CHECKLIST_ANCHORS, key=len, reverse=True)
+                    if part.startswith(k)), None)
+        anchor = CHECKLIST_ANCHORS.get(key) if key else None
+        if anchor == "outcome":
+            anchor = first_outcome
+        out.append((part, anchor))
+    return out
+
+
+def checklist_rows(first_outcome: str | None = None) -> list[dict]:
+    """The PRISMA 2020 checklist; ``places``: where each item is answered, with the
+    anchor each links to (``first_outcome``: the id of the first outcome's section)."""
+    return [{"item": i, "section": s, "topic": t, "where": w or "Not reported",
+             "places": checklist_places(w, first_outcome) if w else []}
             for i, s, t, w in CHECKLIST]
 
 

@@ -115,12 +115,17 @@ def zero_sentence(result: SparseResult) -> str:
     return "Zero cells: " + "; ".join(parts) + "."
 
 
+# the GLMMs whose heterogeneity tests are printed (UM.RS's Wald test is not defined when
+# a trial's own log OR runs to infinity, as it does for zero cells)
+HETEROGENEITY_SHOWN = ("UM.FS", "CM.AL", "CM.EL")
+
+
 def heterogeneity_lines(result: SparseResult) -> list[str]:
     """metafor's tests for heterogeneity of the GLMMs (saturated vs. common-OR model)."""
     out = []
     for r in result.rows:
         e = r.extra
-        if r.method not in ("UM.FS", "CM.AL", "CM.EL") or e.get("qe_lrt") is None:
+        if r.method not in HETEROGENEITY_SHOWN or e.get("qe_lrt") is None:
             continue
         wald = ""
         if e.get("qe_wald") is not None:
