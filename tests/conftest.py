@@ -70,13 +70,13 @@ def studies_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def build_report(out_dir: Path):
+def build_report(out_dir: Path, pdf: bool = True):
     """`write_report(studies/, out_dir)` with the tests' SOURCE_DATE_EPOCH."""
     from metasynth.report.write import write_report
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SOURCE_DATE_EPOCH", REPORT_EPOCH)
-        return write_report(STUDIES, out_dir)
+        return write_report(STUDIES, out_dir, pdf=pdf)
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,16 @@ class BuiltReport:
     document: Any = None  # the laid-out WeasyPrint Document the PDF was written from
 
 
+def _pdf_selected(session) -> bool:
+    return any(item.get_closest_marker("pdf") for item in session.items)
+
+
 @pytest.fixture(scope="session")
-def built_report(tmp_path_factory) -> BuiltReport:
-    """The report of the shipped records, built ONCE per test run (PDF, HTML, summary.json)
-    and shared by every test that reads a built report; also the ReportData it was built
-    from (recorded on the way, so `assemble` runs once for both)."""
+def built_report(tmp_path_factory, request) -> BuiltReport:
+    """The report of the shipped records, built ONCE per test run (HTML, summary.json, and
+    the PDF when a test marked ``pdf`` is selected: those are exhaustive, so the default run
+    skips WeasyPrint's ~14 CPU-s) and shared by every test that reads a built report; also
+    the ReportData it was built from (recorded on the way, so `assemble` runs once)."""
     pytest.importorskip("weasyprint")
     import weasyprint
 
@@ -114,7 +119,7 @@ def built_report(tmp_path_factory) -> BuiltReport:
         if real is not None:
             mp.setattr(write, "assemble", recording)
         mp.setattr(weasyprint.HTML, "render", recording_render)
-        files = build_report(tmp_path_factory.mktemp("report"))
+        files = build_report(tmp_path_factory.mktemp("report"), pdf=_pdf_selected(request.session))
     if not assembled:  # write_report no longer goes through write.assemble
         from metasynth.report.assemble import assemble
 

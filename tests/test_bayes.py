@@ -101,6 +101,7 @@ def _brute_force(y, v, log_prior_tau, tau_max, mu_lim, n=3001):
             "p_below_log09": float(np.interp(math.log(0.9), mu, cmu))}
 
 
+@pytest.mark.exhaustive  # a 2.7 CPU-s brute-force grid
 def test_integration_agrees_with_an_independent_brute_force_grid():
     # a small meta-analysis of log risk ratios with the default half-normal(0.5) prior
     y = np.array([-0.65, -0.45, -0.10, 0.05, -1.2])

@@ -38,6 +38,8 @@ def pdf_text(path: Path) -> str:
         document.close()
 
 
+@pytest.mark.exhaustive
+@pytest.mark.pdf
 def test_pdf_states_the_pooled_mortality_and_every_trial(built):
     import metasynth
 
@@ -61,7 +63,8 @@ def test_html_is_self_contained(built):
     assert "<svg" in html and 'src="http' not in html and "<link" not in html
 
 
-@pytest.mark.exhaustive  # a second full build (~15 CPU-s); .ci/run runs the exhaustive set too
+@pytest.mark.exhaustive  # a second full build (~20 CPU-s); .ci/run runs the exhaustive set too
+@pytest.mark.pdf
 def test_pdf_is_reproducible(built, tmp_path):
     """Two builds in this run, same inputs and SOURCE_DATE_EPOCH: byte-identical PDF, HTML
     and summary.json. (A property of one environment: the bytes are never compared with
