@@ -14,10 +14,11 @@ import pytest
 from tests.conftest import ROOT
 
 DOCS = ("README.md", "CONTRIBUTING.md", "studies/README.md")
-# need the network or a git history with a main branch, or (the report) are built by
-# tests/test_report.py's shared fixture already: parsed, not run
+# need the network or a git history with a main branch, or a Dask cluster (and hours of
+# CPU: the README's cluster examples), or (the report) are built by tests/test_report.py's
+# shared fixture already: parsed, not run
 NOT_RUN = ("--nct", "--doi", "--pmid", "metasynth diff", "metasynth verify studies/\n",
-           "metasynth report")
+           "metasynth report", "--workers ", "--scheduler ")
 
 
 def commands() -> list[tuple[str, int, str]]:
@@ -65,6 +66,8 @@ def test_metasynth_command_runs_as_written(cli, tmp_path, monkeypatch, doc, line
         pytest.skip("needs the network or the git history, or is run by test_report.py")
     shutil.copytree(ROOT / "studies", tmp_path / "studies")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    # the RevMan examples read the shipped test fixtures (R meta's and a Cochrane review's)
+    shutil.copytree(ROOT / "tests" / "fixtures" / "revman", tmp_path / "tests" / "fixtures" / "revman")
     (tmp_path / "reports" / "figures").mkdir(parents=True)
     monkeypatch.setenv("METASYNTH_CACHE", str(tmp_path / "cache"))
     r = cli(*shlex.split(command)[1:], cwd=tmp_path)
