@@ -236,6 +236,16 @@ def test_xml_entities_and_bad_files_are_refused(tmp_path):
         read_revman(bad)
 
 
+def test_revman_files_go_through_the_bounded_reader(tmp_path):
+    """A FIFO named like a RevMan file is refused at once (read_bounded), never opened."""
+    import os
+
+    for name in ("review.rm5", "package.zip"):
+        os.mkfifo(tmp_path / name)
+        with pytest.raises(DataError, match="named pipe"):
+            read_revman(tmp_path / name)
+
+
 def test_import_and_pool_from_the_command_line(tmp_path, capsys):
     out = tmp_path / "imported"
     assert main(["import", str(FIXTURES / "Fleiss1993.rm5"), "-o", str(out)]) == 0

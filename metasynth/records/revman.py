@@ -330,10 +330,7 @@ def read_rm5(path: str | Path, data: bytes | None = None) -> RevManReview:
     """Read a RevMan 5 ``.rm5`` file."""
     name = str(path)
     if data is None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as err:
-            raise DataError(f"cannot read file: {err.strerror}", name) from None
+        data = _read_bytes(path)
     root = _parse_xml(data, name)
     if root.tag != "COCHRANE_REVIEW":
         raise DataError(f"not a RevMan 5 file (root element {root.tag}, expected "
@@ -594,13 +591,22 @@ def _package_stored(r: dict, path: str, line: int | None) -> Stored:
                   z=n("Effect Z"), p_z=n("Effect P"))
 
 
-def _read_text(path) -> str:
+def _read_bytes(path) -> bytes:
+    """The file through the one bounded reader (regular files only, size checked first)."""
+    from metasynth.inputs import MAX_TABLE_BYTES, read_bounded
+
+    return read_bounded(path, MAX_TABLE_BYTES, "RevMan file")
+
+
+def _decode(raw: bytes) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return Path(path).read_text(encoding="latin-1")
-    except OSError as err:
-        raise DataError(f"cannot read file: {err.strerror}", str(path)) from None
+        return raw.decode("latin-1")
+
+
+def _read_text(path) -> str:
+    return _decode(_read_bytes(path))
 
 
 def _package_files(path: Path) -> dict[str, str]:
@@ -609,18 +615,26 @@ def _package_files(path: Path) -> dict[str, str]:
     if path.suffix.lower() != ".zip":
         return {str(f) if f == path else f.name: _read_text(f)
                 for f in [path, *path.parent.glob("*-estimates*.csv")] if f.is_file()}
+    from metasynth.inputs import MAX_TABLE_BYTES
+
     out: dict[str, str] = {}
 
     def walk(zf: zipfile.ZipFile, depth: int) -> None:
         for info in zf.infolist():
             lower = info.filename.lower()
-            if lower.endswith(".csv") and ("analysis" in lower or lower.endswith("-data-rows.csv")):
+            wanted = lower.endswith(".csv") and ("analysis" in lower
+                                                 or lower.endswith("-data-rows.csv"))
+            if (wanted or (lower.endswith(".zip") and depth < 2)) and \
+                    info.file_size > MAX_TABLE_BYTES:  # the bounded reader's limit, unpacked
+                raise DataError(f"{info.filename} unpacks to {info.file_size} bytes; the limit "
+                                f"is {MAX_TABLE_BYTES}", str(path))
+            if wanted:
                 out[info.filename] = zf.read(info).decode("utf-8-sig")
-            elif info.filename.lower().endswith(".zip") and depth < 2:
+            elif lower.endswith(".zip") and depth < 2:
                 walk(zipfile.ZipFile(io.BytesIO(zf.read(info))), depth + 1)
 
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(io.BytesIO(_read_bytes(path))) as zf:
             walk(zf, 0)
     except (OSError, zipfile.BadZipFile) as err:
         raise DataError(f"not a readable zip file: {err}", str(path)) from None
@@ -642,16 +656,15 @@ def is_revman_file(path: str | Path) -> bool:
 def read_revman(path: str | Path) -> RevManReview:
     """Any of the three formats, told apart by the file's content."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError("no such file", str(path))
     if p.suffix.lower() == ".zip":
         return read_data_package(p)
-    head = p.read_bytes()[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
+    data = _read_bytes(p)  # read once, and handed to the reader of its format
+    head = data[:4096].lstrip(b"\xef\xbb\xbf").lstrip()
     if head.startswith(b"<"):
-        return read_rm5(p)
+        return read_rm5(p, data)
     first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
     if first.startswith("Comparison Number"):
-        return read_revman_csv(p)
+        return read_revman_csv(p, _decode(data))
     if first.startswith("Analysis group"):
         return read_data_package(p)
     raise DataError("not a RevMan file (.rm5 XML, RevMan analysis CSV or a Cochrane data "
