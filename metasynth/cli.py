@@ -825,8 +825,9 @@ def _new(args) -> int:
         from metasynth.registries.draft import scaffold_record
 
         try:
-            text = scaffold_record(args.id, _client(args), nct=args.nct, doi=args.doi,
-                                   pmid=args.pmid)
+            with _client(args) as client:  # closed: no thread or socket outlives the command
+                text = scaffold_record(args.id, client, nct=args.nct, doi=args.doi,
+                                       pmid=args.pmid)
         except Unreachable as err:
             raise MetasynthError(f"{err}; the registry cannot be reached: run 'metasynth new "
                                  f"{args.id}' for a blank record to fill from the paper") from None
@@ -841,7 +842,9 @@ def _verify(args) -> int:
     from metasynth.registries.verify import verify_studies
     from metasynth.render.text.verify import render_checks
 
-    checks = verify_studies(load_studies(args.path), _client(args))
+    studies = load_studies(args.path)
+    with _client(args) as client:  # closed: no thread or socket outlives the command
+        checks = verify_studies(studies, client)
     if args.format == "json":
         _emit_json([c.to_dict() for c in checks])
     else:

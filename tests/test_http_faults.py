@@ -24,6 +24,7 @@ BOMB = gzip.compress(b"0" * 12_000_000, compresslevel=9)  # 12 MB inflated, ~12 
 
 class Handler(BaseHTTPRequestHandler):
     hits: dict = {}  # noqa: RUF012  (shared by the handler threads on purpose)
+    trickling = 0  # trickle answers still being sent (their client has not hung up)
 
     def log_message(self, *args):  # quiet
         pass
@@ -46,13 +47,16 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "1000")
             self.end_headers()
+            Handler.trickling += 1
             try:
                 for _ in range(40):
                     self.wfile.write(b" ")
                     self.wfile.flush()
-                    time.sleep(0.25)
+                    time.sleep(0.1)
             except OSError:
                 pass
+            finally:
+                Handler.trickling -= 1
         elif mode == "retryafter":
             self._send(503, b"busy", "text/plain", {"Retry-After": "3600"})
         elif mode == "truncated":
@@ -225,3 +229,24 @@ def test_new_offline_suggests_the_blank_record(cli, env, studies_dir):
     r = cli("new", "testwell2024", "--dir", studies_dir, "--nct", "NCT09999991")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "cannot be reached: run 'metasynth new testwell2024'" in r.stderr
+
+
+def test_no_thread_or_socket_outlives_a_request_given_up(cli, server, env, studies_dir,
+                                                          monkeypatch):
+    """A request given up at its deadline took its thread and its socket with it: the
+    worker used to read on until the trickle ended, after the command had returned."""
+    monkeypatch.setenv("METASYNTH_HTTP_DEADLINE", "0.4")
+    env(f"{server}/trickle")
+    before = {t.ident for t in threading.enumerate()}
+    r = cli("new", "testwell2024", "--dir", studies_dir, "--nct", "NCT09999991")
+    assert r.returncode == 1 and "timed out" in r.stderr
+    left = [t.name for t in threading.enumerate()
+            if t.ident not in before and t.name.startswith("metasynth-")]
+    assert left == []
+    # the server's writes fail as soon as the client's socket is shut: its trickle of
+    # 4 s (40 x 0.1 s) ends within a few writes
+    for _ in range(30):
+        if Handler.trickling == 0:
+            break
+        time.sleep(0.05)
+    assert Handler.trickling == 0

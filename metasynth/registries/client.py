@@ -27,6 +27,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -54,6 +55,7 @@ PRIVATE_PARAMS = {"api_key", "email", "mailto", "tool"}
 MAX_BODY = 10_000_000  # bytes after decompression; a ClinicalTrials.gov record is ~100 kB
 MAX_RETRY_AFTER = 10.0  # seconds: a server asking for an hour gets retried sooner or not
 NOT_FOUND_TTL = 86_400.0  # a 404 is trusted for a day, then asked again
+GRACE = 1.0  # seconds a worker given up at its deadline has to notice and end
 BREAKER_FAILURES = 2  # failed requests (HTTP 429/5xx) before a source is skipped
 
 
@@ -103,7 +105,10 @@ def registry_reader(source: str):
     return wrap
 
 
-def _retry_class():
+def _retry_class(cancel_event=lambda: None):
+    """urllib3's ``Retry`` with ``Retry-After`` capped and its waits cut short when the
+    request is given up (``cancel_event()``: the event of the request under way in this
+    thread, or ``None``)."""
     from urllib3.util.retry import Retry
 
     class CappedRetry(Retry):
@@ -113,7 +118,94 @@ def _retry_class():
             after = super().get_retry_after(response)
             return None if after is None else min(after, MAX_RETRY_AFTER)
 
+        def sleep(self, response=None) -> None:
+            wait = None
+            if self.respect_retry_after_header and response:
+                wait = self.get_retry_after(response)
+            if not wait:
+                wait = self.get_backoff_time()
+            if wait <= 0:
+                return
+            event = cancel_event()
+            if event is None:
+                time.sleep(wait)
+            elif event.wait(wait):  # given up: no further attempt
+                raise _Cancelled
+
     return CappedRetry
+
+
+class _Cancelled(Exception):
+    """Raised in a request's worker thread once the request was given up."""
+
+
+class _Request:
+    """One request under way: its worker sets it as its thread's current request, so
+    the connections it uses can be shut down when it is given up at the deadline."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self.sockets: list = []
+        self.lock = threading.Lock()
+
+    def use(self, sock) -> None:
+        """Note a socket the request reads from (``None``: only check for cancellation)."""
+        with self.lock:
+            if self.cancel.is_set():
+                raise _Cancelled
+            if sock is not None:
+                self.sockets.append(sock)
+
+    def give_up(self) -> None:
+        """Wake the worker: a read blocked on a trickling server returns at once."""
+        import socket
+
+        with self.lock:
+            self.cancel.set()
+            sockets = list(self.sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _tracking_adapter(retry, current):
+    """An ``HTTPAdapter`` whose connections register with the request under way in their
+    thread (``current()``), so that a request given up can be cut off."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def tracked(base):
+        class Tracked(base):
+            # the socket itself is noted: a response read to the end of the connection
+            # holds it after the connection object has let go of it (HTTP/1.0)
+            def request(self, *args, **kwargs):  # a kept-alive connection reused
+                req = current()
+                if req is not None:
+                    req.use(self.sock)
+                return super().request(*args, **kwargs)
+
+            def connect(self):
+                req = current()
+                if req is not None:
+                    req.use(None)
+                super().connect()
+                if req is not None:
+                    req.use(self.sock)
+        return Tracked
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = tracked(HTTPConnection)
+
+    class SPool(HTTPSConnectionPool):
+        ConnectionCls = tracked(HTTPSConnection)
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SPool}
+
+    return Adapter(max_retries=retry)
 
 
 def _body_problem(body: str, content_type: str, kind: str) -> str | None:
@@ -207,24 +299,48 @@ class RegistryClient:
         self._spent = 0.0  # seconds of requests so far (the command's budget)
         self._reading = 0  # depth of registry_reader calls under way
         self._pending: list[Fetched] = []  # fetched inside a reader, cached if it parses
+        self._local = threading.local()  # a worker thread's request under way
+        self._workers: list[threading.Thread] = []
+
+    def _current_request(self) -> _Request | None:
+        return getattr(self._local, "request", None)
+
+    def _current_cancel(self) -> threading.Event | None:
+        req = self._current_request()
+        return None if req is None else req.cancel
+
+    def close(self) -> None:
+        """Close the pooled connections and wait (briefly) for any worker given up at
+        its deadline: no thread or socket of the client outlives the command."""
+        for worker in self._workers:
+            worker.join(GRACE)
+        self._workers = [w for w in self._workers if w.is_alive()]
+        if self._session is not None:
+            self._session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- session -------------------------------------------------------------------
     @property
     def session(self):
         if self._session is None:
             import requests
-            from requests.adapters import HTTPAdapter
+
             # one retry of a refused or unresolvable connection (no network: retrying
             # only waits); the full count for timeouts and 429/5xx answers
-            retry = _retry_class()(total=self.config.retries, connect=min(1, self.config.retries),
-                          read=self.config.retries, status=self.config.retries,
-                          backoff_factor=self.config.backoff,
-                          status_forcelist={429, 500, 502, 503, 504},
-                          allowed_methods={"GET"}, respect_retry_after_header=True,
-                          raise_on_status=False)
+            retry = _retry_class(self._current_cancel)(
+                total=self.config.retries, connect=min(1, self.config.retries),
+                read=self.config.retries, status=self.config.retries,
+                backoff_factor=self.config.backoff, status_forcelist={429, 500, 502, 503, 504},
+                allowed_methods={"GET"}, respect_retry_after_header=True,
+                raise_on_status=False)
             s = requests.Session()
-            s.mount("https://", HTTPAdapter(max_retries=retry))
-            s.mount("http://", HTTPAdapter(max_retries=retry))
+            s.mount("https://", _tracking_adapter(retry, self._current_request))
+            s.mount("http://", _tracking_adapter(retry, self._current_request))
             agent = f"metasynth/{__version__}"
             if self.config.email:
                 agent += f" (mailto:{self.config.email})"
@@ -341,8 +457,10 @@ class RegistryClient:
 
         deadline = min(self.config.deadline, self.config.budget - self._spent)
         box: dict = {}
+        request = _Request()
 
         def work() -> None:
+            self._local.request = request
             try:
                 resp = self.session.get(url, params=params, timeout=self.config.timeout,
                                         stream=True)
@@ -362,13 +480,23 @@ class RegistryClient:
                     resp.close()
             except BaseException as err:  # handed to the caller's thread
                 box["error"] = err
+            finally:
+                self._local.request = None
 
         start = time.monotonic()
         worker = threading.Thread(target=work, daemon=True, name=f"metasynth-{source}")
         worker.start()
         worker.join(max(deadline, 0.0))
-        self._spent += time.monotonic() - start
         if worker.is_alive():
+            # given up: shut its sockets down so that a blocked read returns now (a
+            # thread left reading a trickle would hold the socket open after the
+            # command), and stop its retries; a connect under way ends at its timeout
+            request.give_up()
+            worker.join(GRACE)
+            if worker.is_alive():
+                self._workers.append(worker)  # joined again by close()
+        self._spent += time.monotonic() - start
+        if request.cancel.is_set():
             self._failed(source, f"no complete answer within {deadline:g} s", at_once=True)
             raise Unreachable(source, f"timed out: no complete answer within {deadline:g} s "
                               f"({host})")
