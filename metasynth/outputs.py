@@ -10,10 +10,19 @@
   ``signals_unwind`` turns SIGTERM and SIGHUP into an exception like SIGINT's,
   so ``finally`` clauses run on those signals too.
 - ``OutputSet`` writes several files as one set (the report: HTML, PDF,
-  ``summary.json``): they are built in a temporary folder beside the targets, a manifest
-  names the version that every file belongs to, and the set is committed with signals
-  held back. A run killed even by SIGKILL in the commit window is rolled forward by the
-  next writer of the folder (the build folder's manifest says what belongs to the set).
+  ``summary.json``), with a manifest naming the version that every file belongs to.
+  The set is built in a sibling folder of the output folder (``.reports.metasynth-build-*``
+  beside ``reports/``), the output folder's other entries (``reports/figures/``) are
+  hard-linked into it, and the two folders are exchanged in one system call (Linux
+  ``renameat2(RENAME_EXCHANGE)``). A reader of the folder sees the old set or the new one
+  at every moment, even if the run is killed by SIGKILL, and the files stay plain files
+  at their plain paths (``reports/<name>.pdf``). Where the exchange cannot be made (not
+  Linux, a filesystem without it, a folder holding a pipe, a device or over
+  ``LINK_LIMIT`` other entries, hard links refused) the set is committed by renames
+  inside the folder, signals held back, manifest last: a run killed by SIGKILL in that
+  window is rolled forward by the next writer of the folder (the build folder's manifest
+  says what belongs to the set). Every writer first removes the build folders of killed
+  runs.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,6 +42,9 @@ from metasynth.errors import UsageError
 
 MANIFEST = "manifest.json"
 BUILD_PREFIX = ".metasynth-build-"
+#: entries of the output folder beyond the set's files that are hard-linked into the new
+#: folder before the exchange; a folder with more is committed by renames instead
+LINK_LIMIT = 1000
 _SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -199,14 +212,43 @@ def _commit(build: Path, folder: Path) -> None:
     shutil.rmtree(build, ignore_errors=True)
 
 
+def _sibling_prefix(folder: Path) -> str:
+    return f".{folder.name}{BUILD_PREFIX}"
+
+
+def _owner_alive(build: Path, prefix: str) -> bool:
+    """Whether the run that made ``build`` (its pid follows the prefix) still runs: a
+    concurrent writer's build folder is not removed under it."""
+    pid = build.name[len(prefix):].split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process
+        return True
+    return True
+
+
 def recover(folder: str | os.PathLike) -> None:
-    """Finish a set whose commit was killed (its build folder has a manifest), and remove
-    build folders of runs killed before they were complete."""
-    folder = Path(folder)
+    """Clean up after killed runs: remove sibling build folders (before the exchange they
+    hold an unused new set, after it the old one: never needed), finish a set whose
+    commit by renames was killed (its build folder has a manifest), and remove build
+    folders of runs killed before they were complete."""
+    import glob
+
+    folder = Path(os.path.abspath(folder))
+    if folder.parent != folder:
+        prefix = _sibling_prefix(folder)
+        for sibling in folder.parent.glob(glob.escape(prefix) + "*"):
+            if sibling.is_dir() and not sibling.is_symlink() and not _owner_alive(sibling,
+                                                                                  prefix):
+                shutil.rmtree(sibling, ignore_errors=True)
     if not folder.is_dir():
         return
     for build in sorted(folder.glob(BUILD_PREFIX + "*")):
-        if not build.is_dir():
+        if not build.is_dir() or _owner_alive(build, BUILD_PREFIX):
             continue
         if (build / MANIFEST).is_file():
             _commit(build, folder)
@@ -214,18 +256,85 @@ def recover(folder: str | os.PathLike) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
+def exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``, since 3.15). ``False`` when the system or the filesystem cannot:
+    nothing was changed then."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2  # glibc 2.28 and later
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint)
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _link_others(folder: Path, build: Path, skip: set[str]) -> bool:
+    """Hard-link the entries of ``folder`` that are not the set's (``reports/figures/``)
+    into ``build``, so the exchanged folder keeps them. ``False`` (and nothing linked)
+    when one cannot be linked or there are more than ``LINK_LIMIT``."""
+    import stat
+
+    others, count = [], 0
+    for entry in os.scandir(folder):
+        if entry.name in skip or entry.name.startswith(BUILD_PREFIX):
+            continue
+        others.append(entry)
+        count += 1
+        if entry.is_dir(follow_symlinks=False):
+            for _root, dirs, files in os.walk(entry.path):
+                count += len(dirs) + len(files)
+                if count > LINK_LIMIT:
+                    return False
+        elif not (entry.is_file(follow_symlinks=False) or entry.is_symlink()):
+            return False  # a pipe, a socket or a device cannot be linked
+        if count > LINK_LIMIT:
+            return False
+    done: list[Path] = []
+    try:
+        for entry in others:
+            target = build / entry.name
+            if entry.is_symlink():
+                os.symlink(os.readlink(entry.path), target)
+            elif entry.is_dir(follow_symlinks=False):
+                shutil.copytree(entry.path, target, symlinks=True, copy_function=os.link)
+            else:
+                os.link(entry.path, target, follow_symlinks=False)
+            done.append(target)
+        os.chmod(build, stat.S_IMODE(folder.stat().st_mode))  # mkdtemp made it 0700
+    except OSError:
+        for target in done:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(target)
+        return False
+    return True
+
+
 class OutputSet:
     """Files written together: ``with OutputSet(folder) as s: s.write(name, data)``.
 
     Nothing in ``folder`` changes until the block ends without an exception; then the
     set is committed with a manifest ``{"version", "files": {name: {"sha256", "bytes",
-    "version"}}}``. ``version`` is the digest of the set's contents."""
+    "version"}}}``. ``version`` is the digest of the set's contents. ``swapped`` says
+    whether the commit exchanged the folders (atomic) or renamed files (rolled forward
+    after a kill)."""
 
     def __init__(self, folder: str | os.PathLike, producer: str = ""):
         self.folder = Path(folder)
         self.producer = producer
         self.build: Path | None = None
+        self.swapped = False
         self._files: dict[str, dict] = {}
+        self._abs = Path(os.path.abspath(self.folder))
 
     def __enter__(self) -> OutputSet:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -234,12 +343,20 @@ class OutputSet:
         # signals while the folder is made, and clean it up if one lands before return
         try:
             with _signals_held():
-                self.build = Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=self.folder))
+                self.build = self._make_build()
         except BaseException:
             if self.build is not None:
                 shutil.rmtree(self.build, ignore_errors=True)
             raise
         return self
+
+    def _make_build(self) -> Path:
+        pid = f"{os.getpid()}-"
+        if self._abs.parent != self._abs and not os.path.ismount(self._abs):
+            with contextlib.suppress(OSError):  # a parent we may not write in
+                return Path(tempfile.mkdtemp(prefix=_sibling_prefix(self._abs) + pid,
+                                             dir=self._abs.parent))
+        return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX + pid, dir=self.folder))
 
     def path(self, name: str) -> Path:
         """The temporary path of ``name`` in the build folder (for tools that write files)."""
@@ -273,13 +390,41 @@ class OutputSet:
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+            os.replace(self.build / (MANIFEST + ".part"), self.build / MANIFEST)
             _fsync_dir(self.build)
             with _signals_held():
-                # the manifest's arrival marks the build complete: from here a killed
+                if self.build.parent != self.folder and self._swap():
+                    return
+                if self.build.parent != self.folder:  # no exchange: commit by renames
+                    inside = Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{os.getpid()}-",
+                                                   dir=self.folder))
+                    os.rmdir(inside)
+                    os.rename(self.build, inside)  # one rename: a killed run is rolled on
+                    self.build = inside
+                # the build folder's manifest marks it complete: from here a killed
                 # run is finished by the next one (recover)
-                os.replace(self.build / (MANIFEST + ".part"), self.build / MANIFEST)
                 _commit(self.build, self.folder)
         except BaseException:
-            if not (self.build / MANIFEST).exists():
+            if self.build.parent != self.folder or not (self.build / MANIFEST).exists():
                 shutil.rmtree(self.build, ignore_errors=True)
             raise
+
+    def _swap(self) -> bool:
+        """Exchange the build folder with the output folder; remove the old set."""
+        old = read_manifest(self.folder)
+        skip = {MANIFEST, *self._files, *((old or {}).get("files", {}))}
+        if not _link_others(self._abs, self.build, skip):
+            return False
+        _fsync_dir(self.build)
+        if not exchange(self.build, self._abs):
+            for entry in os.scandir(self.build):  # the links made for the exchange
+                if entry.name not in (MANIFEST, *self._files):
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+            return False
+        _fsync_dir(self._abs.parent)
+        self.swapped = True
+        shutil.rmtree(self.build, ignore_errors=True)  # now the old set
+        return True

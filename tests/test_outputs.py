@@ -258,25 +258,204 @@ def test_report_killed_at_random_moments_is_old_or_new(tmp_path):
 
     from tests.conftest import REPORT_EPOCH
 
-    out = tmp_path / "reports"
-    env = {**os.environ, "SOURCE_DATE_EPOCH": REPORT_EPOCH}
+    out, tmp = tmp_path / "reports", tmp_path / "tmp"
+    tmp.mkdir()  # the runs' temporary folder: other programs' /tmp/weasyprint-* are not theirs
+    env = {**os.environ, "SOURCE_DATE_EPOCH": REPORT_EPOCH, "TMPDIR": str(tmp)}
     cmd = [sys.executable, "-m", "metasynth", "report", str(STUDIES), "-o", str(out)]
     subprocess.run(cmd + ["--no-pdf"], env=env, check=True, capture_output=True, timeout=600)
     old = read_manifest(out)
     assert set(old["files"]) == {"msc-covid-ards.html", "summary.json"}
-    tmp_before = set(Path("/tmp").glob("weasyprint-*"))
     rng = random.Random(7)
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(2 + rng.random() * 10)
-        p.send_signal(sig)
-        p.wait(timeout=120)
-        if sig == signal.SIGKILL:
-            recover(out)
+
+    def whole_set():
         manifest = read_manifest(out)
         assert manifest is not None
         for name, f in manifest["files"].items():
             assert hashlib.sha256((out / name).read_bytes()).hexdigest() == f["sha256"], name
+        return set(manifest["files"])
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2 + rng.random() * 10)
+        p.send_signal(sig)
+        p.wait(timeout=120)
+        whole_set()
         assert not list(out.glob(BUILD_PREFIX + "*"))
-        if sig != signal.SIGKILL:  # unwound: WeasyPrint's font folder went too
-            assert set(Path("/tmp").glob("weasyprint-*")) <= tmp_before
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["reports", "tmp"]
+        assert list(tmp.iterdir()) == []  # unwound: WeasyPrint's font folder went too
+    # SIGKILL inside the rename window of the commit (the PDF made): old or new at once
+    p = subprocess.Popen([sys.executable, "-c", REPORT_IN_WINDOW, *cmd[3:]], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert p.stdout.readline() == "window\n"
+    time.sleep(0.1 + rng.random() * 0.2)  # before or after the exchange
+    p.kill()
+    p.wait(timeout=30)
+    p.stdout.close()
+    assert whole_set() in ({"msc-covid-ards.html", "summary.json"},
+                           {"msc-covid-ards.html", "msc-covid-ards.pdf", "summary.json"})
+    recover(out)  # the next run's first step: the killed run's build folder goes
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["reports", "tmp"]
+    assert not [x for x in out.iterdir() if x.name.startswith(".")]
+    assert list(tmp.iterdir()) == []  # WeasyPrint's folder was in the build folder
+
+
+REPORT_IN_WINDOW = textwrap.dedent("""
+    import sys, time
+    import metasynth.outputs as outputs
+    from metasynth.cli import main
+    real = outputs.exchange
+
+    def slow_exchange(a, b):
+        print("window", flush=True)
+        time.sleep(0.15)
+        done = real(a, b)
+        time.sleep(0.15)
+        return done
+
+    outputs.exchange = slow_exchange
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+# -- the swap: old or new at every moment, even under SIGKILL --------------------------
+
+def test_output_set_is_swapped_in_one_step_and_keeps_the_folders_other_entries(tmp_path):
+    folder = tmp_path / "reports"
+    _write_set(folder, "old")
+    (folder / "figures").mkdir()
+    (folder / "figures" / "forest.png").write_bytes(b"png")
+    (folder / "notes.txt").write_text("mine")
+    os.chmod(folder, 0o750)
+    inode = (folder / "figures" / "forest.png").stat().st_ino
+    with OutputSet(folder) as s:
+        for n in ("a.html", "summary.json"):
+            s.write(n, f"new:{n}".encode())
+    assert s.swapped
+    assert _assert_whole_set(folder) == "new" and not (folder / "b.pdf").exists()
+    assert (folder / "figures" / "forest.png").stat().st_ino == inode  # linked, not copied
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert folder.stat().st_mode & 0o777 == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]  # no build left
+
+
+def test_output_set_commits_by_renames_where_it_cannot_swap(tmp_path):
+    _write_set(tmp_path / "r", "old")
+    os.mkfifo(tmp_path / "r" / "pipe")  # cannot be hard-linked into the new folder
+    with OutputSet(tmp_path / "r") as s:
+        for n in ("a.html", "b.pdf", "summary.json"):
+            s.write(n, f"new:{n}".encode())
+    assert not s.swapped and _assert_whole_set(tmp_path / "r") == "new"
+    assert (tmp_path / "r" / "pipe").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_a_reader_of_the_folder_sees_old_or_new_while_sets_are_swapped(tmp_path):
+    """A reader that opens the folder once and reads the set in it never sees a file of
+    one version beside the manifest of another (with renames in the folder it could)."""
+    folder = tmp_path / "reports"
+    _write_set(folder, "old")
+    stop = threading.Event()
+
+    def writer():
+        tag = "new"
+        while not stop.is_set():
+            _write_set(folder, tag)
+            tag = "old" if tag == "new" else "new"
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen, reads, start = set(), 0, time.monotonic()
+    try:
+        while (reads < 100 or len(seen) < 2) and time.monotonic() - start < 10:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                def read(name):
+                    f = os.open(name, os.O_RDONLY, dir_fd=fd)  # noqa: B023
+                    with os.fdopen(f, "rb") as fh:
+                        return fh.read()
+                manifest = json.loads(read(MANIFEST))
+                tags = {read(n).split(b":")[0] for n in manifest["files"]}
+            except FileNotFoundError:  # the old folder being removed after a swap
+                continue
+            finally:
+                os.close(fd)
+            assert len(tags) == 1, tags
+            seen |= tags
+            reads += 1
+            time.sleep(0.001)  # let the writer swap
+    finally:
+        stop.set()
+        thread.join()
+    assert seen == {b"old", b"new"}
+
+
+SWAP_CHILD = textwrap.dedent("""
+    import os, sys, time
+    import metasynth.outputs as outputs
+    from metasynth.outputs import OutputSet
+    folder, tag, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    real_exchange, real_replace = outputs.exchange, os.replace
+
+    def slow_exchange(a, b):  # the rename window, stretched
+        if mode == "renames":
+            return False
+        print("window", flush=True)
+        time.sleep(0.03)
+        done = real_exchange(a, b)
+        time.sleep(0.03)
+        return done
+
+    def slow_replace(a, b):
+        if mode == "renames" and str(b).startswith(folder) and ".metasynth-build" not in str(b):
+            print("window", flush=True)
+            time.sleep(0.02)
+        return real_replace(a, b)
+
+    outputs.exchange = slow_exchange
+    outputs.os.replace = slow_replace
+    while True:
+        with OutputSet(folder) as s:
+            for n in ("a.html", "b.pdf", "summary.json"):
+                s.write(n, (tag + ":" + n).encode() * 2000)
+        tag = "new" if tag == "old" else "old"
+""")
+
+
+def _kill_in_the_rename_window(folder: Path, n: int, seed: int, mode: str = "swap") -> set:
+    """SIGKILL the writer inside its rename window: with the swap the folder is old or
+    new at once, with no repair; with renames only after the next writer's recovery.
+    Either way no build folder and no temporary file is left once it has run."""
+    import random
+
+    rng = random.Random(seed)
+    seen = set()
+    for _ in range(n):
+        p = subprocess.Popen([sys.executable, "-c", SWAP_CHILD, str(folder), "new", mode],
+                             stdout=subprocess.PIPE, text=True)
+        for _ in range(rng.randrange(1, 4)):  # one of the first few commits
+            assert p.stdout.readline() == "window\n"
+        time.sleep(rng.random() * 0.06)  # before or after the exchange (or a rename)
+        p.kill()
+        p.wait(timeout=30)
+        p.stdout.close()
+        if mode == "swap":
+            seen.add(_assert_whole_set(folder))  # no repair needed
+        recover(folder)  # what the next writer does first
+        seen.add(_assert_whole_set(folder))
+        left = [x.name for x in folder.parent.iterdir() if x.name != folder.name]
+        left += [x.name for x in folder.iterdir() if x.name.startswith(".")]
+        assert left == [], left
+    return seen
+
+
+def test_output_set_killed_in_the_rename_window_is_old_or_new(tmp_path):
+    _write_set(tmp_path / "reports", "old")
+    _kill_in_the_rename_window(tmp_path / "reports", 2, seed=11)
+
+
+@pytest.mark.exhaustive
+def test_output_set_killed_in_the_rename_window_many_times(tmp_path):
+    _write_set(tmp_path / "reports", "old")
+    seen = _kill_in_the_rename_window(tmp_path / "reports", 12, seed=12)
+    seen |= _kill_in_the_rename_window(tmp_path / "reports", 6, seed=13, mode="renames")
+    assert seen == {"old", "new"}
