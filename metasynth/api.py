@@ -20,13 +20,13 @@ import metasynth.render.text  # noqa: F401  (registers the results' summary() pr
 from metasynth.effects.binary import EffectSizes
 from metasynth.effects.measures import is_ratio
 from metasynth.effects.sizes import effect_sizes
-from metasynth.errors import DataError
+from metasynth.errors import DataError, UsageError
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
-from metasynth.plan.options import OUTCOME
+from metasynth.plan.options import MAX_ROWS, OUTCOME
 from metasynth.plan.resolve import OptionError, parameter, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
@@ -160,17 +160,38 @@ def pool_by(x, by: str | None = None, outcome: str | None = None, *,
     return pool_subgroups(effects, subgroup_labels(effects.table, by), by, result.spec)
 
 
+def check_rows(result: PoolResult | SubgroupResult | int, what: str,
+               max_rows: int | None = None, per_row: str = "the work grows with k²") -> None:
+    """Refuse ``what`` of more studies than ``max_rows`` (``plan.options.MAX_ROWS``; the
+    CLI's ``--max-rows``): one line with the limit and what to do, before any of the
+    work. 100,000 studies ran for hours (leave-one-out) or past 5 minutes (forest)."""
+    limit = parameter("max_rows", MAX_ROWS.default if max_rows is None else max_rows)
+    if isinstance(result, int):
+        k = result
+    else:
+        k = len((result.overall if isinstance(result, SubgroupResult) else result).studies)
+    if k > limit:
+        raise UsageError(f"{what} of {k:,} studies is over the limit of {limit:,} "
+                         f"({MAX_ROWS.flag}): raise it with {MAX_ROWS.flag} {k} if you mean "
+                         f"it ({per_row}), or use 'metasynth pool' (no limit) for the "
+                         "summary")
+
+
 def leave_one_out(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
-                  **options) -> SubsetAnalysis:
-    """The pooled result without each study in turn (metafor ``leave1out``)."""
+                  max_rows: int | None = None, **options) -> SubsetAnalysis:
+    """The pooled result without each study in turn (metafor ``leave1out``); more than
+    ``max_rows`` studies are refused (``check_rows``)."""
     result = fitted(x, outcome, spec, **options)
+    check_rows(result, "leave-one-out", max_rows)
     return subsets.leave_one_out(result.effects, result.spec)
 
 
 def cumulative(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
-               **options) -> SubsetAnalysis:
-    """The pooled result as studies accrue by year (metafor ``cumul``)."""
+               max_rows: int | None = None, **options) -> SubsetAnalysis:
+    """The pooled result as studies accrue by year (metafor ``cumul``); more than
+    ``max_rows`` studies are refused (``check_rows``)."""
     result = fitted(x, outcome, spec, **options)
+    check_rows(result, "cumulative meta-analysis", max_rows)
     return subsets.cumulative(result.effects, result.spec)
 
 
@@ -210,11 +231,14 @@ def metaregression(x, moderators: list[str], outcome: str | None = None, *,
     return fit_metaregression(result.effects, columns, result.spec, permutations=permutations)
 
 
-def influence(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **options):
-    """Influence diagnostics and Baujat coordinates (metafor ``influence``, ``baujat``)."""
+def influence(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
+              max_rows: int | None = None, **options):
+    """Influence diagnostics and Baujat coordinates (metafor ``influence``, ``baujat``);
+    more than ``max_rows`` studies are refused (``check_rows``)."""
     from metasynth.models.robustness.influence import influence as run
 
     result = fitted(x, outcome, spec, **options)
+    check_rows(result, "influence diagnostics", max_rows)
     return run(result.effects, result.spec)
 
 
@@ -260,14 +284,17 @@ def permutation_test(x, outcome: str | None = None, *, spec: AnalysisSpec | None
 
 def gosh(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
          max_subsets: int = 2**20, progress=None, workers: int | None = None,
-         scheduler: str | None = None, client=None, **options):
+         scheduler: str | None = None, client=None, max_rows: int | None = None,
+         **options):
     """The model fitted to every subset of studies (metafor ``gosh``); ``workers``,
-    ``scheduler`` or ``client`` fit the chunks of subsets on Dask (as ``simulate``)."""
+    ``scheduler`` or ``client`` fit the chunks of subsets on Dask (as ``simulate``); more
+    than ``max_rows`` studies are refused (``check_rows``)."""
     from metasynth.models.parallel import Cluster
     from metasynth.models.robustness.gosh import gosh as run
 
     max_subsets = parameter("max_subsets", max_subsets)
     result = fitted(x, outcome, spec, **options)
+    check_rows(result, "GOSH", max_rows, "each subset is a fit of up to k studies")
     return run(result.effects, result.spec, max_subsets=max_subsets, progress=progress,
                cluster=Cluster(workers, scheduler, client))
 

@@ -313,7 +313,17 @@ MAX_SUBSETS = Option(
     "sample this many subsets when there are more", low=1, high=2**24, commands=("gosh",),
     in_plan=False)
 
-PARAMETERS: dict[str, Option] = {o.name: o for o in (ITERATIONS, PERMUTATIONS, MAX_SUBSETS)}
+MAX_ROWS = Option(
+    "max_rows", None, int, 1000, "Studies",
+    "refuse to draw or refit more studies than this: a forest plot of thousands of rows "
+    "cannot be read, and leave-one-out, cumulative, influence and GOSH refit the model for "
+    "every study or subset (work grows with k²); the pooled result (pool) has no limit",
+    low=1, high=1_000_000,
+    commands=("forest", "leave-one-out", "cumulative", "influence", "gosh", "bayes"),
+    in_plan=False)
+
+PARAMETERS: dict[str, Option] = {o.name: o for o in (ITERATIONS, PERMUTATIONS, MAX_SUBSETS,
+                                                     MAX_ROWS)}
 
 
 @dataclass(frozen=True)

@@ -87,19 +87,31 @@ def influence_of(y: np.ndarray, v: np.ndarray, labels: list[str], method: str,
     var_mu = full.se[0] ** 2
     w = 1.0 / (v + tau2)
     hat = w / w.sum()
-    mask = ~np.eye(k, dtype=bool)
-    yy, vv, mm = as_batch(np.tile(y, (k, 1)), np.tile(v, (k, 1)), mask)
-    loo = fit_random(yy, vv, mm, method, ci)
-    mu_del, tau2_del = loo.theta, loo.tau2.tau2
-    var_del = loo.se**2
-    s2w_del = (loo.se / loo.se_wald) ** 2
-    qe_del = weighted_fit(yy, vv, mm).q
+    # the k refits in batches of at most MAX_CELLS mask cells: memory bounded for any k
+    # (a k x k mask of 1,000 studies held 1.2 GB across the engine's arrays)
+    from metasynth.models.robustness.refits import MAX_CELLS
+
+    parts: list[tuple] = []
+    step = max(1, MAX_CELLS // k)
+    for start in range(0, k, step):
+        stop = min(k, start + step)
+        b = stop - start
+        mask = np.arange(k)[None, :] != np.arange(start, stop)[:, None]
+        yy, vv, mm = as_batch(np.broadcast_to(y, (b, k)), np.broadcast_to(v, (b, k)), mask)
+        loo = fit_random(yy, vv, mm, method, ci)
+        t2 = loo.tau2.tau2
+        parts.append((loo.theta, t2, loo.se, loo.se_wald, weighted_fit(yy, vv, mm).q,
+                      (1.0 / (v[None, :] + t2[:, None])).sum(1)))
+    mu_del, tau2_del, se_del, se_wald_del, qe_del, w_del = (np.concatenate(c)
+                                                            for c in zip(*parts))
+    var_del = se_del**2
+    s2w_del = (se_del / se_wald_del) ** 2
     # under Knapp-Hartung metafor scales the residual variance by s²_-i as well
     rstudent = (y - mu_del) / np.sqrt(s2w_del * (v + tau2_del) + var_del)
     dffits = (mu - mu_del) / np.sqrt(s2w_del * hat * (tau2_del + v))
     cook = (mu - mu_del) ** 2 * (w.sum() / s2w_full)
     cov_r = var_del / var_mu
-    dfbetas = (mu - mu_del) / np.sqrt(s2w_del / (1.0 / (v[None, :] + tau2_del[:, None])).sum(1))
+    dfbetas = (mu - mu_del) / np.sqrt(s2w_del / w_del)
     bx = (y - mu) ** 2 / (v + tau2)
     by = (mu - mu_del) ** 2 / var_del
     weight = 100 * hat

@@ -4,8 +4,10 @@ Leave-one-out (metafor ``leave1out``): the model refitted k times, each time wit
 study. Cumulative (metafor ``cumul``; Lau et al. 1992): refitted as studies are added in
 order (by year by default). Both stack masks over the included studies and fit the
 random-effects model in batches. A batch holds at most ``MAX_CELLS`` mask cells, so
-memory is bounded for any k (30,000 studies: batches of 139 refits, not a 30,000 x
-30,000 matrix); up to ``MAX_CELLS / k`` refits (every corpus here) are one batch.
+memory is bounded for any k (30,000 studies: batches of 2 refits, not a 30,000 x 30,000
+matrix); up to ``MAX_CELLS / k`` refits (every corpus here) are one batch. The work still
+grows with k² (10,000 studies: 87 CPU-s), so the API and the CLI refuse more than
+``--max-rows`` studies (``api.check_rows``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class SubsetAnalysis(Printable):
         return frame(self.rows, "label")
 
 
-MAX_CELLS = 2**22  # mask cells of one batch (a few tens of MB across the engine's arrays)
+MAX_CELLS = 2**16  # mask cells of one batch: the engine keeps about 1.2 kB a cell (75 MB)
 
 
 def _fit_masks(effects: EffectSizes, options: AnalysisSpec, masks, labels, kind):
