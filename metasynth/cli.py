@@ -438,9 +438,9 @@ def _export(args) -> int:
     result = api.pool(data, spec=spec.with_(by=None) if spec.by else spec)
     text = r_script(result) if args.r else revman_csv(result)
     if args.output:
-        from pathlib import Path
+        from metasynth.outputs import write_text
 
-        Path(args.output).write_text(text, encoding="utf-8")
+        write_text(args.output, text)  # atomic: a killed run leaves the old file whole
         print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)

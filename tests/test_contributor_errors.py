@@ -36,6 +36,8 @@ def test_blank_record_from_new_gives_only_missing_required_field_lines(cli, stud
 @pytest.mark.parametrize("edit, line, words", [
     (lambda t: t.replace('title: "A valid minimal record"', 'title: "A valid minimal record'),
      3, 'unclosed quote: the " opened on this line is never closed'),
+    (lambda t: t.replace('title: "A valid minimal record"', 'title: ""A valid minimal record"'),
+     3, "text after a closing quote"),
     (lambda t: t.replace("  journal:", "\tjournal:"), 6, "a tab in the indentation"),
     (lambda t: t.replace('title: "A valid minimal record"', "title: Effect: a trial"), 3,
      "a colon followed by a space inside an unquoted value"),
@@ -61,3 +63,9 @@ def test_misspelt_subcommand_gets_did_you_mean(cli, typed, suggestion):
     r = cli(typed, "studies")
     assert r.returncode == 2 and f"did you mean {suggestion}" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_misspelt_outcome_gets_did_you_mean(cli):
+    r = cli("pool", "studies", "--outcome", "mortalty")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "unknown outcome 'mortalty' (did you mean 'mortality'? known: mortality," in r.stderr

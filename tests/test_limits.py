@@ -74,3 +74,4 @@ def test_forest_of_100000_rows_is_refused_quickly(cli, tmp_path):
     assert r.returncode == 2 and "a forest plot of 100,000 studies" in r.stderr
     assert time.process_time() - start < 30
     assert not (tmp_path / "f.png").exists()
+

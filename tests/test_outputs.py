@@ -141,6 +141,17 @@ def test_report_to_an_existing_file_fails_before_any_work(cli, tmp_path, monkeyp
         write.write_report(STUDIES, target)
 
 
+def test_export_writes_through_the_one_atomic_writer(cli, tmp_path, monkeypatch):
+    import metasynth.outputs as outputs
+
+    written = []
+    real = outputs.write_text
+    monkeypatch.setattr(outputs, "write_text", lambda p, t: written.append(p) or real(p, t))
+    r = cli("export", Path(__file__).parent.parent / "examples" / "trials.csv", "--revman", "-o", tmp_path / "out.csv")
+    assert r.returncode == 0 and written == [str(tmp_path / "out.csv")]
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary left
+
+
 # -- the output set ------------------------------------------------------------------
 
 def _write_set(folder: Path, tag: str, names=("a.html", "b.pdf", "summary.json")) -> None:

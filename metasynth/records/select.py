@@ -115,8 +115,13 @@ def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False
     registry = studies.registry
     definition = registry.outcome(outcome_id) if registry else None
     if definition is None:
-        known = ", ".join(o.id for o in registry.outcomes) if registry else ""
-        raise DataError(f"unknown outcome '{outcome_id}' (known: {known})", studies.folder)
+        import difflib
+
+        ids = [o.id for o in registry.outcomes] if registry else []
+        close = difflib.get_close_matches(outcome_id, ids, n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise DataError(f"unknown outcome '{outcome_id}' ({hint}known: {', '.join(ids)})",
+                        studies.folder)
     rows, missing, notes = [], [], []
     for item in studies.studies:
         study = item.study

@@ -120,6 +120,31 @@ def _open_quote(line: str) -> str | None:
     return quote
 
 
+def _text_after_quote(line: str) -> bool:
+    """Whether a quoted value on ``line`` is followed by more text (``title: ""A" B"``,
+    ``year: "2020"x``): libyaml then says "did not find expected key" further down."""
+    i, quote = 0, None
+    while i < len(line):
+        c = line[i]
+        if quote is None:
+            if c == "#" and (i == 0 or line[i - 1] in " \t"):
+                return False
+            if c in "\"'" and (i == 0 or line[:i].rstrip()[-1:] in (":", "-", "[", ",", "{", "")):
+                quote = c
+        elif quote == '"' and c == "\\":
+            i += 1
+        elif c == quote:
+            if quote == "'" and line[i + 1:i + 2] == "'":
+                i += 1
+            else:
+                rest = line[i + 1:].lstrip()
+                if rest and rest[0] not in ",]}:#":
+                    return True
+                quote = None
+        i += 1
+    return False
+
+
 def yaml_hint(text: str, problem: str, line: int | None) -> tuple[str, int | None] | None:
     """A message naming the common cause of a YAML syntax error, and its line: a tab, a
     quote never closed (the line where it opened, not where libyaml noticed), a colon in
@@ -140,6 +165,12 @@ def yaml_hint(text: str, problem: str, line: int | None) -> tuple[str, int | Non
             if not closed:
                 return (f"unclosed quote: the {quote} opened on this line is never closed "
                         f"(add the closing {quote})"), n
+    # libyaml notices it at the next key: look at the few lines up to the error
+    start = max(0, (line or 0) - 4)
+    for n, raw in enumerate(lines[start:line or 0], start=start + 1):
+        if _text_after_quote(raw):
+            return ("text after a closing quote: the quoted value ends before the rest of "
+                    "the line (remove the extra quote, or quote the whole value once)"), n
     if "mapping values are not allowed" in problem and line is not None:
         return ("a colon followed by a space inside an unquoted value: put the value in "
                 "double quotes"), line
