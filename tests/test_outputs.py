@@ -147,7 +147,8 @@ def test_export_writes_through_the_one_atomic_writer(cli, tmp_path, monkeypatch)
     written = []
     real = outputs.write_text
     monkeypatch.setattr(outputs, "write_text", lambda p, t: written.append(p) or real(p, t))
-    r = cli("export", Path(__file__).parent.parent / "examples" / "trials.csv", "--revman", "-o", tmp_path / "out.csv")
+    trials = Path(__file__).parent.parent / "examples" / "trials.csv"
+    r = cli("export", trials, "--revman", "-o", tmp_path / "out.csv")
     assert r.returncode == 0 and written == [str(tmp_path / "out.csv")]
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temporary left
 
