@@ -98,15 +98,17 @@ def _plain_scalar(node, path: str):
     return text
 
 
-def _open_quote(line: str) -> str | None:
-    """The quote character left open at the end of ``line`` (YAML flow scalars), or
-    ``None``: a quote opens only where a value starts (after ``key:``, ``- `` or ``[``)."""
-    i, quote = 0, None
+def _scan_quotes(line: str) -> tuple[str | None, bool]:
+    """The quote character left open at the end of ``line`` (YAML flow scalars) or
+    ``None``, and whether a closed quoted value is followed by more text (``title: ""A"``,
+    ``year: "2020"x``). A quote opens only where a value starts (after ``key:``, ``- ``
+    or ``[``)."""
+    i, quote, after = 0, None, False
     while i < len(line):
         c = line[i]
         if quote is None:
             if c == "#" and (i == 0 or line[i - 1] in " \t"):
-                return None  # a comment
+                return None, after  # a comment
             if c in "\"'" and (i == 0 or line[:i].rstrip()[-1:] in (":", "-", "[", ",", "{", "")):
                 quote = c
         elif quote == '"' and c == "\\":
@@ -115,34 +117,20 @@ def _open_quote(line: str) -> str | None:
             if quote == "'" and line[i + 1:i + 2] == "'":
                 i += 1  # '' is a quote inside single quotes
             else:
+                rest = line[i + 1:].lstrip()
+                after = after or bool(rest and rest[0] not in ",]}:#")
                 quote = None
         i += 1
-    return quote
+    return quote, after
+
+
+def _open_quote(line: str) -> str | None:
+    return _scan_quotes(line)[0]
 
 
 def _text_after_quote(line: str) -> bool:
-    """Whether a quoted value on ``line`` is followed by more text (``title: ""A" B"``,
-    ``year: "2020"x``): libyaml then says "did not find expected key" further down."""
-    i, quote = 0, None
-    while i < len(line):
-        c = line[i]
-        if quote is None:
-            if c == "#" and (i == 0 or line[i - 1] in " \t"):
-                return False
-            if c in "\"'" and (i == 0 or line[:i].rstrip()[-1:] in (":", "-", "[", ",", "{", "")):
-                quote = c
-        elif quote == '"' and c == "\\":
-            i += 1
-        elif c == quote:
-            if quote == "'" and line[i + 1:i + 2] == "'":
-                i += 1
-            else:
-                rest = line[i + 1:].lstrip()
-                if rest and rest[0] not in ",]}:#":
-                    return True
-                quote = None
-        i += 1
-    return False
+    """libyaml says "did not find expected key" further down for these."""
+    return _scan_quotes(line)[1]
 
 
 def yaml_hint(text: str, problem: str, line: int | None) -> tuple[str, int | None] | None:
