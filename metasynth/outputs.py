@@ -238,7 +238,7 @@ def recover(folder: str | os.PathLike) -> None:
     folders of runs killed before they were complete."""
     import glob
 
-    folder = Path(os.path.abspath(folder))
+    folder = Path(os.path.realpath(folder))
     if folder.parent != folder:
         prefix = _sibling_prefix(folder)
         for sibling in folder.parent.glob(glob.escape(prefix) + "*"):
@@ -334,7 +334,8 @@ class OutputSet:
         self.build: Path | None = None
         self.swapped = False
         self._files: dict[str, dict] = {}
-        self._abs = Path(os.path.abspath(self.folder))
+        # a folder reached through a symlink is swapped where it is: the link stays
+        self._abs = Path(os.path.realpath(self.folder))
 
     def __enter__(self) -> OutputSet:
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -471,3 +471,12 @@ def test_output_set_killed_in_the_rename_window_many_times(tmp_path):
     seen = _kill_in_the_rename_window(tmp_path / "reports", 12, seed=12)
     seen |= _kill_in_the_rename_window(tmp_path / "reports", 6, seed=13, mode="renames")
     assert seen == {"old", "new"}
+
+
+def test_a_folder_reached_through_a_symlink_is_swapped_where_it_is(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to("real")
+    _write_set(tmp_path / "link", "old")
+    _write_set(tmp_path / "link", "new")
+    assert (tmp_path / "link").is_symlink() and _assert_whole_set(tmp_path / "real") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
