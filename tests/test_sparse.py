@@ -477,3 +477,66 @@ def test_report_has_the_sparse_section(report_data):
     m = secs["mortality"]
     assert len(m.rows) == 10 and m.agreement.startswith("The methods")
     assert "Shi 2021" in m.trials
+
+
+def test_disagreement_sentence_and_grade_citation(corpus_sparse, report_data):
+    """Mortality: Mantel-Haenszel (with and without 0.5) and Peto give 95% CIs that exclude
+    OR = 1, every random-effects model's includes it. The report's sparse section says so
+    in a sentence, and GRADE's imprecision judgement for the outcome cites the table."""
+    from metasynth.render.text.sparse import agreement_sentence, grade_citation
+
+    ag = corpus_sparse.agreement
+    assert ag.significance_differs and ag.disagree and not ag.direction_differs
+    sentence = agreement_sentence(corpus_sparse)
+    assert sentence.startswith("The methods disagree on whether the effect is statistically "
+                               "significant: the 95% confidence intervals of MH [")
+    assert "and Peto [" in sentence and "exclude an odds ratio of 1" in sentence
+    m = next(s for s in report_data.sparse if s.id == "mortality")
+    assert m.agreement == sentence and m.disagree
+    sec = next(s for s in report_data.outcomes if s.id == "mortality")
+    imp = next(d for d in sec.certainty.domains if d.domain == "imprecision")
+    assert imp.rule.endswith(grade_citation(corpus_sparse))
+    assert "sparse-data table" in imp.rule
+    # the citation does not change the rating: the same proposal without it
+    from metasynth.report.grade import propose
+
+    plan = report_data.plan
+    bare = propose("mortality", sec.result, {}, plan.grade, {})
+    cited = propose("mortality", sec.result, {}, plan.grade, {},
+                    sparse_note=grade_citation(corpus_sparse))
+    b, c = (next(d for d in x.domains if d.domain == "imprecision") for x in (bare, cited))
+    assert (b.proposed, bare.level) == (c.proposed, cited.level)
+    assert c.rule == f"{b.rule}; {grade_citation(corpus_sparse)}"
+
+
+def test_methods_that_agree_are_not_cited(corpus_sparse):
+    """The definition of disagreement on rows that agree (every OR within 1.25-fold, every
+    CI excluding 1): the sentence says they agree, GRADE cites nothing; then one CI made to
+    cross 1, then one estimate moved 1.3-fold."""
+    from dataclasses import replace
+
+    from metasynth.models.sparse.table import _agreement
+    from metasynth.render.text.sparse import agreement_sentence, grade_citation
+
+    def with_rows(rows):
+        return replace(corpus_sparse, rows=tuple(rows), agreement=_agreement(rows))
+
+    agree = [replace(r, estimate=0.5 + 0.01 * i, ci_lower=0.3, ci_upper=0.8)
+             for i, r in enumerate(corpus_sparse.rows)]
+    s = with_rows(agree)
+    assert not s.agreement.disagree
+    assert agreement_sentence(s).startswith("The methods agree: the odds ratios run from 0.50 to")
+    assert grade_citation(s) == ""
+    rows = list(agree)
+    rows[0] = replace(rows[0], ci_lower=0.5, ci_upper=1.2)
+    s2 = with_rows(rows)
+    assert s2.agreement.significance_differs
+    assert ("the 95% confidence interval of MH [0.500, 1.200] includes an odds ratio of 1, "
+            "the other methods' exclude it") in agreement_sentence(s2)
+    assert grade_citation(s2).startswith("the sparse-data methods disagree on whether the "
+                                         "effect is statistically significant")
+    rows = list(agree)
+    rows[0] = replace(rows[0], estimate=0.5 * 1.3 ** 2)   # 0.845 against 0.5..: > 1.25-fold
+    s3 = with_rows(rows)
+    assert s3.agreement.disagree and not s3.agreement.significance_differs
+    assert "more than 1.25-fold apart" in agreement_sentence(s3)

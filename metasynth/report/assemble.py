@@ -67,7 +67,9 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     if unknown:
         raise DataError(f"analysis plan names unknown outcome(s) {', '.join(unknown)}", str(plan_path))
 
-    sections, summary_outcomes, contributes, pooled = [], {}, {}, {}
+    from metasynth.report.sparse import sparse_sections
+
+    sections, summary_outcomes, contributes, pooled, sparse = [], {}, {}, {}, []
     for oid in plan.outcomes:
         definition = studies.registry.outcome(oid)
         table = select_outcome(studies, oid)
@@ -102,8 +104,12 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({options.tau2}, "
                                             f"{name('ci', options.ci)})", result))
         sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, options)
+        # the sparse-data table first: GRADE's imprecision cites it when its methods disagree
+        sp = sparse_sections({oid: result})
+        sparse += sp
         sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides,
-                                endpoint_label.lower())
+                                endpoint_label.lower(),
+                                sparse_note=sp[0].grade_citation if sp else "")
         days = [row.attributes.get("timepoint_days") for row in table.rows
                 if row.id in {s.id for s in result.studies}]
         n = result.counts
@@ -179,9 +185,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
                       bayes_secs, tsa_sec)
     data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified
     data.frame = frame_section(folder, plan, studies, sections, title, options) if has_frame else None
-    from metasynth.report.sparse import sparse_sections
-
-    data.sparse = sparse_sections(pooled)
+    data.sparse = sparse
     return data
 
 

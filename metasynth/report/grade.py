@@ -21,6 +21,11 @@ override in ``studies/grade.yaml``; the report shows proposal and override side 
 - Publication bias: not assessable with fewer than 10 trials (Cochrane Handbook 13.3.5.4):
   not rated down, said so; with 10 or more, reviewers judge (funnel plot, tests).
 - Indirectness: no data-driven rule; 0 unless reviewers say otherwise.
+
+When the sparse-data methods (zero cells handled by every method of ``metasynth sparse``)
+disagree on the outcome, the imprecision judgement cites their table: it does not change
+the rating (the disagreement is not one of GRADE's imprecision criteria), it tells the
+reviewer that the CI depends on how the zero cells are handled.
 """
 
 from __future__ import annotations
@@ -235,10 +240,16 @@ def _publication_bias(result: PoolResult) -> tuple[int, str, str]:
 
 
 def propose(outcome: str, result: PoolResult, rob: dict, grade, overrides: dict,
-            endpoint: str = "death") -> Certainty:
+            endpoint: str = "death", sparse_note: str = "") -> Certainty:
     """The proposal for every domain, then the reviewers' overrides, then the level.
-    ``rob``: {study id: overall judgement} of the assessments made for ``endpoint``."""
+    ``rob``: {study id: overall judgement} of the assessments made for ``endpoint``.
+    ``sparse_note``: the sparse-data table's disagreement (``render.text.sparse.
+    grade_citation``), cited in the imprecision judgement."""
     down, rule, words, ois = _imprecision(result, grade, outcome)
+    if sparse_note:
+        rule += f"; {sparse_note}"
+        if down:
+            words = f"{words} Also, {sparse_note}."
     rules = {
         "risk_of_bias": _risk_of_bias(result, rob, endpoint),
         "inconsistency": _inconsistency(result, grade),
