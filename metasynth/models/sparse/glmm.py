@@ -330,61 +330,13 @@ def _cm_el_heterogeneity(tables, k):
     return max(-2.0 * (-fe.fun - ll_qe), 0.0)
 
 
-def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
-             keep_double_zero: bool = True, beta_fixed: float | None = None,
-             tests: bool = True) -> GLMMFit:
-    """Fit one of metafor's GLMMs for the odds ratio to the 2x2 counts of k trials.
-
-    ``keep_double_zero`` (default True) passes double-zero trials to the likelihood
-    (metafor's ``drop00 = FALSE``); only UM.RS learns from them. ``beta_fixed`` holds
-    the log OR there and maximises over the rest (the profile likelihood, in
-    ``details["deviance"]``), to compare with another program's stopping point.
-    ``tests=False`` leaves out UM.RS's heterogeneity tests (two more Laplace fits, most
-    of its time) for callers that do not show them.
-    """
-    a, n1, c, n2 = _as_arrays(a, n1, c, n2)
-    if not keep_double_zero:
-        keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
-        a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
-    use = _informative(model, a, n1, c, n2)
-    k_used = int(use.sum())
-    # rma.glmm(test = "t") uses k - 1 df with k the trials passed to the model, including
-    # those that carry no information (double-zero trials when drop00 = FALSE)
-    df_t = len(a) - 1
-    n_used = int((n1 + n2)[use].sum())
-    nagq = NAGQ[model]
-    empty = dict(estimate=None, se=None, tau2=None, ci_lower=None, ci_upper=None, z=None,
-                 p=None, ci_t_lower=None, ci_t_upper=None, df_t=max(len(a) - 1, 0),
-                 qe_wald=None, qe_lrt=None, qe_df=0, qe_wald_p=None, qe_lrt_p=None,
-                 loglik=None, trials_used=k_used, participants_used=n_used, nagq=nagq)
-    if (a + c).sum() == 0:
-        return GLMMFit(model, "not_estimable", reason="no_events", **empty)
-    if k_used < 2:
-        return GLMMFit(model, "too_few_trials", reason="fewer_than_two_informative", **empty)
-    # complete separation: in every trial with events the treatment arm has as many (or
-    # as few) of them as the margins allow. Then the likelihood of UM.FS and CM.EL (the
-    # conditional likelihood, which UM.FS's free study intercepts reproduce) keeps rising
-    # as the log OR goes to +-infinity: no finite estimate exists. CM.AL's binomial
-    # approximation ignores the upper margin min(n1, m) and diverges only when every
-    # trial's events are all in one arm; UM.RS's random intercepts bound its likelihood.
-    m = a + c
-    info = (m > 0) & (m < n1 + n2)
-    if model == "CM.AL":
-        hi, lo = m, np.zeros_like(m)
-    else:
-        hi, lo = np.minimum(n1, m), np.maximum(0.0, m - n2)
-    separated = info.any() and (np.all(a[info] == hi[info]) or np.all(a[info] == lo[info]))
-    if separated and model != "UM.RS":
-        return GLMMFit(model, "not_estimable", reason="separation", **empty)
-    if model in ("CM.EL", "CM.AL", "UM.FS"):
-        a, n1, c, n2 = a[use], n1[use], c[use], n2[use]
+def _problem(model, a, n1, c, n2):
+    """The deviance of ``model`` on these trials as an ``_Objective`` (per-trial terms),
+    with its start and where the SDs, the log OR and tau sit in the parameter vector:
+    ``(obj, x0, n_sd, i_beta, i_tau, extra)`` (``extra``: CM.EL's tables)."""
     k = len(a)
-    wald, lrt, qdf = (_heterogeneity(model, a, n1, c, n2) if model in ("UM.FS", "CM.AL")
-                      else (None, None, k - 1))
-    if model == "UM.RS" and k > 1 and tests:
-        wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
-    qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
-
+    nagq = NAGQ[model]
+    tables = None
     if model == "UM.FS":
         x = np.column_stack([a, c])
         n = np.column_stack([n1, n2])
@@ -446,6 +398,101 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         b0, _, _ = G.logistic_fit(np.ones((k, 1)), a, a + c, offset=np.log(n1 / n2))
         x0 = np.array([0.3, b0[0]])
         n_sd, i_beta, i_tau = 1, 1, 0
+
+    return obj, x0, n_sd, i_beta, i_tau, tables
+
+
+def _screen(model, a, n1, c, n2):
+    """The trials the model uses and the fits that need no optimisation: ``(use, empty,
+    early)`` with ``empty`` the GLMMFit fields of a fit without an estimate and ``early``
+    a GLMMFit when the model cannot be fitted (no events, too few trials, separation),
+    else None."""
+    use = _informative(model, a, n1, c, n2)
+    k_used = int(use.sum())
+    n_used = int((n1 + n2)[use].sum())
+    empty = dict(estimate=None, se=None, tau2=None, ci_lower=None, ci_upper=None, z=None,
+                 p=None, ci_t_lower=None, ci_t_upper=None, df_t=max(len(a) - 1, 0),
+                 qe_wald=None, qe_lrt=None, qe_df=0, qe_wald_p=None, qe_lrt_p=None,
+                 loglik=None, trials_used=k_used, participants_used=n_used, nagq=NAGQ[model])
+    if (a + c).sum() == 0:
+        return use, empty, GLMMFit(model, "not_estimable", reason="no_events", **empty)
+    if k_used < 2:
+        return use, empty, GLMMFit(model, "too_few_trials", reason="fewer_than_two_informative",
+                                   **empty)
+    # complete separation: in every trial with events the treatment arm has as many (or
+    # as few) of them as the margins allow. Then the likelihood of UM.FS and CM.EL (the
+    # conditional likelihood, which UM.FS's free study intercepts reproduce) keeps rising
+    # as the log OR goes to +-infinity: no finite estimate exists. CM.AL's binomial
+    # approximation ignores the upper margin min(n1, m) and diverges only when every
+    # trial's events are all in one arm; UM.RS's random intercepts bound its likelihood.
+    m = a + c
+    info = (m > 0) & (m < n1 + n2)
+    if model == "CM.AL":
+        hi, lo = m, np.zeros_like(m)
+    else:
+        hi, lo = np.minimum(n1, m), np.maximum(0.0, m - n2)
+    separated = info.any() and (np.all(a[info] == hi[info]) or np.all(a[info] == lo[info]))
+    if separated and model != "UM.RS":
+        return use, empty, GLMMFit(model, "not_estimable", reason="separation", **empty)
+    return use, empty, None
+
+
+def _fitted(model, par, dmin, converged, boundary, var, level, empty, n_sd, i_beta, i_tau,
+            wald=None, lrt=None):
+    """The GLMMFit at the maximum ``par`` (deviance ``dmin``), ``var`` the variance of the
+    log OR from the Hessian."""
+    if not np.isfinite(var) or var <= 0:
+        return GLMMFit(model, "not_estimable", reason="singular_hessian", **empty)
+    df_t = empty["df_t"]
+    qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
+    est = float(par[i_beta])
+    se = float(np.sqrt(var))
+    tau = abs(par[i_tau])
+    crit = float(norm_quantile(1 - (1 - level) / 2))
+    tcrit = _t_crit(level, df_t) if df_t > 0 else float("nan")
+    zval = est / se
+    status = "tau2_boundary" if boundary else ("ok" if converged else "not_converged")
+    return GLMMFit(
+        model, status, est, se, 0.0 if boundary else float(tau ** 2),
+        est - crit * se, est + crit * se, float(zval), float(norm_sf2(np.array(zval))),
+        est - tcrit * se, est + tcrit * se, df_t,
+        wald, lrt, qdf, _chi2_sf(wald, qdf), _chi2_sf(lrt, qdf), -dmin / 2.0,
+        empty["trials_used"], empty["participants_used"], NAGQ[model],
+        reason=None, details={"sd_parameters": [float(abs(v)) for v in par[:n_sd]],
+                              "deviance": float(dmin)})
+
+
+def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
+             keep_double_zero: bool = True, beta_fixed: float | None = None,
+             tests: bool = True) -> GLMMFit:
+    """Fit one of metafor's GLMMs for the odds ratio to the 2x2 counts of k trials.
+
+    ``keep_double_zero`` (default True) passes double-zero trials to the likelihood
+    (metafor's ``drop00 = FALSE``); only UM.RS learns from them. ``beta_fixed`` holds
+    the log OR there and maximises over the rest (the profile likelihood, in
+    ``details["deviance"]``), to compare with another program's stopping point.
+    ``tests=False`` leaves out UM.RS's heterogeneity tests (two more Laplace fits, most
+    of its time) for callers that do not show them.
+    """
+    a, n1, c, n2 = _as_arrays(a, n1, c, n2)
+    if not keep_double_zero:
+        keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+        a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
+    # rma.glmm(test = "t") uses k - 1 df with k the trials passed to the model, including
+    # those that carry no information (double-zero trials when drop00 = FALSE)
+    use, empty, early = _screen(model, a, n1, c, n2)
+    if early is not None:
+        return early
+    if model in ("CM.EL", "CM.AL", "UM.FS"):
+        a, n1, c, n2 = a[use], n1[use], c[use], n2[use]
+    k = len(a)
+    wald, lrt = (_heterogeneity(model, a, n1, c, n2)[:2] if model in ("UM.FS", "CM.AL")
+                 else (None, None))
+    if model == "UM.RS" and k > 1 and tests:
+        wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
+
+    obj, x0, n_sd, i_beta, i_tau, tables = _problem(model, a, n1, c, n2)
+    if model == "CM.EL":
         lrt = _cm_el_heterogeneity(tables, k)
 
     hold = ()
@@ -456,8 +503,6 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
     if beta_fixed is not None:
         return GLMMFit(model, "profile", reason=None, **{**empty, "estimate": beta_fixed,
                        "loglik": -dmin / 2.0}, details={"deviance": dmin})
-    tau = abs(par[i_tau])
-    boundary = i_tau in fixed
     # SE from the Hessian of the deviance (lme4: V = (H / 2)^-1; metafor's CM.EL: the
     # Hessian of -ll). An SD held at 0 is left out: the deviance is even in it, so the
     # cross derivatives vanish there.
@@ -467,19 +512,5 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         var = float(V[list(idx).index(i_beta), list(idx).index(i_beta)])
     except np.linalg.LinAlgError:
         var = float("nan")
-    if not np.isfinite(var) or var <= 0:
-        return GLMMFit(model, "not_estimable", reason="singular_hessian", **empty)
-    est = float(par[i_beta])
-    se = float(np.sqrt(var))
-    crit = float(norm_quantile(1 - (1 - level) / 2))
-    tcrit = _t_crit(level, df_t) if df_t > 0 else float("nan")
-    zval = est / se
-    status = "tau2_boundary" if boundary else ("ok" if converged else "not_converged")
-    return GLMMFit(
-        model, status, est, se, 0.0 if boundary else float(tau ** 2),
-        est - crit * se, est + crit * se, float(zval), float(norm_sf2(np.array(zval))),
-        est - tcrit * se, est + tcrit * se, df_t,
-        wald, lrt, qdf, _chi2_sf(wald, qdf), _chi2_sf(lrt, qdf), -dmin / 2.0,
-        k_used, n_used, nagq,
-        reason=None, details={"sd_parameters": [float(abs(v)) for v in par[:n_sd]],
-                              "deviance": dmin})
+    return _fitted(model, par, dmin, converged, i_tau in fixed, var, level, empty, n_sd,
+                   i_beta, i_tau, wald, lrt)
