@@ -161,10 +161,26 @@ def pool_by(x, by: str | None = None, outcome: str | None = None, *,
 
 
 def leave_one_out(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
-                  **options) -> SubsetAnalysis:
-    """The pooled result without each study in turn (metafor ``leave1out``)."""
+                  glmm: str | None = None, **options) -> SubsetAnalysis:
+    """The pooled result without each study in turn (metafor ``leave1out``).
+
+    ``glmm`` ("UM.FS", "UM.RS", "CM.EL", "CM.AL"): the binomial-normal GLMM of the sparse
+    table refitted without each trial with 2x2 counts, double-zero trials kept, all k
+    refits in one batched optimisation (``models.sparse.glmm.leave_one_out_glmm``); odds
+    ratios."""
     result = fitted(x, outcome, spec, **options)
-    return subsets.leave_one_out(result.effects, result.spec)
+    if glmm is None:
+        return subsets.leave_one_out(result.effects, result.spec)
+    from dataclasses import replace
+
+    from metasynth.models.sparse.glmm import GLMM_MODELS, leave_one_out_glmm
+
+    if glmm not in GLMM_MODELS:
+        raise DataError(f"unknown GLMM {glmm!r}: one of {', '.join(GLMM_MODELS)}")
+    rows, (a, n1, c, n2) = _two_by_two(result)
+    fits = leave_one_out_glmm(a, n1, c, n2, glmm, result.spec.level)
+    return subsets.glmm_subsets(fits, [r.label for r in rows], replace(result.spec, measure="OR"),
+                                "leave-one-out", glmm)
 
 
 def cumulative(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
@@ -352,6 +368,18 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
     return replace(fit, spec=spec, counts=result.counts)
 
 
+def _two_by_two(result: PoolResult):
+    """The trials with 2x2 counts and their counts (a, n1, c, n2), for the sparse-data
+    models; a one-line error if none has them."""
+    table = result.effects.table
+    rows = [r for r in table.rows if r.has_counts]
+    if not rows:
+        raise DataError("no trial reports 2x2 counts for this outcome: the sparse-data "
+                        "models need them", table.source or None)
+    return rows, tuple([getattr(r, f) for r in rows] for f in
+                       ("treatment_events", "treatment_total", "control_events", "control_total"))
+
+
 def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
            timings: bool = False, tests_for: tuple[str, ...] | None = None, **options):
     """Every sparse-data method side by side on the trials of a pooled result (see
@@ -369,13 +397,8 @@ def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
 
     result = fitted(x, outcome, spec, **options)
     table = result.effects.table
-    rows = [r for r in table.rows if r.has_counts]
-    if not rows:
-        raise DataError("no trial reports 2x2 counts for this outcome: the sparse-data "
-                        "models need them", table.source or None)
+    rows, (a, n1, c, n2) = _two_by_two(result)
     sub = replace(table, rows=tuple(rows))
-    a, n1, c, n2 = ([getattr(r, f) for r in rows] for f in
-                    ("treatment_events", "treatment_total", "control_events", "control_total"))
     return sparse_table(a, n1, c, n2, labels=[r.label for r in rows], spec=result.spec,
                         table=sub, outcome=table.outcome_label or table.outcome,
                         counts=result.counts, timings=timings,

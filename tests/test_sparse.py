@@ -540,3 +540,114 @@ def test_methods_that_agree_are_not_cited(corpus_sparse):
     s3 = with_rows(rows)
     assert s3.agreement.disagree and not s3.agreement.significance_differs
     assert "more than 1.25-fold apart" in agreement_sentence(s3)
+
+
+# ------------------------------------------------------ GLMM leave-one-out ----------
+
+GLMMLOO = json.loads((FIX / "glmm_loo.json").read_text())
+
+
+def _loo_cases():
+    out = []
+    for c in GLMMLOO["cases"]:
+        cheap = c["dataset"] == "hine1989" and c["model"] == "CM.AL"
+        out.append(pytest.param(c, id=f"{c['dataset']}-{c['model']}",
+                                marks=[] if cheap else [pytest.mark.exhaustive]))
+    return out
+
+
+def _separate(case, model, i):
+    a, n1, c, n2 = (np.delete(np.asarray(v, float), i) for v in _counts(case))
+    return fit_glmm(a, n1, c, n2, model, tests=False)
+
+
+@pytest.mark.parametrize("case", _loo_cases())
+def test_glmm_leave_one_out_one_batched_call(case, monkeypatch):
+    """All k refits in one call of the batched optimiser (fit_glmm is not called), the same
+    fits as k separate fit_glmm calls, and rma.glmm refitted in a loop in R
+    (make_glmm_loo_fixtures.R, tight glmer control).
+
+    Against the separate fits: the estimate to 1e-7 relative and tau² to 1e-8 absolute, the
+    SE to 2e-6. Not 1e-8: at the maximum the deviance is flat to its rounding (1e-14 on a
+    deviance of 5-50) over +-1e-8 in the log OR, so two runs of the same optimiser that
+    take other steps stop that far apart with equal deviances (CM.AL without Dilogo 2021:
+    log ORs 1.2e-8 apart, 5.6e-8 relative, deviances equal to 1e-15); the SE is a central-difference Hessian
+    (h = 1e-4), whose rounding noise is ~1e-6 relative. Against rma.glmm: 1e-5 relative
+    (tau² relative to max(tau², 1e-4)), the SE where lme4 computed it from the Hessian
+    (for UM.FS without Monsel 2022, lme4's Hessian is degenerate and its RX fallback gives
+    0.307 against the ML 0.510); UM.RS, where glmer warns of a singular Hessian
+    on every subset and its SE falls back to the RX approximation, is checked by the
+    likelihood (metasynth's maximum at least as high as at rma.glmm's estimate)."""
+    from metasynth.models.sparse import glmm as GL
+
+    model = case["model"]
+    calls = {"batch": 0, "fit_glmm": 0}
+    real_batch, real_fit = GL._minimise_batch, GL.fit_glmm
+
+    def count_batch(*args, **kw):
+        if not kw.get("_restart"):
+            calls["batch"] += 1
+        return real_batch(*args, **kw)
+
+    def count_fit(*args, **kw):
+        calls["fit_glmm"] += 1
+        return real_fit(*args, **kw)
+
+    monkeypatch.setattr(GL, "_minimise_batch", count_batch)
+    monkeypatch.setattr(GL, "fit_glmm", count_fit)
+    loo = GL.leave_one_out_glmm(*_counts(case), model)
+    monkeypatch.undo()
+    assert calls == {"batch": 1, "fit_glmm": 0}
+    assert len(loo) == len(case["leave_one_out"])
+    for i, (g, r) in enumerate(zip(loo, case["leave_one_out"])):
+        s = _separate(case, model, i)
+        assert g.status == s.status
+        assert g.estimate == pytest.approx(s.estimate, rel=1e-7)
+        assert g.tau2 == pytest.approx(s.tau2, abs=1e-8)
+        assert g.se == pytest.approx(s.se, rel=2e-6)
+        assert g.trials_used == s.trials_used and g.participants_used == s.participants_used
+        assert r["error"] is None
+        if model == "UM.RS":
+            a, n1, c, n2 = (np.delete(np.asarray(v, float), i) for v in _counts(case))
+            p = fit_glmm(a, n1, c, n2, model, beta_fixed=r["estimate"], tests=False)
+            assert g.details["deviance"] <= p.details["deviance"] + 1e-8
+            continue
+        assert _rel(g.estimate, r["estimate"]) < REL
+        assert abs(g.tau2 - r["tau2"]) / max(r["tau2"], 1e-4) < REL
+        # where lme4's finite-difference Hessian is not positive definite it falls back to
+        # the RX approximation (which treats the SDs as known): that SE is not the ML one
+        if not any("falling back to var-cov estimated from RX" in w for w in r["warnings"]):
+            assert _rel(g.se, r["se"]) < REL
+
+
+def test_api_glmm_leave_one_out(corpus_sparse):
+    """``api.leave_one_out(result, glmm=...)``: the sparse table's GLMM without each trial,
+    odds ratios, with the left-out trial's label; leaving out the double-zero trial (which
+    UM.FS cannot use) gives the full fit."""
+    from metasynth import api
+
+    res = api.pool("studies/")
+    loo = api.leave_one_out(res, glmm="CM.AL")
+    assert loo.glmm == "CM.AL" and loo.spec.measure == "OR" and loo.kind == "leave-one-out"
+    rows = {r.label: r for r in loo.rows}
+    full = corpus_sparse.row("CM.AL")
+    assert rows["Shi 2021"].estimate == pytest.approx(full.estimate, rel=1e-6)
+    assert rows["Shi 2021"].k == full.trials_used
+    assert all(r.k == full.trials_used - 1 for lab, r in rows.items() if lab != "Shi 2021")
+    assert "GLMM CM.AL" in loo.summary()
+    with pytest.raises(Exception, match="unknown GLMM"):
+        api.leave_one_out(res, glmm="UM.XX")
+
+
+@pytest.mark.exhaustive
+def test_cm_el_leave_one_out_matches_separate_fits():
+    """CM.EL (no rma.glmm oracle: see make_glmm_loo_fixtures.R) through the same batched
+    optimiser, its terms evaluated row by row: the same fits as separate fit_glmm calls."""
+    from metasynth.models.sparse.glmm import leave_one_out_glmm
+
+    case = next(c for c in GLMMLOO["cases"] if c["dataset"] == "hine1989")
+    for i, g in enumerate(leave_one_out_glmm(*_counts(case), "CM.EL")):
+        s = _separate(case, "CM.EL", i)
+        assert g.status == s.status
+        assert g.estimate == pytest.approx(s.estimate, rel=1e-7)
+        assert g.se == pytest.approx(s.se, rel=2e-6)
