@@ -573,11 +573,14 @@ def test_glmm_leave_one_out_one_batched_call(case, monkeypatch):
     take other steps stop that far apart with equal deviances (CM.AL without Dilogo 2021:
     log ORs 1.2e-8 apart, 5.6e-8 relative, deviances equal to 1e-15); the SE is a central-difference Hessian
     (h = 1e-4), whose rounding noise is ~1e-6 relative. Against rma.glmm: 1e-5 relative
-    (tau² relative to max(tau², 1e-4)), the SE where lme4 computed it from the Hessian
+    (tau² relative to max(tau², 1e-4); CM.EL's SE, from numDeriv on integrate(), 1e-2), the
+    SE where lme4 computed it from the Hessian
     (for UM.FS without Monsel 2022, lme4's Hessian is degenerate and its RX fallback gives
     0.307 against the ML 0.510); UM.RS, where glmer warns of a singular Hessian
     on every subset and its SE falls back to the RX approximation, is checked by the
-    likelihood (metasynth's maximum at least as high as at rma.glmm's estimate)."""
+    likelihood (metasynth's maximum at least as high as at rma.glmm's estimate), as are the
+    CM.EL subsets where rma.glmm fails or stops short of tau² = 0 (CM.EL's terms are
+    evaluated row by row, not vectorised, in the same batched optimiser)."""
     from metasynth.models.sparse import glmm as GL
 
     model = case["model"]
@@ -606,17 +609,28 @@ def test_glmm_leave_one_out_one_batched_call(case, monkeypatch):
         assert g.tau2 == pytest.approx(s.tau2, abs=1e-8)
         assert g.se == pytest.approx(s.se, rel=2e-6)
         assert g.trials_used == s.trials_used and g.participants_used == s.participants_used
-        assert r["error"] is None
-        if model == "UM.RS":
-            a, n1, c, n2 = (np.delete(np.asarray(v, float), i) for v in _counts(case))
-            p = fit_glmm(a, n1, c, n2, model, beta_fixed=r["estimate"], tests=False)
-            assert g.details["deviance"] <= p.details["deviance"] + 1e-8
+        # rma.glmm failed (CM.EL: nlminb, or a Hessian it cannot invert), or stopped short of
+        # tau² = 0 (CM.EL: tau² < 1e-3 with an SE of 1e-4 to 1e-7, its Hessian there), or
+        # warned of a singular Hessian (UM.RS, every subset): metasynth gives a fit whose
+        # likelihood is at least as high as at rma.glmm's estimate
+        short = model == "CM.EL" and r.get("tau2") is not None and r["tau2"] < 1e-3
+        if r["error"] is not None or short or model == "UM.RS":
+            assert g.status in ("ok", "tau2_boundary")
+            if r.get("estimate") is not None:
+                a, n1, c, n2 = (np.delete(np.asarray(v, float), i) for v in _counts(case))
+                p = fit_glmm(a, n1, c, n2, model, beta_fixed=r["estimate"], tests=False)
+                assert g.details["deviance"] <= p.details["deviance"] + 1e-8
             continue
         assert _rel(g.estimate, r["estimate"]) < REL
         assert abs(g.tau2 - r["tau2"]) / max(r["tau2"], 1e-4) < REL
         # where lme4's finite-difference Hessian is not positive definite it falls back to
         # the RX approximation (which treats the SDs as known): that SE is not the ML one
-        if not any("falling back to var-cov estimated from RX" in w for w in r["warnings"]):
+        # CM.EL (default control): metafor's SE is numDeriv's Hessian of a likelihood
+        # integrated by integrate() to rel.tol 1.2e-4 (test_cm_el_matches_or_beats_rma_glmm:
+        # its noise reaches the SE at up to 6e-3; here 2e-4)
+        if model == "CM.EL":
+            assert _rel(g.se, r["se"]) < 1e-2
+        elif not any("falling back to var-cov estimated from RX" in w for w in r["warnings"]):
             assert _rel(g.se, r["se"]) < REL
 
 
@@ -638,16 +652,3 @@ def test_api_glmm_leave_one_out(corpus_sparse):
     with pytest.raises(Exception, match="unknown GLMM"):
         api.leave_one_out(res, glmm="UM.XX")
 
-
-@pytest.mark.exhaustive
-def test_cm_el_leave_one_out_matches_separate_fits():
-    """CM.EL (no rma.glmm oracle: see make_glmm_loo_fixtures.R) through the same batched
-    optimiser, its terms evaluated row by row: the same fits as separate fit_glmm calls."""
-    from metasynth.models.sparse.glmm import leave_one_out_glmm
-
-    case = next(c for c in GLMMLOO["cases"] if c["dataset"] == "hine1989")
-    for i, g in enumerate(leave_one_out_glmm(*_counts(case), "CM.EL")):
-        s = _separate(case, "CM.EL", i)
-        assert g.status == s.status
-        assert g.estimate == pytest.approx(s.estimate, rel=1e-7)
-        assert g.se == pytest.approx(s.se, rel=2e-6)

@@ -178,7 +178,8 @@ def _minimise(obj: _Objective, x0, n_sd, hold=(), ftol: float | None = None, max
                 fixed.add(j)
                 f0 = obj(x)
         g, H, idx = obj.grad_hess(x, h=1e-5, fixed=fixed)
-        if np.max(np.abs(g)) < 1e-8:
+        # (every coordinate held, e.g. a profile at tau = 0 of a model without others)
+        if not g.size or np.max(np.abs(g)) < 1e-8:
             converged = True
             break
         lam = max(lam / 10.0, 0.0)
