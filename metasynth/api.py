@@ -90,7 +90,7 @@ def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
         options["outcome"] = outcome
     spec = resolve_spec(spec, **options)
     table = study_table(data, spec.outcome, spec.alternative)
-    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells), spec)
+    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells, spec.smd), spec)
 
 
 def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
@@ -108,11 +108,14 @@ def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
 
 def pool_revman(analysis: RevManAnalysis, *, spec: AnalysisSpec | None = None,
                 **options) -> PoolResult:
-    """Pool a dichotomous RevMan analysis with RevMan 5's settings for it (its method,
-    measure and CI level on the ``revman5`` preset: see ``RevManAnalysis.spec_options``),
-    ``options`` on top. Subgroups: ``pool_by(result, "subgroup")``."""
+    """Pool a RevMan analysis (dichotomous, continuous, generic inverse variance or O - E
+    and variance) with RevMan's settings for it (its method, measure and CI level on the
+    ``revman5`` preset, and a data package's tau² estimator and CI method: see
+    ``RevManAnalysis.spec_options``), ``options`` on top. Subgroups:
+    ``pool_by(result, "subgroup")``."""
     spec = spec or resolve(analysis.spec_options(), options)
-    return pool_effects(effect_sizes(analysis.table(), spec.measure, spec.zero_cells), spec)
+    table = analysis.table()
+    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells, spec.smd), spec)
 
 
 def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
@@ -127,7 +130,7 @@ def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
         if new == x.spec:
             return x
         table = x.effects.table
-        return pool_effects(effect_sizes(table, new.measure, new.zero_cells), new)
+        return pool_effects(effect_sizes(table, new.measure, new.zero_cells, new.smd), new)
     return pool(x, outcome, spec=spec, **options)
 
 
