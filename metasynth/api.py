@@ -18,15 +18,15 @@ from pathlib import Path
 
 import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
 from metasynth.effects.binary import EffectSizes
-from metasynth.effects.measures import is_ratio
+from metasynth.effects.measures import BINARY, is_ratio
 from metasynth.effects.sizes import effect_sizes
-from metasynth.errors import DataError
+from metasynth.errors import DataError, UsageError
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
-from metasynth.plan.options import OUTCOME
+from metasynth.plan.options import OUTCOME, TAU_SCALE
 from metasynth.plan.resolve import OptionError, parameter, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
@@ -223,8 +223,9 @@ def influence(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None
 
 def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
                       force: bool = False, **options) -> dict:
-    """Egger, Peters-type, Begg (and Harbord for OR) tests and trim-and-fill (L0, R0);
-    each entry is a result or the reason it was not run (fewer than 10 studies)."""
+    """Egger, Peters-type (binary measures), Begg (and Harbord for OR) tests and
+    trim-and-fill (L0, R0); each entry is a result or the reason it was not run (fewer
+    than 10 studies, or a test not defined for the measure)."""
     from metasynth.models.robustness import small_study as ss
 
     result = fitted(x, outcome, spec, **options)
@@ -239,7 +240,13 @@ def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | Non
         runs["harbord"] = lambda: ss.harbord(effects, force=force)
     out = {}
     rows = [r for r, inc in zip(effects.table.rows, effects.included) if inc]
-    if any(r.treatment_total is None or r.control_total is None for r in rows):
+    if spec.measure not in BINARY:
+        # Peters et al. (2006, JAMA 295:676) and Harbord et al. (2006, Stat Med 25:3443)
+        # are built on 2x2 counts (the log odds ratio's variance and its score test)
+        runs.pop("peters")
+        out["peters"] = (f"the Peters test is for binary outcomes (log OR or RR on 1/n; "
+                         f"Peters et al. 2006), not for {spec.measure}: use Egger's test")
+    elif any(r.treatment_total is None or r.control_total is None for r in rows):
         runs.pop("peters")
         out["peters"] = ("the Peters-type test regresses on 1/n, and a study that "
                          "enters with only its reported estimate gives no sample size")
@@ -313,8 +320,10 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
     pooled result: posterior of the pooled effect, of tau, of a new trial's effect and of
     each trial's effect (shrinkage), with P(effect < t) for the spec's thresholds (ratio
     scale for RR/OR, difference scale for RD). The prior is the spec's (``tau_prior``,
-    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. The
-    result carries the spec and the pooled result's counts."""
+    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. For a
+    mean difference the half-normal or half-Cauchy scale must be given (``tau_scale``,
+    in the outcome's units): the default is for log ratios. The result carries the spec
+    and the pooled result's counts."""
     import math
     from dataclasses import replace
 
@@ -322,6 +331,16 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
 
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
+    if (spec.measure == "MD" and prior is None and "tau_scale" not in options
+            and spec.tau_prior in ("half-normal", "half-cauchy")
+            and spec.tau_scale == TAU_SCALE.default):
+        # the default scale (0.5) is meant for log ratios (Röver et al. 2021); tau of a
+        # mean difference is in the outcome's units, where 0.5 can be anything from vague
+        # to dogmatic, so the scale must be chosen in those units
+        raise UsageError(f"the {spec.tau_prior} prior's default scale for tau "
+                         f"({TAU_SCALE.default:g}) is for log ratios; a mean difference is in "
+                         "the outcome's units: give --tau-scale in those units (a plausible "
+                         "between-trial SD) or --tau-prior uniform")
     idx = _ordered_included(effects)
     ratio = is_ratio(spec.measure)
     probs = {f"P({spec.measure} < {t:g})": (math.log(t) if ratio else t) for t in spec.thresholds}
@@ -343,7 +362,9 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
     if spec.measure != "RR":
-        raise DataError("trial sequential analysis is implemented for risk ratios (measure RR)")
+        raise DataError(f"trial sequential analysis is implemented for risk ratios (measure "
+                        f"RR), not {spec.measure}: its required information size is built "
+                        "on a control risk and a relative risk reduction")
     idx = _ordered_included(effects)
     rows = effects.table.rows
     plan = TSAPlan(spec.control_risk, spec.relative_risk_reduction, spec.alpha, spec.beta,

@@ -659,7 +659,8 @@ def _bayes(args) -> int:
 
     _figure_paths(args, "output", "forest")
     try:
-        result = api.bayes(args.path, spec=_spec(args))
+        typed = {"tau_scale": args.tau_scale} if hasattr(args, "tau_scale") else {}
+        result = api.bayes(args.path, spec=_spec(args), **typed)
     except ValueError as err:
         raise UsageError(str(err)) from None
     _emit(args, result)

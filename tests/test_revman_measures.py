@@ -88,7 +88,7 @@ def test_records_reported_hr(cli, tmp_path):
     assert [s["source"] for s in doc["studies"]] == ["none", "reported"]
 
 
-SLOW = pytest.mark.exhaustive  # about 5 CPU-s together: each imports and draws a forest
+SLOW = pytest.mark.exhaustive  # about 6 CPU-s together: each imports and draws a forest
 REVMAN_CASES = [  # file, analysis, measure, data source, flags that give the file's settings
     pytest.param(CD016297, "1.1", "SMD", "means", ["--tau2", "REML", "--ci", "hksj"],
                  marks=SLOW),
@@ -97,7 +97,7 @@ REVMAN_CASES = [  # file, analysis, measure, data source, flags that give the fi
     pytest.param(CD016297, "1.2", "SMD", "reported", ["--tau2", "REML", "--ci", "wald"],
                  marks=SLOW),
     pytest.param(REVMAN / "Fleiss1993_CR.csv", "1.2", "MD", "means", [], marks=SLOW),
-    (SYNTHETIC, "1.1", "HR", "o-e/v", ["--common-method", "Peto"]),
+    pytest.param(SYNTHETIC, "1.1", "HR", "o-e/v", ["--common-method", "Peto"], marks=SLOW),
     pytest.param(SYNTHETIC, "1.2", "HR", "reported", [], marks=SLOW),
 ]
 
