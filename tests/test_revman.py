@@ -416,6 +416,23 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert exit_.value.code == 2
 
 
+def test_export_revman_writes_each_data_type(tmp_path):
+    """RevMan's data rows carry each data type's own inputs: means and SDs, or the log
+    estimate and its SE; read back, they pool to the same numbers."""
+    for source, analysis, measure in (("CD016297-analysis-data.zip", "1.1", "SMD"),
+                                      ("synthetic-package/synthetic-data-rows.csv", "1.2", "HR")):
+        path = tmp_path / f"export-{analysis}.csv"
+        assert main(["export", str(FIXTURES / source), "--analysis", analysis, "--revman",
+                     "-o", str(path)]) == 0
+        back = read_revman(path).analyses[0]
+        original = read_revman(FIXTURES / source).analysis(analysis)
+        keys = ("mean_1", "sd_1", "total_1", "mean_2", "sd_2", "total_2") if measure == "SMD" \
+            else ("giv_effect", "giv_se")
+        for a, b in zip(back.rows, original.rows, strict=True):
+            assert [a.data[k] for k in keys] == pytest.approx([b.data[k] for k in keys],
+                                                              rel=1e-14)
+
+
 def test_export_revman_round_trip(tmp_path, capsys):
     path = tmp_path / "export.csv"
     assert main(["export", str(FIXTURES / "Fleiss1993.rm5"), "--analysis", "1.1", "--revman",
@@ -441,6 +458,16 @@ R_CASES = [
                                                 "--het-q", "iv", "--level", "0.9"]),
     ("../data/double_zero.csv", None, []),  # metasynth's defaults: REML, HKSJ, raw-count MH
     ("../data/bcg.csv", None, ["--measure", "OR", "--to", "all", "--tau2", "SJ"]),
+    # the other data types: RevMan's SMD under REML and HKSJ, generic inverse variance,
+    # a fixed-effect MD, O - E and V by Peto, log HRs with SEs, metafor's SMD, ROM
+    ("CD016297-analysis-data.zip", "1.1", []),
+    ("CD016297-analysis-data.zip", "1.6", []),
+    ("Fleiss1993_CR.csv", "1.2", []),
+    ("synthetic-package/synthetic-data-rows.csv", "1.1", []),
+    ("synthetic-package/synthetic-data-rows.csv", "1.2", ["--tau2", "REML"]),
+    ("../metafor-continuous/normand1999.csv", None, ["--measure", "SMD"]),
+    ("../metafor-continuous/normand1999.csv", None, ["--measure", "ROM", "--tau2", "PM",
+                                                     "--ci", "hksj-adhoc"]),
 ]
 
 
