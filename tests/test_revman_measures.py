@@ -82,6 +82,7 @@ def test_records_pool_json_and_forest(cli, tmp_path, measure):
                out).returncode == 0 and out.stat().st_size > 0
 
 
+@pytest.mark.exhaustive
 def test_records_reported_hr(cli, tmp_path):
     doc = _json(cli, _records(tmp_path), "--outcome", "mortality", "--measure", "HR")
     assert doc["k"] == 1
