@@ -103,21 +103,6 @@ def _within_weight(group, study: str, random: bool) -> float:
     return 100 * w[study] / sum(w.values())
 
 
-def _hksj_subgroup_test(by) -> tuple[float, float, float]:
-    """RevMan Web's test for subgroup differences after HKSJ fits: Q between the subgroup
-    estimates weighted by their HKSJ standard errors (metasynth's ``pool_by`` test, as
-    metafor's and R meta's, weighs them by the Wald SEs; checked on all 11 HKSJ analyses
-    with subgroups of CD016297). Q, P and I² from metasynth's subgroup fits."""
-    from scipy.stats import chi2
-
-    mu = [g.random.theta for _, g in by.groups]
-    w = [1 / g.random.se**2 for _, g in by.groups]
-    mean = sum(wi * m for wi, m in zip(w, mu)) / sum(w)
-    q = sum(wi * (m - mean) ** 2 for wi, m in zip(w, mu))
-    df = len(mu) - 1
-    return q, float(chi2.sf(q, df)), max(0.0, 100 * (q - df) / q) if q > 0 else 0.0
-
-
 def _no_result(a) -> bool:
     """RevMan Web's package of Fleiss 1993 stores 0 for every result of its SMD analysis
     (effect, CI, Chi², Z, P and each study's weight and CI): RevMan computed nothing."""
@@ -206,8 +191,6 @@ def compare_all(reviews, only=None) -> tuple[list[dict], list[str]]:
                 t = a.subgroup_test
                 if t is not None and by.test is not None:
                     q, df, p, i2 = by.test.Q, by.test.df, by.test.p, by.test.I2
-                    if a.random and result.spec.ci == "hksj":
-                        q, p, i2 = _hksj_subgroup_test(by)
                     for name, got, stored in (("chi2", q, t.chi2), ("df", df, t.df),
                                               ("p_chi2", p, t.p), ("i2", i2, t.i2)):
                         check(f"{where} subgroup differences", name, float(got), stored, fname,
@@ -329,6 +312,12 @@ def test_revman_web_hksj_conventions(reviews):
     assert hksj.random.p == pytest.approx(3.4617e-4, rel=1e-3)  # t with 12 df
     wald = api.pool_revman(a, ci="wald")
     assert wald.random.p == pytest.approx(a.stored.p_z, rel=1e-4)
+    # its test for subgroup differences weighs the subgroups by their HKSJ SEs
+    assert hksj.spec.subgroup_se == "ci"
+    test = api.pool_by(hksj, "subgroup").test
+    assert test.Q == pytest.approx(a.subgroup_test.chi2, rel=1e-6)  # 9.586603
+    wald_se = api.pool_by(api.pool_revman(a, subgroup_se="wald"), "subgroup").test
+    assert wald_se.Q == pytest.approx(7.339813305834427, rel=1e-9)  # metafor's, R meta's
 
 
 def test_study_ids_escapes_and_settings(reviews):

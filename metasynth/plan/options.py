@@ -130,6 +130,15 @@ SMD = Option(
                     "2010)")),
     reference="Hedges 1981, J Educ Stat 6:107; Deeks & Higgins 2010")
 
+SUBGROUP_SE = Option(
+    "subgroup_se", "model", str, "wald", "Standard errors in the test for subgroup differences",
+    "standard errors of the subgroup estimates in the test for subgroup differences",
+    choices=(Choice("wald", "Wald", "the subgroups' model-based (Wald) standard errors "
+                    "(Cochrane Handbook 10.11.3.1; RevMan 5, metafor, R meta)"),
+             Choice("ci", "CI method", "the standard errors of the subgroups' CI method, "
+                    "the HKSJ ones after HKSJ fits (RevMan Web)")),
+    reference="Deeks, Higgins & Altman, Cochrane Handbook 10.11.3.1")
+
 TAU2 = Option(
     "tau2", "model", str, "REML", "Between-study variance (tau²) estimator",
     "between-study variance estimator",
@@ -299,7 +308,7 @@ CONTROL_RISKS = Option(
     commands=("simulate",))
 
 OPTIONS: tuple[Option, ...] = (
-    OUTCOME, PRESET, MEASURE, SMD, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
+    OUTCOME, PRESET, MEASURE, SMD, SUBGROUP_SE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
     KEEP_DOUBLE_ZERO, LEVEL,
     EXPERIMENTAL, CONTROL, BETTER, BY, ALTERNATIVE,
     TAU_PRIOR, TAU_SCALE, TURNER_COMPARISON, MU_PRIOR_SD, THRESHOLDS,
@@ -347,6 +356,6 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset("revman-web", "the RevMan Web analysis: REML tau², HKSJ CI, prediction interval, "
            "Mantel-Haenszel with the continuity correction in zero-cell studies",
            {"tau2": "REML", "ci": "hksj", "pi": "hts", "common_method": "MH",
-            "mh_correction": True, "smd": "revman"},
+            "mh_correction": True, "smd": "revman", "subgroup_se": "ci"},
            "Cochrane Statistical Methods Group 2022; RevMan Web since January 2025"),
 )}

@@ -204,7 +204,8 @@ class RevManAnalysis:
         """metasynth's options for RevMan's analysis: the ``revman5`` preset (MH with
         the continuity correction in zero-cell studies, DerSimonian-Laird, Wald, Q around
         the common-effect estimate, RevMan's SMD) with this analysis's method, measure and
-        CI level, and the tau² estimator and CI method a RevMan Web data package names."""
+        CI level, and the tau² estimator and CI method a RevMan Web data package names
+        (with RevMan Web's test for subgroup differences on the CI method's SEs)."""
         out = {"preset": "revman5", "level": self.ci_total}
         if self.measure in ("RR", "OR", "RD", "MD", "SMD", "ROM", "HR"):
             out["measure"] = self.measure
@@ -219,8 +220,9 @@ class RevManAnalysis:
         if tau2:
             out["tau2"] = tau2
         ci = _CI.get(self.settings.get("CI method", ""))
-        if ci:
+        if ci:  # a RevMan Web analysis: its subgroup test uses the CI method's SEs
             out["ci"] = ci
+            out["subgroup_se"] = "ci"
         labels = self.group_labels
         if labels[0]:
             out["experimental"] = labels[0]
