@@ -531,3 +531,33 @@ def test_export_r_script_reproduces_the_estimates(r_runs, capsys, case):
 @pytest.mark.parametrize("case", range(len(R_CASES_MORE)))
 def test_export_r_script_of_more_data_types(r_runs_more, capsys, case):
     _check_r(r_runs_more[case], *R_CASES_MORE[case], capsys)
+
+
+def _giv_rm5(effect_sizes: list[float]) -> bytes:
+    """A minimal synthetic .rm5 with one generic inverse-variance HR analysis: the log HRs
+    and SEs of giv_hr.csv (s1-s4), EFFECT_SIZE as given, the 95% CI on the ratio scale."""
+    lhr, se = [-0.35, -0.12, 0.08, -0.51], [0.21, 0.15, 0.30, 0.26]
+    z = 1.959963984540054
+    rows = "".join(
+        f'<IV_DATA STUDY_ID="STD-s{i + 1}" EFFECT_SIZE="{e!r}" SE="{s!r}" '
+        f'CI_START="{math.exp(y - z * s)!r}" CI_END="{math.exp(y + z * s)!r}" TOTAL_1="50" '
+        f'TOTAL_2="50"/>' for i, (e, y, s) in enumerate(zip(effect_sizes, lhr, se)))
+    return (f'<?xml version="1.0" encoding="ISO-8859-1"?><COCHRANE_REVIEW><ANALYSES_AND_DATA>'
+            f'<COMPARISON NO="1"><NAME>Synthetic</NAME><IV_OUTCOME NO="1" EFFECT_MEASURE="HR" '
+            f'METHOD="IV" RANDOM="YES" CI_STUDY="95" CI_TOTAL="95"><NAME>Death</NAME>{rows}'
+            f'</IV_OUTCOME></COMPARISON></ANALYSES_AND_DATA></COCHRANE_REVIEW>').encode()
+
+
+def test_rm5_generic_ratio_scale_is_told_by_its_ci():
+    """A ratio's EFFECT_SIZE in an .rm5 IV_DATA row is taken as the ratio (as R meta's
+    read.rm5 logs it) or, where the stored CI says so, as its log: either way the same
+    log HRs; a row that fits neither is refused. (No real .rm5 with ratio generic
+    inverse-variance data was found: this pins the rule on synthetic rows.)"""
+    lhr = [-0.35, -0.12, 0.08, -0.51]
+    for given in ([math.exp(y) for y in lhr], lhr):
+        a = read_rm5("giv.rm5", _giv_rm5(given)).analysis("1.1")
+        assert [r.data["giv_effect"] for r in a.rows] == pytest.approx(lhr, abs=1e-14)
+        res = api.pool_revman(a)
+        assert [s.yi for s in res.studies] == pytest.approx(lhr, abs=1e-14)
+    with pytest.raises(DataError, match="neither as a ratio nor as its log"):
+        read_rm5("giv.rm5", _giv_rm5([0.9, 0.9, 0.9, 0.9]))

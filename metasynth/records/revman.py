@@ -416,6 +416,37 @@ def read_rm5(path: str | Path, data: bytes | None = None) -> RevManReview:
                         version=root.attrib.get("REVMAN_SUB_VERSION", "").strip())
 
 
+_RATIOS = ("RR", "OR", "HR", "ROM", "RATE RATIO")
+
+
+def _giv_log_scale(row: RevManRow, path: str, level: float = 0.95) -> RevManRow:
+    """A ratio's generic inverse-variance row of a ``.rm5`` with its estimate on the log
+    scale (``giv_effect``; ``giv_se`` is the SE of the log). The file's EFFECT_SIZE is the
+    ratio (as R meta's read.rm5 takes it, logging it); where the stored 95% CI says it is
+    already the log, it is kept. A row whose CI fits neither is refused."""
+    from metasynth.distributions import norm_quantile
+
+    d, st = dict(row.data), row.stored
+    est, se = d.get("giv_effect"), d.get("giv_se")
+    if est is None or se is None:
+        return row
+    z = norm_quantile(1 - (1 - level) / 2)
+    if st.ci_lower is not None and st.ci_lower > 0:
+        low = math.log(st.ci_lower)
+        if est > 0 and math.isclose(low, math.log(est) - z * se, rel_tol=1e-6, abs_tol=1e-6):
+            d["giv_effect"] = math.log(est)
+        elif not math.isclose(low, est - z * se, rel_tol=1e-6, abs_tol=1e-6):
+            raise DataError(f"study {row.study}: EFFECT_SIZE {est:g} with SE {se:g} fits its "
+                            f"CI ({st.ci_lower:g}) neither as a ratio nor as its log", path,
+                            row.line)
+    elif est > 0:
+        d["giv_effect"] = math.log(est)
+    else:
+        raise DataError(f"study {row.study}: a ratio's EFFECT_SIZE must be positive, got "
+                        f"{est:g}", path, row.line)
+    return RevManRow(row.study, row.study_id, row.year, row.subgroup, d, row.stored, row.line)
+
+
 def _rm5_analysis(out: _Node, prefix: str, comp_no: str, comp_name: str, studies: dict,
                   path: str) -> RevManAnalysis:
     a = out.attrib
@@ -434,6 +465,9 @@ def _rm5_analysis(out: _Node, prefix: str, comp_no: str, comp_name: str, studies
     method = a.get("METHOD")
     if measure == "PETO_OR":
         method = "Peto"
+    if kind == "generic inverse variance" and _MEASURES.get(measure, measure) in _RATIOS:
+        level = _level(a.get("CI_STUDY"), path, out.line)
+        rows = [_giv_log_scale(r, path, level) for r in rows]
     test = None
     if a.get("SUBGROUPS") == "YES" and a.get("SUBGROUP_TEST", "YES") == "YES":
         test = SubgroupTest(*(_num(a.get(k), path, out.line, k) for k in ("Q", "DF_Q", "P_Q", "I2_Q")))
