@@ -18,15 +18,15 @@ from pathlib import Path
 
 import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
 from metasynth.effects.binary import EffectSizes
-from metasynth.effects.measures import is_ratio
+from metasynth.effects.measures import BINARY, is_ratio
 from metasynth.effects.sizes import effect_sizes
-from metasynth.errors import DataError
+from metasynth.errors import DataError, UsageError
 from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
-from metasynth.plan.options import OUTCOME
+from metasynth.plan.options import OUTCOME, TAU_SCALE
 from metasynth.plan.resolve import OptionError, parameter, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
@@ -90,7 +90,7 @@ def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
         options["outcome"] = outcome
     spec = resolve_spec(spec, **options)
     table = study_table(data, spec.outcome, spec.alternative)
-    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells), spec)
+    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells, spec.smd), spec)
 
 
 def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
@@ -108,11 +108,14 @@ def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
 
 def pool_revman(analysis: RevManAnalysis, *, spec: AnalysisSpec | None = None,
                 **options) -> PoolResult:
-    """Pool a dichotomous RevMan analysis with RevMan 5's settings for it (its method,
-    measure and CI level on the ``revman5`` preset: see ``RevManAnalysis.spec_options``),
-    ``options`` on top. Subgroups: ``pool_by(result, "subgroup")``."""
+    """Pool a RevMan analysis (dichotomous, continuous, generic inverse variance or O - E
+    and variance) with RevMan's settings for it (its method, measure and CI level on the
+    ``revman5`` preset, and a data package's tau² estimator and CI method: see
+    ``RevManAnalysis.spec_options``), ``options`` on top. Subgroups:
+    ``pool_by(result, "subgroup")``."""
     spec = spec or resolve(analysis.spec_options(), options)
-    return pool_effects(effect_sizes(analysis.table(), spec.measure, spec.zero_cells), spec)
+    table = analysis.table()
+    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells, spec.smd), spec)
 
 
 def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
@@ -127,7 +130,7 @@ def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
         if new == x.spec:
             return x
         table = x.effects.table
-        return pool_effects(effect_sizes(table, new.measure, new.zero_cells), new)
+        return pool_effects(effect_sizes(table, new.measure, new.zero_cells, new.smd), new)
     return pool(x, outcome, spec=spec, **options)
 
 
@@ -236,8 +239,9 @@ def influence(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None
 
 def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
                       force: bool = False, **options) -> dict:
-    """Egger, Peters-type, Begg (and Harbord for OR) tests and trim-and-fill (L0, R0);
-    each entry is a result or the reason it was not run (fewer than 10 studies)."""
+    """Egger, Peters-type (binary measures), Begg (and Harbord for OR) tests and
+    trim-and-fill (L0, R0); each entry is a result or the reason it was not run (fewer
+    than 10 studies, or a test not defined for the measure)."""
     from metasynth.models.robustness import small_study as ss
 
     result = fitted(x, outcome, spec, **options)
@@ -252,7 +256,13 @@ def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | Non
         runs["harbord"] = lambda: ss.harbord(effects, force=force)
     out = {}
     rows = [r for r, inc in zip(effects.table.rows, effects.included) if inc]
-    if any(r.treatment_total is None or r.control_total is None for r in rows):
+    if spec.measure not in BINARY:
+        # Peters et al. (2006, JAMA 295:676) and Harbord et al. (2006, Stat Med 25:3443)
+        # are built on 2x2 counts (the log odds ratio's variance and its score test)
+        runs.pop("peters")
+        out["peters"] = (f"the Peters test is for binary outcomes (log OR or RR on 1/n; "
+                         f"Peters et al. 2006), not for {spec.measure}: use Egger's test")
+    elif any(r.treatment_total is None or r.control_total is None for r in rows):
         runs.pop("peters")
         out["peters"] = ("the Peters-type test regresses on 1/n, and a study that "
                          "enters with only its reported estimate gives no sample size")
@@ -326,8 +336,10 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
     pooled result: posterior of the pooled effect, of tau, of a new trial's effect and of
     each trial's effect (shrinkage), with P(effect < t) for the spec's thresholds (ratio
     scale for RR/OR, difference scale for RD). The prior is the spec's (``tau_prior``,
-    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. The
-    result carries the spec and the pooled result's counts."""
+    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. For a
+    mean difference the half-normal or half-Cauchy scale must be given (``tau_scale``,
+    in the outcome's units): the default is for log ratios. The result carries the spec
+    and the pooled result's counts."""
     import math
     from dataclasses import replace
 
@@ -335,6 +347,16 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
 
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
+    if (spec.measure == "MD" and prior is None and "tau_scale" not in options
+            and spec.tau_prior in ("half-normal", "half-cauchy")
+            and spec.tau_scale == TAU_SCALE.default):
+        # the default scale (0.5) is meant for log ratios (Röver et al. 2021); tau of a
+        # mean difference is in the outcome's units, where 0.5 can be anything from vague
+        # to dogmatic, so the scale must be chosen in those units
+        raise UsageError(f"the {spec.tau_prior} prior's default scale for tau "
+                         f"({TAU_SCALE.default:g}) is for log ratios; a mean difference is in "
+                         "the outcome's units: give --tau-scale in those units (a plausible "
+                         "between-trial SD) or --tau-prior uniform")
     idx = _ordered_included(effects)
     ratio = is_ratio(spec.measure)
     probs = {f"P({spec.measure} < {t:g})": (math.log(t) if ratio else t) for t in spec.thresholds}
@@ -356,7 +378,9 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
     if spec.measure != "RR":
-        raise DataError("trial sequential analysis is implemented for risk ratios (measure RR)")
+        raise DataError(f"trial sequential analysis is implemented for risk ratios (measure "
+                        f"RR), not {spec.measure}: its required information size is built "
+                        "on a control risk and a relative risk reduction")
     idx = _ordered_included(effects)
     rows = effects.table.rows
     plan = TSAPlan(spec.control_risk, spec.relative_risk_reduction, spec.alpha, spec.beta,

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "treatment_total,control_events,control_total), means "
                        "(study,treatment_mean,treatment_sd,treatment_total,control_mean,"
                        "control_sd,control_total), reported estimates (study,estimate,"
-                       "ci_lower,ci_upper[,p]) or O - E and V (study,o_minus_e,variance); "
+                       "ci_lower,ci_upper[,p], or study,estimate,se) or O - E and V "
+                       "(study,o_minus_e,variance); "
                        "optional subgroup, year; or a RevMan file (with --analysis).")
     p.add_argument("path", help="studies folder, CSV/TSV file, or RevMan file (.rm5, RevMan "
                    "analysis CSV, Cochrane data package .zip)")
@@ -658,7 +659,8 @@ def _bayes(args) -> int:
 
     _figure_paths(args, "output", "forest")
     try:
-        result = api.bayes(args.path, spec=_spec(args))
+        typed = {"tau_scale": args.tau_scale} if hasattr(args, "tau_scale") else {}
+        result = api.bayes(args.path, spec=_spec(args), **typed)
     except ValueError as err:
         raise UsageError(str(err)) from None
     _emit(args, result)

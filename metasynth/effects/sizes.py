@@ -16,10 +16,11 @@ DEFAULT_RULE = ZeroCellRule()
 
 
 def effect_sizes(table: StudyTable, measure: str = "RR",
-                 rule: ZeroCellRule = DEFAULT_RULE) -> EffectSizes:
+                 rule: ZeroCellRule = DEFAULT_RULE, smd: str = "metafor") -> EffectSizes:
     """yi and vi of every row of ``table`` for ``measure``, noting exclusions and what
-    each effect was computed from. A measure of another data type than the table's (a
-    binary measure asked of means and SDs) is a ``UsageError``."""
+    each effect was computed from (``smd``: the SMD's convention, the spec's ``smd``).
+    A measure of another data type than the table's (a binary measure asked of means and
+    SDs) is a ``UsageError``."""
     measure = measure.upper()
     if measure not in ALL:
         raise ValueError(f"unknown measure {measure!r}; choose from {', '.join(ALL)}")
@@ -40,7 +41,7 @@ def effect_sizes(table: StudyTable, measure: str = "RR",
             return [getattr(r, attr) if r.has_means else np.nan for r in rows]
         cy, cv, why = escalc_continuous(measure, arm("treatment_mean"), arm("treatment_sd"),
                                         arm("treatment_total"), arm("control_mean"),
-                                        arm("control_sd"), arm("control_total"))
+                                        arm("control_sd"), arm("control_total"), smd)
     for i, row in enumerate(rows):
         own = row.has_means if measure in CONTINUOUS else row.has_oe
         if own:

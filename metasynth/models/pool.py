@@ -190,6 +190,9 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         elif s.source == "reported" and s.se_from == "p":
             notes.append(f"{s.label} enters with its reported {effects.measure} and its "
                          "p-value (SE = |estimate| / z of p/2; generic inverse variance)")
+        elif s.source == "reported" and s.se_from == "se":
+            notes.append(f"{s.label} enters with its reported {effects.measure} and SE "
+                         "(generic inverse variance)")
         elif s.source == "reported":
             notes.append(f"{s.label} enters with its reported {effects.measure} and 95% CI "
                          "(generic inverse variance)")

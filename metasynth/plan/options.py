@@ -110,13 +110,34 @@ MEASURE = Option(
              Choice("RD", "risk difference", "the risk difference (RD)"),
              Choice("MD", "mean difference", "the mean difference (MD)"),
              Choice("SMD", "standardized mean difference",
-                    "the standardized mean difference as Hedges' g with the exact "
-                    "small-sample correction (Hedges 1981, J Educ Stat 6:107)"),
+                    "the standardized mean difference as Hedges' g (Hedges 1981, J Educ Stat "
+                    "6:107; its correction and variance: the smd option)"),
              Choice("ROM", "ratio of means", "the ratio of means on the log scale (Hedges, "
                     "Gurevitch & Curtis 1999, Ecology 80:1150)"),
              Choice("HR", "hazard ratio", "the hazard ratio, from O - E and V by Peto's method "
                     "(Yusuf et al. 1985) or from the reported estimate")),
     reference="Cochrane Handbook 6.3-6.5")
+
+SMD = Option(
+    "smd", "model", str, "metafor", "Small-sample correction and variance of the SMD",
+    "Hedges' g convention: metafor's exact correction and variance, or RevMan's approximations",
+    choices=(Choice("metafor", "metafor", "Hedges' g with the exact correction factor "
+                    "J = Γ(m/2) / (√(m/2) Γ((m-1)/2)) and the variance 1/n1 + 1/n2 + g²/(2N) "
+                    "(metafor escalc, vtype \"LS\"; Hedges 1981)"),
+             Choice("revman", "RevMan", "Hedges' g with the approximate correction "
+                    "1 - 3/(4N - 9) and the variance N/(n1 n2) + g²/(2(N - 3.94)) (RevMan 5 and "
+                    "RevMan Web; Deeks & Higgins, Statistical algorithms in Review Manager 5, "
+                    "2010)")),
+    reference="Hedges 1981, J Educ Stat 6:107; Deeks & Higgins 2010")
+
+SUBGROUP_SE = Option(
+    "subgroup_se", "model", str, "wald", "Standard errors in the test for subgroup differences",
+    "standard errors of the subgroup estimates in the test for subgroup differences",
+    choices=(Choice("wald", "Wald", "the subgroups' model-based (Wald) standard errors "
+                    "(Cochrane Handbook 10.11.3.1; RevMan 5, metafor, R meta)"),
+             Choice("ci", "CI method", "the standard errors of the subgroups' CI method, "
+                    "the HKSJ ones after HKSJ fits (RevMan Web)")),
+    reference="Deeks, Higgins & Altman, Cochrane Handbook 10.11.3.1")
 
 TAU2 = Option(
     "tau2", "model", str, "REML", "Between-study variance (tau²) estimator",
@@ -287,7 +308,7 @@ CONTROL_RISKS = Option(
     commands=("simulate",))
 
 OPTIONS: tuple[Option, ...] = (
-    OUTCOME, PRESET, MEASURE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
+    OUTCOME, PRESET, MEASURE, SMD, SUBGROUP_SE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
     KEEP_DOUBLE_ZERO, LEVEL,
     EXPERIMENTAL, CONTROL, BETTER, BY, ALTERNATIVE,
     TAU_PRIOR, TAU_SCALE, TURNER_COMPARISON, MU_PRIOR_SD, THRESHOLDS,
@@ -330,11 +351,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "with the continuity correction in zero-cell studies, Q (Chi²) and tau² around the "
            "Mantel-Haenszel estimate",
            {"tau2": "DL", "ci": "wald", "common_method": "MH", "mh_correction": True,
-            "het_q": "common"},
+            "het_q": "common", "smd": "revman"},
            "Deeks & Higgins, Statistical algorithms in Review Manager 5 (2010)"),
     Preset("revman-web", "the RevMan Web analysis: REML tau², HKSJ CI, prediction interval, "
            "Mantel-Haenszel with the continuity correction in zero-cell studies",
            {"tau2": "REML", "ci": "hksj", "pi": "hts", "common_method": "MH",
-            "mh_correction": True},
+            "mh_correction": True, "smd": "revman", "subgroup_se": "ci"},
            "Cochrane Statistical Methods Group 2022; RevMan Web since January 2025"),
 )}
