@@ -90,7 +90,10 @@ def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
         options["outcome"] = outcome
     spec = resolve_spec(spec, **options)
     table = study_table(data, spec.outcome, spec.alternative)
-    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells), spec)
+    if table.outcome is not None:  # a registry outcome: its data type picks the measure
+        spec = spec.for_data(table.data_type)
+    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells,
+                                     spec.median_to_mean), spec)
 
 
 def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
@@ -112,7 +115,8 @@ def pool_revman(analysis: RevManAnalysis, *, spec: AnalysisSpec | None = None,
     measure and CI level on the ``revman5`` preset: see ``RevManAnalysis.spec_options``),
     ``options`` on top. Subgroups: ``pool_by(result, "subgroup")``."""
     spec = spec or resolve(analysis.spec_options(), options)
-    return pool_effects(effect_sizes(analysis.table(), spec.measure, spec.zero_cells), spec)
+    return pool_effects(effect_sizes(analysis.table(), spec.measure, spec.zero_cells,
+                                     spec.median_to_mean), spec)
 
 
 def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
@@ -127,7 +131,8 @@ def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
         if new == x.spec:
             return x
         table = x.effects.table
-        return pool_effects(effect_sizes(table, new.measure, new.zero_cells), new)
+        return pool_effects(effect_sizes(table, new.measure, new.zero_cells,
+                                         new.median_to_mean), new)
     return pool(x, outcome, spec=spec, **options)
 
 

@@ -15,6 +15,7 @@ import csv
 import io
 
 from metasynth import __version__
+from metasynth.effects.measures import CONTINUOUS
 from metasynth.errors import DataError
 from metasynth.models.results import PoolResult
 
@@ -74,6 +75,8 @@ def r_script(result: PoolResult) -> str:
     if effects is None:
         raise DataError("this result carries no per-study data to export")
     rows = effects.table.rows
+    if result.measure in CONTINUOUS:
+        return _r_script_continuous(result)
     if not all(r.has_counts for r in rows):
         missing = ", ".join(r.label for r in rows if not r.has_counts)
         raise DataError(f"the R export needs 2x2 counts from every study; {missing} report only "
@@ -148,3 +151,72 @@ def r_script(result: PoolResult) -> str:
         'cat(sprintf("tau2 %.10g\\n", fit_random$tau2))',
     ]
     return "\n".join(lines) + "\n"
+
+
+def _r_fit_lines(result: PoolResult, level: str) -> list[str]:
+    """The inverse-variance common effect and the random-effects fit of ``es``, printed."""
+    spec = result.spec
+    test = _R_TEST[result.random.ci_method]
+    back = "exp" if spec.measure in ("RR", "OR", "ROM") else "identity"
+    return [
+        f'fit_common <- rma(yi, vi, data = es, method = "EE", level = {level})',
+        "# metafor's default tolerances stop the iterative tau2 estimators near 1e-5; "
+        "metasynth iterates to 1e-10",
+        f'fit_random <- rma(yi, vi, data = es, method = "{spec.tau2}", test = "{test}", '
+        f"level = {level},",
+        "                  control = list(threshold = 1e-12, tol = 1e-12, maxiter = 10000))",
+        "print(fit_common)",
+        "print(fit_random)",
+        f"est <- function(fit) {back}(c(fit$beta[1], fit$ci.lb, fit$ci.ub))",
+        'cat(sprintf("common %.10g %.10g %.10g\\n", est(fit_common)[1], est(fit_common)[2], '
+        "est(fit_common)[3]))",
+        'cat(sprintf("random %.10g %.10g %.10g\\n", est(fit_random)[1], est(fit_random)[2], '
+        "est(fit_random)[3]))",
+        'cat(sprintf("tau2 %.10g\\n", fit_random$tau2))',
+    ]
+
+
+def _r_script_continuous(result: PoolResult) -> str:
+    """MD, SMD or ROM from each arm's n, mean and SD (``escalc(measure = ...)``, metafor's
+    default ``vtype = "LS"``), then ``rma``. Means and SDs derived from medians enter as
+    derived (17 significant digits), each conversion named in a comment."""
+    rows = [r for r, inc in zip(result.effects.table.rows, result.effects.included) if inc]
+    level = f"{100 * result.spec.level:g}"
+    lines = [
+        f"# Written by metasynth {__version__}: {result.outcome_label or result.outcome or ''}"
+        f" ({result.source or 'data'})",
+        "library(metafor)"]
+    for r in rows:
+        for arm, c in r.conversions:
+            lines.append(f"# {r.label}, {arm} arm: {c.describe()}")
+    lines += [
+        "dat <- data.frame(",
+        f"  study = {_r_vector(_r_string(r.label) for r in rows)},",
+        f"  m1i = {_r_vector(repr(float(r.treatment_mean)) for r in rows)},",
+        f"  sd1i = {_r_vector(repr(float(r.treatment_sd)) for r in rows)},",
+        f"  n1i = {_r_vector(r.treatment_total for r in rows)},",
+        f"  m2i = {_r_vector(repr(float(r.control_mean)) for r in rows)},",
+        f"  sd2i = {_r_vector(repr(float(r.control_sd)) for r in rows)},",
+        f"  n2i = {_r_vector(r.control_total for r in rows)})",
+        f'es <- escalc(measure = "{result.measure}", m1i = m1i, sd1i = sd1i, n1i = n1i, '
+        "m2i = m2i, sd2i = sd2i, n2i = n2i, data = dat)"]
+    return "\n".join(lines + _r_fit_lines(result, level)) + "\n"
+
+
+def report_r_script(results: dict, title: str = "") -> str:
+    """One R script for a report: the main analysis of every pooled outcome (``results``:
+    outcome id -> PoolResult) as :func:`r_script` writes it, each in its own ``local()``
+    block; an outcome the export cannot write (a trial with only a reported estimate) is
+    named with the reason."""
+    lines = [f"# Written by metasynth {__version__}: the main analyses of the report"
+             f"{' ' + _r_string(title) if title else ''}.",
+             "# Run with: Rscript <this file> (needs the metafor package)", ""]
+    for oid, result in results.items():
+        lines.append(f'cat("\\n== {oid}: {result.outcome_label or oid} ==\\n")')
+        try:
+            body = r_script(result)
+        except DataError as err:
+            lines += [f"# {oid} not exported: {err.message}", ""]
+            continue
+        lines += ["local({"] + ["  " + x if x else x for x in body.splitlines()] + ["})", ""]
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from metasynth.models.pool import pool_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import pool_subgroups
 from metasynth.plan.file import AnalysisPlan, plan_layer
-from metasynth.plan.resolve import resolve
+from metasynth.plan.resolve import OptionError, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyTable
@@ -46,7 +46,8 @@ def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
         opts = options.with_(**s.options.model_dump(exclude_none=True)) if s.options else options
         table = filtered(select_outcome(studies, outcome, s.alternative), s.include, s.exclude)
         try:
-            result = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
+            result = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells,
+                                               opts.median_to_mean), opts)
         except DataError as err:
             rows.append(table_row(s.label, None, why=err.message.split(" (")[0]))
             continue
@@ -85,16 +86,22 @@ def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None
     for spec in MATRIX_MODELS:
         label = matrix_label(spec)
         cells = []
-        opts = options.with_(**spec)
         model = "common" if "common_method" in spec else "random"
+        try:
+            opts = options.with_(**spec)
+        except OptionError as err:  # Mantel-Haenszel asked of a continuous outcome
+            why = f"not applicable: {err}".split(" (use")[0]
+            rows.append({"label": label, "cells": [why] * len(tables)})
+            continue
         for j, table in enumerate(tables):
             try:
                 if j == 0 and main is not None and opts == main.spec:
                     res = main
                 else:
-                    key = (j, opts.measure, opts.zero_cells)
+                    key = (j, opts.measure, opts.zero_cells, opts.median_to_mean)
                     if key not in effects:
-                        effects[key] = effect_sizes(table, opts.measure, opts.zero_cells)
+                        effects[key] = effect_sizes(table, opts.measure, opts.zero_cells,
+                                                    opts.median_to_mean)
                     res = pool_effects(effects[key], opts)
             except (DataError, ValueError) as err:
                 cells.append(matrix_cell(None, model, getattr(err, "message", str(err)).split(" (")[0]))
