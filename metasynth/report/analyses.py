@@ -15,6 +15,7 @@ from metasynth.plan.resolve import OptionError, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyTable
+from metasynth.render.text.methods import name
 from metasynth.render.text.report import matrix_cell, matrix_label, subgroup_table, table_row
 
 
@@ -51,7 +52,11 @@ def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
         except DataError as err:
             rows.append(table_row(s.label, None, why=err.message.split(" (")[0]))
             continue
-        rows.append(table_row(s.label, result, s.model))
+        label = s.label
+        if s.model == "common" and result.common.method != "MH" and "Mantel" in label:
+            # a continuous outcome's common effect is by inverse variance (no 2x2 counts)
+            label += f"; here {name('common_method', result.common.method)}"
+        rows.append(table_row(label, result, s.model))
         results[s.id] = result
     return rows, results
 

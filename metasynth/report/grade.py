@@ -18,6 +18,9 @@ override in ``studies/grade.yaml``; the report shows proposal and override side 
   plan's thresholds of an important benefit and harm: crossing both -> down 2, one -> down 1;
   crossing neither, participants below the optimal information size (OIS) -> down 1. The
   OIS is the one information-size calculation the trial sequential analysis also uses.
+  Continuous outcomes (MD, SMD, ratio of means): the CI against the null (the minimally
+  contextualised approach; the plan sets no minimally important difference), crossing it
+  -> down 1; no OIS in events, and none for means without a minimally important difference.
 - Publication bias: not assessable with fewer than 10 trials (Cochrane Handbook 13.3.5.4):
   not rated down, said so; with 10 or more, reviewers judge (funnel plot, tests).
 - Indirectness: no data-driven rule; 0 unless reviewers say otherwise.
