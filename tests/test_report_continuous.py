@@ -93,6 +93,9 @@ def test_every_conversion_is_listed_with_method_and_inputs(built_report):
         "treatment": {"mean": "luo", "sd": "wan"}, "control": {"mean": "luo", "sd": "wan"}}
     html = built_report.files.html.read_text()
     assert "Appendix: means and SDs derived from medians" in html
+    appendix = _section(data, "hospital_length_of_stay").appendix
+    assert appendix[0]["counts"] == ("median 20 (IQR 16 to 24), n = 12 vs median 24 (IQR 20 "
+                                     "to 26.5), n = 29")
     assert "The skewness check flags\nZhu 2021 (MSC)" in html
     summary = json.loads(built_report.files.summary.read_text())["outcomes"]
     inputs = [c["inputs"] for s in summary["hospital_length_of_stay"]["main"]["studies"]
