@@ -109,6 +109,10 @@ def test_median_to_mean_none_pools_no_median(report_data):
     none = effect_sizes(table, "MD", rule, "none")
     assert not none.included.any()
     assert all("median_to_mean: none" in r for r in none.reasons)
+    from metasynth import api
+
+    # a registry outcome's data type picks the measure: the default spec (RR) pools it as MD
+    assert table.data_type == "continuous" and api.pool(table).measure == "MD"
     wan = effect_sizes(table, "MD", rule, "wan")  # Wan's mean (q1 + m + q3) / 3
     shu = wan.table.rows[0]
     assert shu.treatment_mean == pytest.approx((16 + 20 + 24) / 3)
@@ -161,7 +165,7 @@ def test_report_writes_and_links_the_r_script(built_report):
     assert f'href="{script.name}"' in built_report.files.html.read_text()
     text = script.read_text()
     assert 'escalc(measure = "MD", m1i = m1i' in text
-    assert "# Shu 2020, treatment arm: mean by Luo 2018; sd by Wan 2014" in text
+    assert "# Shu 2020, treatment arm: mean by Luo 2018; SD by Wan 2014" in text
 
 
 @pytest.mark.exhaustive

@@ -106,14 +106,14 @@ class Conversion:
                 "detail": dict(self.detail)}
 
     def describe(self) -> str:
-        """One line for a methods appendix, e.g. "mean by Luo 2018, SD by Wan 2014 from
+        """One line for a methods appendix, e.g. "mean by Luo 2018; SD by Wan 2014 from
         median 17 [IQR 0 to 25], n = 21"."""
         names = {"luo": "Luo 2018", "wan": "Wan 2014", "shi": "Shi 2020",
                  "qe": "quantile estimation (McGrath 2020)",
                  "se": "SE x sqrt(n) (Handbook 6.5.2.2)", "t": "t quantile (Handbook 6.5.2.2)",
                  "normal": "normal quantile (Handbook 6.5.2.2)",
                  "pooled": "Handbook Table 6.5.a"}
-        parts = [f"{k} by {names.get(v, v)}" for k, v in self.method.items()]
+        parts = [f"{'SD' if k == 'sd' else k} by {names.get(v, v)}" for k, v in self.method.items()]
         shown = ", ".join(f"{k} {v:g}" for k, v in self.inputs.items())
         return f"{'; '.join(parts)} from {shown}, n = {self.n}"
 

@@ -202,7 +202,7 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
             arms = " and ".join(c["arm"] for c in s.conversions)
             how = s.conversions[0]["description"].split(" from ")[0]
             notes.append(f"{s.label}: means and SDs derived from medians ({arms} arm"
-                         f"{'s' if len(s.conversions) > 1 else ''}; {how})")
+                         f"{'s' if len(s.conversions) > 1 else ''}; {how}).")
     spec = options if options.better is not None else options.with_(better=table.better)
     return PoolResult(
         outcome=table.outcome, outcome_label=table.outcome_label, k=k, studies=tuple(studies),

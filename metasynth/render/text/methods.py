@@ -55,7 +55,7 @@ def model_paragraph(spec) -> str:
     if spec.het_q != "iv" and spec.common_method in ("MH", "Peto"):
         text += f" Heterogeneity: {method('het_q', spec.het_q)}."
     text += (f" Continuous outcomes: {method('continuous_measure', spec.continuous_measure)}"
-             " of each trial's arm means and SDs, common effect by inverse variance; an arm "
+             ", from each trial's arm means and SDs, common effect by inverse variance; an arm "
              "reported as a median with its IQR or range enters with "
              + ("no mean and SD, so the trial is not pooled (no conversion)"
                 if spec.median_to_mean == "none" else

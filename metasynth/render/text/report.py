@@ -137,7 +137,8 @@ def sof_row(result: PoolResult, certainty, p0: float | None, followup: str = "",
         if any(s.conversions for s in result.included):
             row["footnotes"].append(("difference", (
                 "Means and SDs derived from medians and IQRs (methods and inputs in the "
-                "appendix); the trials reported medians, so the data are likely skewed.")))
+                "appendix); trials report medians mostly for skewed data, where a mean and SD "
+                "derived from them are approximate.")))
     else:
         row.update(control="", experimental="", difference="")
     return row
