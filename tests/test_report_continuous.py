@@ -44,6 +44,15 @@ def test_measure_per_data_type_from_the_option_table():
         resolve({"continuous_measure": "RR"})
     with pytest.raises(OptionError, match="median_to_mean must be one of"):
         resolve({"median_to_mean": "hozo"})
+    # effect_sizes' own default is the table's (for callers without a spec)
+    import inspect
+
+    from metasynth.effects.conversions import MEDIAN_METHODS
+    from metasynth.plan.options import MEDIAN_TO_MEAN
+
+    assert inspect.signature(effect_sizes).parameters["median_to_mean"].default == \
+        MEDIAN_TO_MEAN.default
+    assert set(MEDIAN_METHODS) | {"none"} == set(MEDIAN_TO_MEAN.values)
 
 
 def test_report_pools_continuous_outcomes_as_metafor_does(built_report):

@@ -18,7 +18,8 @@ DEFAULT_RULE = ZeroCellRule()
 
 def effect_sizes(table: StudyTable, measure: str = "RR",
                  rule: ZeroCellRule = DEFAULT_RULE,
-                 median_to_mean: str = "luo-shi") -> EffectSizes:
+                 median_to_mean: str = "luo-shi",  # plan.options.MEDIAN_TO_MEAN's default
+                 ) -> EffectSizes:
     """yi and vi of every row of ``table`` for ``measure``, noting exclusions and what
     each effect was computed from. A measure of another data type than the table's (a
     binary measure asked of means and SDs) is a ``UsageError``. For a continuous measure,

@@ -517,11 +517,12 @@ def not_pooled_text(result: PoolResult) -> str:
 
 def beyond_pooling_text(result: PoolResult, plan) -> str:
     """Why the Bayesian and sequential analyses are not shown for a continuous outcome."""
-    bayes = plan.bayes is not None and result.outcome in plan.bayes.outcomes
-    parts = [] if bayes else [
-        "The Bayesian meta-analysis is not run for this outcome: the plan asks it for "
-        "mortality, and its priors for tau (half-normal 0.5, Turner et al.) are set on the "
-        "log risk-ratio scale, not for a mean difference in the outcome's units"]
+    asked = list(plan.bayes.outcomes) if plan.bayes is not None else []
+    parts = [] if result.outcome in asked else [
+        "The Bayesian meta-analysis is not run for this outcome: the plan asks it "
+        + (f"for {', '.join(asked)} only" if asked else "for no outcome")
+        + ", and its priors for tau are set for the log risk-ratio scale, not for a mean "
+        "difference in the outcome's units"]
     parts.append("trial sequential analysis is not run: it is implemented for risk ratios "
                  "(its information size counts events), and defining it for a mean "
                  "difference needs a minimally important difference and an SD the plan does "
