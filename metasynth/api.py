@@ -19,9 +19,8 @@ from pathlib import Path
 import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
 from metasynth.effects.binary import EffectSizes
 from metasynth.effects.measures import BINARY, is_ratio
-from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError, UsageError
-from metasynth.models.pool import pool_effects
+from metasynth.models.pool import pool_table
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
@@ -90,7 +89,9 @@ def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
         options["outcome"] = outcome
     spec = resolve_spec(spec, **options)
     table = study_table(data, spec.outcome, spec.alternative)
-    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells, spec.smd), spec)
+    if table.outcome is not None:  # a registry outcome: its data type picks the measure
+        spec = spec.for_data(table.data_type)
+    return pool_table(table, spec)
 
 
 def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
@@ -114,8 +115,7 @@ def pool_revman(analysis: RevManAnalysis, *, spec: AnalysisSpec | None = None,
     ``RevManAnalysis.spec_options``), ``options`` on top. Subgroups:
     ``pool_by(result, "subgroup")``."""
     spec = spec or resolve(analysis.spec_options(), options)
-    table = analysis.table()
-    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells, spec.smd), spec)
+    return pool_table(analysis.table(), spec)
 
 
 def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
@@ -129,8 +129,7 @@ def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
         new = resolve_spec(base, **options)
         if new == x.spec:
             return x
-        table = x.effects.table
-        return pool_effects(effect_sizes(table, new.measure, new.zero_cells, new.smd), new)
+        return pool_table(x.effects.table, new)
     return pool(x, outcome, spec=spec, **options)
 
 

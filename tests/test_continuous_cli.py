@@ -133,7 +133,7 @@ def test_sof_wording_for_continuous(tmp_path):
     res = api.pool(_records(tmp_path), "vfd", measure="MD", tau2="DL", ci="wald")
     assert continuous_effect_text(res) == (
         "The mean ventilator-free days at day 28 ranged across control groups from 10.90 to "
-        "11.00 days; MD 2.40 days higher (0.04 days higher to 4.76 days higher)")
+        "11.00 days; MD 2.40 days higher (0.04 higher to 4.76 higher)")
     smd = api.pool(DIR / "normand1999.csv", measure="SMD")
     assert continuous_effect_text(smd).endswith("by the Cochrane rule of thumb")
     assert [smd_size(x) for x in (0.1, -0.3, 0.6, 0.9)] == [

@@ -76,6 +76,13 @@ class StudyRow:
     subgroup: str | None = None
     notes: tuple[str, ...] = ()
     attributes: dict = field(default_factory=dict, compare=False)
+    # continuous records: each arm's summary as published (records.schema.ContinuousSummary:
+    # a mean and SD, or a median with its IQR and/or range); a median is converted to the
+    # means above at analysis time (effects.conversions.convert_table), never by hand
+    treatment_summary: object = None
+    control_summary: object = None
+    # the conversions that produced the means: ((arm, effects.conversions.Conversion), ...)
+    conversions: tuple = ()
 
     @property
     def has_counts(self) -> bool:
@@ -86,6 +93,11 @@ class StudyRow:
     def has_means(self) -> bool:
         return None not in (self.treatment_mean, self.treatment_sd, self.treatment_total,
                             self.control_mean, self.control_sd, self.control_total)
+
+    @property
+    def has_summaries(self) -> bool:
+        """Both arms' continuous summaries as published (means or medians)."""
+        return self.treatment_summary is not None and self.control_summary is not None
 
     @property
     def has_oe(self) -> bool:

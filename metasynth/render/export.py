@@ -196,9 +196,11 @@ def _r_script_effects(result: PoolResult) -> str:
     lines = [
         f"# Written by metasynth {__version__}: {result.outcome_label or result.outcome or ''}"
         f" ({result.source or 'data'})",
-        "library(metafor)",
-        "dat <- data.frame(",
-        f"  study = {_r_vector(_r_string(r.label) for r in rows)},"]
+        "library(metafor)"]
+    # a mean and SD derived from a median: the conversion named beside the number
+    lines += [f"# {r.label}, {arm} arm: {c.describe()}" for r in rows for arm, c in r.conversions]
+    lines += ["dat <- data.frame(",
+              f"  study = {_r_vector(_r_string(r.label) for r in rows)},"]
     if sources == {"means"}:
         lines += [f"  m1i = {_num_vector(r.treatment_mean for r in rows)},",
                   f"  sd1i = {_num_vector(r.treatment_sd for r in rows)},",
@@ -229,3 +231,22 @@ def _r_script_effects(result: PoolResult) -> str:
     lines += [f'fit_common <- rma(yi, vi, data = es, method = "EE", level = {level})']
     lines += _r_random(result, result.common.method)
     return "\n".join(lines + _r_print(spec.measure)) + "\n"
+
+
+def report_r_script(results: dict, title: str = "") -> str:
+    """One R script for a report: the main analysis of every pooled outcome (``results``:
+    outcome id -> PoolResult) as :func:`r_script` writes it, each in its own ``local()``
+    block; an outcome the export cannot write (a trial with only a reported estimate) is
+    named with the reason."""
+    lines = [f"# Written by metasynth {__version__}: the main analyses of the report"
+             f"{' ' + _r_string(title) if title else ''}.",
+             "# Run with: Rscript <this file> (needs the metafor package)", ""]
+    for oid, result in results.items():
+        lines.append(f'cat("\\n== {oid}: {result.outcome_label or oid} ==\\n")')
+        try:
+            body = r_script(result)
+        except DataError as err:
+            lines += [f"# {oid} not exported: {err.message}", ""]
+            continue
+        lines += ["local({"] + ["  " + x if x else x for x in body.splitlines()] + ["})", ""]
+    return "\n".join(lines)
