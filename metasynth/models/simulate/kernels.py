@@ -22,9 +22,9 @@ import numpy as np
 
 from metasynth.effects.binary import ZeroCellRule, escalc
 from metasynth.models.engine.common_effect import inverse_variance, mantel_haenszel
-from metasynth.models.engine.random_effects import CI_METHODS, fit_random
+from metasynth.models.engine.random_effects import CI_METHODS, random_intervals
 from metasynth.models.engine.tau2 import TAU2_METHODS, estimate_tau2
-from metasynth.models.engine.weighted import as_batch
+from metasynth.models.engine.weighted import as_batch, study_count, weighted_fit
 from metasynth.models.simulate.scenarios import Counts
 
 #: The random-effects CI methods in the order of the output.
@@ -100,17 +100,19 @@ def fit_all(counts: Counts, settings: FitSettings) -> Fits:
     for i, fit in enumerate(common):
         out["theta"][i], out["lower"][i], out["upper"][i] = fit.theta, fit.ci_lower, fit.ci_upper
     i = len(common)
+    k = study_count(mask)
     for tau2_method in TAU2_METHODS:
         with np.errstate(invalid="ignore", divide="ignore"):
             est = estimate_tau2(y, v, mask, tau2_method)
+            fit = weighted_fit(y, v, mask, est.tau2)  # one fit for the three intervals
         for ci in RE_CIS:
             with np.errstate(invalid="ignore", divide="ignore"):
-                fit = fit_random(y, v, mask, tau2_method, ci, settings.pi, settings.level, est)
-            out["theta"][i], out["lower"][i], out["upper"][i] = fit.theta, fit.ci_lower, fit.ci_upper
-            out["pi_lower"][i], out["pi_upper"][i] = fit.pi_lower, fit.pi_upper
+                iv = random_intervals(fit, k, est.tau2, ci, settings.pi, settings.level)
+            out["theta"][i], out["lower"][i], out["upper"][i] = iv.theta, iv.ci_lower, iv.ci_upper
+            out["pi_lower"][i], out["pi_upper"][i] = iv.pi_lower, iv.pi_upper
             fallback[i] = est.fallback
             i += 1
-    return Fits(**out, fallback=fallback, k=mask.sum(axis=-1))
+    return Fits(**out, fallback=fallback, k=k)
 
 
 @dataclass(frozen=True)
