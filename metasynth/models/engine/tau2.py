@@ -106,7 +106,8 @@ def paule_mandel(y, v, mask) -> Tau2Estimate:
 
     out = np.zeros(k.shape[0])
     if idx.size:
-        out[idx] = solve_decreasing(q, target[idx], np.ones(idx.size, dtype=bool))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[idx] = solve_decreasing(q, target[idx], np.ones(idx.size, dtype=bool))
     return _closed(out)
 
 
@@ -122,13 +123,14 @@ def _by_study(y, v, mask):
 
 def _weights(y, v, tau2):
     """w, sum w and y - mu (by study, axis 0; ``tau2`` broadcasts over the trailing axes).
-    In place where it can be: these arrays are the bulk of the work of every step."""
+    In place where it can be: these arrays are the bulk of the work of every step. The
+    callers ignore floating-point warnings once around their loops (a context per step
+    costs a tenth of a step of a few rows)."""
     w = v + tau2
     np.reciprocal(w, out=w)
     sw = w.sum(axis=0)
     wy = w * y
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = wy.sum(axis=0) / sw
+    mu = wy.sum(axis=0) / sw
     np.subtract(y, mu, out=wy)
     return w, sw, wy  # a study left out has w = 0: its y - mu never counts
 
@@ -211,16 +213,17 @@ def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
     tau2 = np.where(active, hedges(y, v, mask).tau2, 0.0)
     ys, vs = _by_study(y, v, mask)
     iterations = np.zeros(k.shape, dtype=int)
-    running = _iterate(ys, vs, score, tau2, iterations, active.copy(), threshold, maxiter)
-    fallback = running
     n = k.shape[0]
     several, other = np.zeros(n, dtype=bool), np.full(n, np.nan)
-    if method in _LOGLIKS:
-        rows = np.flatnonzero(active)
-        best = _global(ys[:, rows], vs[:, rows], method, tau2[rows], ~running[rows])
-        tau2[rows], several[rows], other[rows] = best.tau2, best.several, best.other
-    elif fallback.any():
-        tau2 = np.where(fallback, _solve_score(ys, vs, score, fallback), tau2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        running = _iterate(ys, vs, score, tau2, iterations, active.copy(), threshold, maxiter)
+        fallback = running
+        if method in _LOGLIKS:
+            rows = np.flatnonzero(active)
+            best = _global(ys[:, rows], vs[:, rows], method, tau2[rows], ~running[rows])
+            tau2[rows], several[rows], other[rows] = best.tau2, best.several, best.other
+        elif fallback.any():
+            tau2 = np.where(fallback, _solve_score(ys, vs, score, fallback), tau2)
     return Tau2Estimate(np.maximum(tau2, 0.0), iterations, fallback, several, other)
 
 
@@ -234,8 +237,7 @@ def _iterate(y, v, score, tau2, iterations, running, threshold, maxiter):
             break
         t = tau2[idx]
         num, info = score(ys, vs, t)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            adj = num / info
+        adj = num / info
         adj = np.where(np.isfinite(adj), adj, 0.0)
         # Step halving keeps tau^2 >= 0 (metafor halves the step until it does): the
         # number of halvings is computed at once. A row that overshoots below zero while
