@@ -101,5 +101,6 @@ class ReportData:
     unverified: list = field(default_factory=list)  # pooled records not yet verified
     frame: FrameSection | None = None  # the review's frame, when review.yaml exists
     sparse: list = field(default_factory=list)  # report.sparse.SparseSection per outcome
+    simulation: object = None  # report.simulation.SimulationSection, when the plan simulates
 
 

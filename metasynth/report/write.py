@@ -55,7 +55,8 @@ def render_html(data: ReportData, font_files: dict | None = None, page_size: str
         method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
         created=_created(data), font_files=font_files, bayes=data.bayes, tsa=data.tsa,
         page_size=page_size or data.plan.page_size, sof=data.sof, rob_figures=data.rob_figures,
-        unverified=data.unverified, frame=data.frame, sparse=data.sparse))
+        unverified=data.unverified, frame=data.frame, sparse=data.sparse,
+        simulation=data.simulation))
 
 
 def _font_files() -> dict:
