@@ -227,9 +227,7 @@ def test_report_section_reads_the_saved_simulation_and_checks_its_fingerprint(
     from metasynth.report.simulation import SIMULATION_FILE, simulation_section
 
     plan, options, pooled, data = saved_simulation
-    if plan.simulate is None:  # the section follows the plan's simulate section
-        plan = plan.model_copy(update={"simulate": type(plan).model_fields["simulate"]
-                                       .annotation.__args__[0]()})
+    assert plan.simulate is not None  # the section follows the plan's simulate section
     path = tmp_path / SIMULATION_FILE
     missing = simulation_section(tmp_path, plan, options, pooled)
     assert missing.status == "missing" and not missing.rows
@@ -247,13 +245,15 @@ def test_report_section_reads_the_saved_simulation_and_checks_its_fingerprint(
     flagged = [r["method"] for r in sec.rows if any(c["outside"] for c in r["cells"])]
     assert flagged and "93-97%" in sec.outside
     assert sec.justification == ""  # the plan does not ask for one
-    why = simulation_section(tmp_path, plan, options.with_(justification="simulation"), pooled)
+    justified = plan.model_copy(update={"simulate": plan.simulate.model_copy(
+        update={"justification": "simulation"})})
+    why = simulation_section(tmp_path, justified, options, pooled)
     assert "simulated coverage" in why.justification and "40 simulated" in why.justification
     # evidence changed since: one more death in a control arm
     changed = json.loads(json.dumps(data))
     changed["fingerprint"]["trials"]["control_events"][0] += 1
     path.write_text(json.dumps(changed))
-    stale = simulation_section(tmp_path, plan, options.with_(justification="simulation"), pooled)
+    stale = simulation_section(tmp_path, justified, options, pooled)
     assert stale.status == "stale" and not stale.rows
     assert "out of date: the trials (arm sizes or control-arm events)" in stale.sentences[0]
     assert "--replicates 40" in stale.sentences[0]

@@ -286,22 +286,13 @@ CONTROL_RISKS = Option(
                     "(Smith, Spiegelhalter & Thomas 1995)")),
     commands=("simulate",))
 
-JUSTIFICATION = Option(
-    "justification", "simulate", str, "none", "Justification of the method",
-    "what the analysis plan gives as the reason for its tau² estimator and CI method",
-    choices=(Choice("none", "none", "not stated"),
-             Choice("simulation", "simulated coverage", "chosen for its confidence-interval "
-                    "coverage simulated on trials like these (metasynth simulate; the "
-                    "generating model of IntHout, Ioannidis & Borm 2014)")),
-    commands=("simulate",))
-
 OPTIONS: tuple[Option, ...] = (
     OUTCOME, PRESET, MEASURE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
     KEEP_DOUBLE_ZERO, LEVEL,
     EXPERIMENTAL, CONTROL, BETTER, BY, ALTERNATIVE,
     TAU_PRIOR, TAU_SCALE, TURNER_COMPARISON, MU_PRIOR_SD, THRESHOLDS,
     CONTROL_RISK, RRR, ALPHA, BETA, D2, FUTILITY,
-    SIMULATE_RR, SIMULATE_TAU, CONTROL_RISKS, JUSTIFICATION,
+    SIMULATE_RR, SIMULATE_TAU, CONTROL_RISKS,
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 

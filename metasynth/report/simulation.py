@@ -52,7 +52,7 @@ def simulation_section(folder: Path, plan, options, pooled: dict) -> SimulationS
         return None
     result = pooled[plan.simulate.outcome]
     label = result.outcome_label or plan.simulate.outcome
-    wanted = options.justification == "simulation"
+    wanted = plan.simulate.justification == "simulation"
     path = folder / SIMULATION_FILE
     status, differs, data = "current", [], None
     try:
