@@ -445,7 +445,7 @@ def simulate(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
 
     from metasynth.models.parallel import Cluster
     from metasynth.models.simulate.run import CHUNK, simulate_design
-    from metasynth.models.simulate.scenarios import TrialDesign, scenario_grid
+    from metasynth.models.simulate.scenarios import design_of, scenario_grid
 
     result = fitted(x, outcome, spec, **options)
     spec = result.spec
@@ -456,12 +456,7 @@ def simulate(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
     if not rows:
         raise DataError("no trial reports 2x2 counts for this outcome: the simulation "
                         "reproduces trials' arm sizes and control-arm risks", table.source or None)
-    design = TrialDesign(
-        labels=tuple(r.label for r in rows),
-        treatment_total=tuple(int(r.treatment_total) for r in rows),
-        control_total=tuple(int(r.control_total) for r in rows),
-        control_events=tuple(int(r.control_events) for r in rows),
-        control_risks=spec.control_risks)
+    design = design_of(result, spec.control_risks)
     notes = []
     if len(rows) < len(table.rows):
         notes.append(f"{len(table.rows) - len(rows)} trial(s) without 2x2 counts are not "

@@ -204,8 +204,12 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             tsa_sec.information_note = tsa_out.information_note = words
     windows = [(d.label, *d.window_days, plan.timepoint_rationale.get(o))
                for o in plan.outcomes if (d := studies.registry.outcome(o)).endpoint == "death"]
+    from metasynth.report.simulation import simulation_section
+
+    simulation = simulation_section(plan_path.parent, plan, options, pooled)
     data = ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options),
-                                                windows),
+                                                windows, simulation.justification
+                                                if simulation else ""),
                       included, sections, "", "", not_contributing, references + [], summary,
                       bayes_secs, tsa_sec)
     data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified
@@ -217,6 +221,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     data.median_to_mean = options.median_to_mean
     data.r_script_name = f"{plan.name}.R"
     data.r_script = report_r_script(pooled, plan.title)
+    data.simulation = simulation
     return data
 
 

@@ -110,5 +110,6 @@ class ReportData:
     median_to_mean: str = ""  # the plan's conversion method
     r_script_name: str = ""  # the R script written beside the report (appendix link)
     r_script: str = ""
+    simulation: object = None  # report.simulation.SimulationSection, when the plan simulates
 
 

@@ -57,7 +57,8 @@ def render_html(data: ReportData, font_files: dict | None = None, page_size: str
         page_size=page_size or data.plan.page_size, sof=data.sof, rob_figures=data.rob_figures,
         unverified=data.unverified, frame=data.frame, sparse=data.sparse,
         conversions=data.conversions, median_to_mean=data.median_to_mean,
-        r_script=data.r_script_name))
+        r_script=data.r_script_name,
+        simulation=data.simulation))
 
 
 def _font_files() -> dict:

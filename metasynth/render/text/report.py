@@ -256,16 +256,18 @@ def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
 
 
 def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
-                 windows: list | None = None) -> list[str]:
+                 windows: list | None = None, justification: str = "") -> list[str]:
     """The methods section, from the resolved spec and the option table's words;
     ``priors``: the main tau prior described and the sensitivity priors described;
-    ``windows``: (label, first day, last day, rationale) of each mortality outcome."""
+    ``windows``: (label, first day, last day, rationale) of each mortality outcome;
+    ``justification``: the sentence on why the model was chosen (the plan's
+    ``justification: simulation``, in the words of ``render.text.simulate``)."""
     sens = "; ".join(s.label.lower() for s in plan.sensitivity) or "none"
     subs = ", ".join(field_label(s).lower() for s in plan.subgroups) or "none"
     timepoints = [f"{label}: day {lo} to {hi}." + (f" {why}" if why else "")
                   for label, lo, hi, why in (windows or [])]
     return [
-        model_paragraph(spec),
+        model_paragraph(spec) + (f" {justification}" if justification else ""),
         *([f"Timepoints (prespecified windows, Cochrane Handbook 6.2). {' '.join(timepoints)}"]
           if timepoints else []),
         "Heterogeneity: Cochran's Q, I² computed from tau² (Higgins & Thompson 2002), tau², and "
