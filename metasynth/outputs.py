@@ -17,9 +17,10 @@
   ``renameat2(RENAME_EXCHANGE)``). A reader of the folder sees the old set or the new one
   at every moment, even if the run is killed by SIGKILL, and the files stay plain files
   at their plain paths (``reports/<name>.pdf``). Where the exchange cannot be made (not
-  Linux, a filesystem without it, a folder holding a pipe, a device or over
-  ``LINK_LIMIT`` other entries, hard links refused) the set is committed by renames
-  inside the folder, signals held back, manifest last: a run killed by SIGKILL in that
+  Linux, a filesystem without it, a folder holding a pipe, a device, a ``.git`` or over
+  ``LINK_LIMIT`` other entries, the working folder or one above it, hard links refused)
+  the set is committed by renames inside the folder, signals held back, manifest last: a
+  run killed by SIGKILL in that
   window is rolled forward by the next writer of the folder (the build folder's manifest
   says what belongs to the set). Every writer first removes the build folders of killed
   runs.
@@ -281,10 +282,15 @@ def _link_others(folder: Path, build: Path, skip: set[str]) -> bool:
     when one cannot be linked or there are more than ``LINK_LIMIT``."""
     import stat
 
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if cwd == folder or folder in cwd.parents:
+        return False  # the working folder (ours, likely the user's shell's) is not swapped
     others, count = [], 0
     for entry in os.scandir(folder):
         if entry.name in skip or entry.name.startswith(BUILD_PREFIX):
             continue
+        if entry.name == ".git":
+            return False  # a repository is not relinked under git's feet
         others.append(entry)
         count += 1
         if entry.is_dir(follow_symlinks=False):
@@ -333,6 +339,7 @@ class OutputSet:
         self.producer = producer
         self.build: Path | None = None
         self.swapped = False
+        self._sibling = False  # the build folder is beside the output folder, not in it
         self._files: dict[str, dict] = {}
         # a folder reached through a symlink is swapped where it is: the link stays
         self._abs = Path(os.path.realpath(self.folder))
@@ -355,9 +362,11 @@ class OutputSet:
         pid = f"{os.getpid()}-"
         if self._abs.parent != self._abs and not os.path.ismount(self._abs):
             with contextlib.suppress(OSError):  # a parent we may not write in
-                return Path(tempfile.mkdtemp(prefix=_sibling_prefix(self._abs) + pid,
-                                             dir=self._abs.parent))
-        return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX + pid, dir=self.folder))
+                build = Path(tempfile.mkdtemp(prefix=_sibling_prefix(self._abs) + pid,
+                                              dir=self._abs.parent))
+                self._sibling = True
+                return build
+        return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX + pid, dir=self._abs))
 
     def path(self, name: str) -> Path:
         """The temporary path of ``name`` in the build folder (for tools that write files)."""
@@ -394,19 +403,19 @@ class OutputSet:
             os.replace(self.build / (MANIFEST + ".part"), self.build / MANIFEST)
             _fsync_dir(self.build)
             with _signals_held():
-                if self.build.parent != self.folder and self._swap():
+                if self._sibling and self._swap():
                     return
-                if self.build.parent != self.folder:  # no exchange: commit by renames
+                if self._sibling:  # no exchange: commit by renames
                     inside = Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{os.getpid()}-",
-                                                   dir=self.folder))
+                                                   dir=self._abs))
                     os.rmdir(inside)
                     os.rename(self.build, inside)  # one rename: a killed run is rolled on
-                    self.build = inside
+                    self.build, self._sibling = inside, False
                 # the build folder's manifest marks it complete: from here a killed
                 # run is finished by the next one (recover)
-                _commit(self.build, self.folder)
+                _commit(self.build, self._abs)
         except BaseException:
-            if self.build.parent != self.folder or not (self.build / MANIFEST).exists():
+            if self._sibling or not (self.build / MANIFEST).exists():
                 shutil.rmtree(self.build, ignore_errors=True)
             raise
 

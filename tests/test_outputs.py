@@ -479,3 +479,28 @@ def test_a_folder_reached_through_a_symlink_is_swapped_where_it_is(tmp_path):
     _write_set(tmp_path / "link", "new")
     assert (tmp_path / "link").is_symlink() and _assert_whole_set(tmp_path / "real") == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]
+
+
+def test_the_working_folder_is_not_swapped(tmp_path, monkeypatch):
+    """Swapping the folder a process works in would leave it (and a user's shell) in the
+    removed old folder: such a folder gets the renames."""
+    (tmp_path / "r").mkdir()
+    monkeypatch.chdir(tmp_path / "r")
+    _write_set(Path("."), "old")
+    with OutputSet(".") as s:
+        for n in ("a.html", "b.pdf", "summary.json"):
+            s.write(n, f"new:{n}".encode())
+    assert not s.swapped and _assert_whole_set(Path(".")) == "new"
+    assert Path.cwd() == (tmp_path / "r").resolve() and Path("a.html").exists()
+
+
+def test_a_mount_point_is_built_in_place_and_committed_by_renames(tmp_path, monkeypatch):
+    folder = tmp_path / "r"
+    _write_set(folder, "old")
+    monkeypatch.setattr("metasynth.outputs.os.path.ismount", lambda p: True)
+    with OutputSet(folder) as s:
+        assert s.build.parent == folder  # no sibling folder beside a mount point
+        for n in ("a.html", "b.pdf", "summary.json"):
+            s.write(n, f"new:{n}".encode())
+    assert not s.swapped and _assert_whole_set(folder) == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
