@@ -458,7 +458,7 @@ def _check_figure_path(path: str) -> None:
 
 
 #: arguments that name a file or folder a command writes (checked before any work)
-OUTPUT_ARGS = ("output", "forest")
+OUTPUT_ARGS = ("output", "forest", "save")
 #: arguments that name what a command reads (no output may be one of them)
 INPUT_ARGS = ("path", "plan", "dir")
 
@@ -766,11 +766,10 @@ def _simulate(args) -> int:
         raise UsageError(str(err)) from None
     _emit(args, result)
     if args.save:
-        from pathlib import Path
-
+        from metasynth.outputs import write_text
         from metasynth.render.json_out import render_json
 
-        Path(args.save).write_text(render_json(result), encoding="utf-8")
+        write_text(args.save, render_json(result))  # atomic: a killed run keeps the old file
         print(f"wrote {args.save}", file=sys.stderr)
     print(f"simulated {result.replicates * len(result.scenarios)} meta-analyses x "
           f"{len(result.methods)} methods in {result.seconds:.1f} s ({result.workers})",

@@ -833,14 +833,17 @@ def index_csv(review: RevManReview) -> str:
 
 
 def write_import(review: RevManReview, folder: str | Path) -> list[Path]:
-    """Write ``analyses.csv`` (the index) and one CSV per analysis into ``folder``."""
+    """Write ``analyses.csv`` (the index) and one CSV per analysis into ``folder``, each
+    file atomically (``outputs.write_text``: a killed run leaves every file old or new)."""
+    from metasynth.outputs import write_text
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "analyses.csv"]
-    written[0].write_text(index_csv(review), encoding="utf-8")
+    write_text(written[0], index_csv(review))
     for a in review.analyses:
         if a.data_type in CSV_LAYOUTS and a.rows:
             path = folder / _file_name(a)
-            path.write_text(analysis_csv(a), encoding="utf-8")
+            write_text(path, analysis_csv(a))
             written.append(path)
     return written
