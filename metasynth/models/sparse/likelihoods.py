@@ -212,6 +212,15 @@ def nchg_logpmf(support, logc, a, t):
     return lc_a + a[:, None] * t - lse, mean, np.maximum(var, 0.0)
 
 
+@lru_cache(maxsize=8)
+def _hermgauss(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights, computed once per size (read-only): a GLMM fit
+    asks for the same rule at every likelihood evaluation."""
+    xq, wq = np.polynomial.hermite.hermgauss(nodes)
+    xq.flags.writeable = wq.flags.writeable = False
+    return xq, wq
+
+
 def cm_el_loglik(tables, mu, tau, nodes: int = 40):
     """Exact conditional log-likelihood of CM.EL per trial:
     log integral P(a | m; e^t) N(t; mu, tau^2) dt (tau = 0: the integrand's point mass).
@@ -239,7 +248,7 @@ def cm_el_loglik(tables, mu, tau, nodes: int = 40):
             break
     _, _, var = nchg_logpmf(support, logc, a, t[:, None])
     sd = 1.0 / np.sqrt(var[:, 0] + prec)
-    xq, wq = np.polynomial.hermite.hermgauss(nodes)
+    xq, wq = _hermgauss(nodes)
     tq = t[:, None] + np.sqrt(2.0) * sd[:, None] * xq[None, :]
     lp, _, _ = nchg_logpmf(support, logc, a, tq)
     lphi = -0.5 * np.log(2 * np.pi) - np.log(tau) - 0.5 * ((tq - mu[:, None]) / tau) ** 2
