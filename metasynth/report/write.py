@@ -42,34 +42,23 @@ def _created(data: ReportData) -> str:
 
 
 def render_html(data: ReportData, font_files: dict | None = None, page_size: str | None = None) -> str:
-    """The report's page; with ``font_files`` (the PDF's), the fonts it embeds."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("metasynth.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     template = env.get_template("report.html.j2")
-    page = finish_page(template.render(
+    return finish_page(template.render(
         t=data.title, plan=data.plan, methods=data.methods, included=data.included,
         outcomes=data.outcomes, rob_traffic=data.rob_traffic_svg, rob_summary=data.rob_summary_svg,
         not_contributing=data.not_contributing, references=data.references,
         method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
-        created=_created(data), bayes=data.bayes, tsa=data.tsa,
+        created=_created(data), font_files=font_files, bayes=data.bayes, tsa=data.tsa,
         page_size=page_size or data.plan.page_size, sof=data.sof, rob_figures=data.rob_figures,
         unverified=data.unverified, frame=data.frame, sparse=data.sparse,
         conversions=data.conversions, median_to_mean=data.median_to_mean,
         r_script=data.r_script_name,
         simulation=data.simulation))
-    return with_fonts(page, font_files) if font_files else page
-
-
-def with_fonts(page: str, font_files: dict) -> str:
-    """The page with its fonts (``@font-face`` at the top of its first style sheet): the
-    PDF's page is the web page plus the fonts, built once for both."""
-    faces = (f'@font-face {{ font-family: "Report Sans"; src: url("{font_files["regular"]}"); }}\n'
-             f'@font-face {{ font-family: "Report Sans"; font-weight: bold; '
-             f'src: url("{font_files["bold"]}"); }}\n')
-    return page.replace("<style>\n", "<style>\n" + faces, 1)
 
 
 def _font_files() -> dict:
@@ -91,8 +80,7 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
     name = data.plan.name
     pdf_path, pages = None, None
     with OutputSet(out, producer=f"metasynth {__version__} report") as files:
-        page = render_html(data, None, page_size)
-        html_path = files.write(f"{name}.html", page.encode("utf-8"))
+        html_path = files.write(f"{name}.html", render_html(data, None, page_size).encode("utf-8"))
         if data.r_script:  # the appendix links it: the main analyses in metafor
             files.write(data.r_script_name, data.r_script.encode("utf-8"))
         summary_path = files.write("summary.json", (json.dumps(
@@ -108,7 +96,7 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
             saved, tempfile.tempdir = tempfile.tempdir, str(files.build)
             try:
                 document = weasyprint.HTML(
-                    string=svg_as_images(with_fonts(page, _font_files())),
+                    string=svg_as_images(render_html(data, _font_files(), page_size)),
                     base_url=str(out)).render()
                 pages = len(document.pages)
                 # a tagged PDF (headings, tables, figures as structure) for screen readers
