@@ -5,6 +5,12 @@ seconds of the child process (user + sys), the measure of the targets: under 10 
 the shipped corpus, under 25 s for 40 trials.
 
     python benchmarks/report.py [--runs 3]
+    python benchmarks/report.py --phases studies/   # CPU-s per phase of one build
+
+``--phases`` builds one report in this process and prints where its CPU seconds go (the
+fits and figures of ``assemble``, the page, WeasyPrint's style cascade, layout, drawing,
+its figures, tags and writing), timing the functions by wrapping them; nested phases are
+indented and counted in their parent too.
 """
 
 from __future__ import annotations
@@ -31,10 +37,84 @@ def cpu_seconds(cmd: list[str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def phases(folder: str) -> None:
+    import time
+    from collections import defaultdict
+
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "1764115200")
+    start = time.process_time()
+    import weasyprint
+    import weasyprint.document as wd
+    import weasyprint.pdf as wp
+    import weasyprint.svg as ws
+
+    import metasynth.render.plots.forest as forest
+    import metasynth.render.plots.kit as kit
+    import metasynth.report.assemble as asm
+    import metasynth.report.sparse as sparse
+    import metasynth.report.write as write
+
+    spent: dict = defaultdict(float)
+    spent["imports"] = time.process_time() - start
+
+    def timed(owner, name: str, label: str) -> None:
+        f = getattr(owner, name, None)
+        if f is None:  # another WeasyPrint version: that phase is not shown
+            return
+
+        def g(*a, **k):
+            t = time.process_time()
+            try:
+                return f(*a, **k)
+            finally:
+                spent[label] += time.process_time() - t
+        setattr(owner, name, g)
+
+    for owner, name, label in [
+            (write, "assemble", "assemble: every fit and figure"),
+            (forest, "forest_pages", "  forest plots (layout)"),
+            (kit, "figure_svg", "  figures drawn to SVG (matplotlib)"),
+            (asm, "sensitivity_analyses", "  sensitivity analyses"),
+            (asm, "sensitivity_matrix", "  sensitivity matrix"),
+            (asm, "subgroup_analyses", "  subgroups"),
+            (asm, "robustness", "  robustness (leave-one-out, permutation, Egger)"),
+            (asm, "bayes_sections", "  Bayesian meta-analysis"),
+            (asm, "tsa_section", "  trial sequential analysis"),
+            (asm, "rob_sections", "  risk-of-bias figures"),
+            (asm, "frame_section", "  review frame and PRISMA"),
+            (sparse, "sparse_sections", "  sparse-data GLMMs"),
+            (write, "render_html", "page (Jinja2, finish_page)"),
+            (write, "svg_as_images", "lean SVG images for the PDF"),
+            (weasyprint.HTML, "render", "WeasyPrint render (parse, cascade, layout)"),
+            (wd, "get_all_computed_styles", "  style cascade"),
+            (wd, "build_formatting_structure", "  box tree"),
+            (wd.Document, "write_pdf", "WeasyPrint write_pdf"),
+            (wd.Page, "paint", "  drawing the pages"),
+            (ws.SVG, "draw", "    of which the figures"),
+            (wp, "add_tags", "  PDF tags"),
+            (wp, "build_fonts_dictionary", "  fonts (subsets)")]:
+        timed(owner, name, label)
+    from metasynth.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as out:
+        cli(["report", folder, "-o", out])
+    render = "WeasyPrint render (parse, cascade, layout)"
+    spent["  layout (the rest of render)"] = spent[render] - spent["  style cascade"] - spent[
+        "  box tree"]
+    c = os.times()
+    for label, t in spent.items():
+        print(f"{label:<52} {t:6.2f} CPU-s")
+    print(f"{'whole process (user + sys)':<52} {c.user + c.system:6.2f} CPU-s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--phases", metavar="FOLDER",
+                        help="print the CPU-s per phase of one report of FOLDER, in-process")
     args = parser.parse_args()
+    if args.phases:
+        return phases(args.phases)
     tmp = Path(tempfile.mkdtemp())
     synthetic = write_corpus(tmp / "synthetic-40", 40)
     py = [sys.executable, "-m", "metasynth"]

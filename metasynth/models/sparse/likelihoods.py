@@ -198,18 +198,34 @@ def nchg_tables(a, n1, c, n2):
     return np.where(ok, x, 0.0), logc, a
 
 
-def nchg_logpmf(support, logc, a, t):
+def nchg_logpmf(support, logc, a, t, *, logp: bool = True, moments: bool = True):
     """log P(X = a | total; log OR = t) of Fisher's non-central hypergeometric, with the
-    conditional mean and variance of X. ``t`` has shape (k, Q)."""
+    conditional mean and variance of X. ``t`` has shape (k, Q). ``logp=False`` or
+    ``moments=False`` skips (returns None for) the part a caller does not use: the mode
+    search needs only the moments and the quadrature only the log probabilities, and the
+    (k, Q, support) arrays are most of a CM.EL fit's time."""
     e = logc[:, None, :] + support[:, None, :] * t[:, :, None]        # (k, Q, S)
     mx = e.max(-1, keepdims=True)
     p = np.exp(e - mx)
     s = p.sum(-1)
-    lse = mx[..., 0] + np.log(s)
-    mean = (p * support[:, None, :]).sum(-1) / s
-    var = (p * support[:, None, :] ** 2).sum(-1) / s - mean ** 2
-    lc_a = np.take_along_axis(logc, np.argmin(np.abs(support - a[:, None]), 1)[:, None], 1)
-    return lc_a + a[:, None] * t - lse, mean, np.maximum(var, 0.0)
+    lp = mean = var = None
+    if moments:
+        mean = (p * support[:, None, :]).sum(-1) / s
+        var = np.maximum((p * support[:, None, :] ** 2).sum(-1) / s - mean ** 2, 0.0)
+    if logp:
+        lse = mx[..., 0] + np.log(s)
+        lc_a = np.take_along_axis(logc, np.argmin(np.abs(support - a[:, None]), 1)[:, None], 1)
+        lp = lc_a + a[:, None] * t - lse
+    return lp, mean, var
+
+
+@lru_cache(maxsize=8)
+def _hermgauss(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights, computed once per size (read-only): a GLMM fit
+    asks for the same rule at every likelihood evaluation."""
+    xq, wq = np.polynomial.hermite.hermgauss(nodes)
+    xq.flags.writeable = wq.flags.writeable = False
+    return xq, wq
 
 
 def cm_el_loglik(tables, mu, tau, nodes: int = 40):
@@ -223,12 +239,12 @@ def cm_el_loglik(tables, mu, tau, nodes: int = 40):
     k = len(a)
     mu = np.broadcast_to(np.asarray(mu, float), (k,))
     if tau <= 0.0:
-        lp, _, _ = nchg_logpmf(support, logc, a, mu[:, None])
+        lp, _, _ = nchg_logpmf(support, logc, a, mu[:, None], moments=False)
         return lp[:, 0]
     t = mu.copy()
     prec = 1.0 / tau ** 2
     for _ in range(100):
-        _, mean, var = nchg_logpmf(support, logc, a, t[:, None])
+        _, mean, var = nchg_logpmf(support, logc, a, t[:, None], logp=False)
         g = (a - mean[:, 0]) - (t - mu) * prec
         h = var[:, 0] + prec
         step = g / h
@@ -237,11 +253,11 @@ def cm_el_loglik(tables, mu, tau, nodes: int = 40):
         t = t + step
         if np.max(np.abs(step)) < MODE_TOL:
             break
-    _, _, var = nchg_logpmf(support, logc, a, t[:, None])
+    _, _, var = nchg_logpmf(support, logc, a, t[:, None], logp=False)
     sd = 1.0 / np.sqrt(var[:, 0] + prec)
-    xq, wq = np.polynomial.hermite.hermgauss(nodes)
+    xq, wq = _hermgauss(nodes)
     tq = t[:, None] + np.sqrt(2.0) * sd[:, None] * xq[None, :]
-    lp, _, _ = nchg_logpmf(support, logc, a, tq)
+    lp, _, _ = nchg_logpmf(support, logc, a, tq, moments=False)
     lphi = -0.5 * np.log(2 * np.pi) - np.log(tau) - 0.5 * ((tq - mu[:, None]) / tau) ** 2
     terms = lp + lphi + xq[None, :] ** 2 + np.log(wq)[None, :]
     mx = terms.max(1, keepdims=True)

@@ -63,6 +63,12 @@ def rc() -> dict:
             "ytick.labelsize": FONT_SIZE - 1}
 
 
+# the rc settings a text's width depends on, beside its words, weight and size
+_WIDTH_RC = ("font.family", "font.sans-serif", "font.style", "font.stretch", "font.variant",
+             "text.hinting", "text.hinting_factor", "text.kerning_factor", "text.antialiased")
+_WIDTHS: dict = {}
+
+
 class Sheet:
     """A Figure with an Agg renderer; positions in inches from the bottom left."""
 
@@ -75,14 +81,21 @@ class Sheet:
         self.inch = self.fig.dpi_scale_trans
 
     def width(self, text: str, bold: bool = False, size: float = FONT_SIZE) -> float:
-        """Width of ``text`` in inches as it will be drawn."""
+        """Width of ``text`` in inches as it will be drawn. A report measures the same
+        words again and again (column heads, legends, study names on every figure): each
+        is measured once per process and font settings (``_WIDTHS``)."""
         if not text:
             return 0.0
-        t = self.fig.text(0, 0, text, fontsize=size, fontweight="bold" if bold else "normal",
-                          parse_math=False)
-        w = t.get_window_extent(self.renderer).width / self.fig.dpi
-        t.remove()
-        return w
+        import matplotlib as mpl
+
+        key = (text, bold, size, self.fig.dpi,
+               *(str(mpl.rcParams[k]) for k in _WIDTH_RC))
+        if key not in _WIDTHS:
+            t = self.fig.text(0, 0, text, fontsize=size,
+                              fontweight="bold" if bold else "normal", parse_math=False)
+            _WIDTHS[key] = t.get_window_extent(self.renderer).width / self.fig.dpi
+            t.remove()
+        return _WIDTHS[key]
 
     def put(self, x: float, y: float, text: str, ha: str = "left", bold: bool = False,
             color: str = INK, size: float = FONT_SIZE, **kw):
