@@ -59,8 +59,9 @@ def test_pool_prints_the_global_maximum_and_says_so(name):
     assert res.random.ci_lower == pytest.approx(math.exp(fit["ci_lower"][0]), rel=1e-7)
     assert res.random.ci_upper == pytest.approx(math.exp(fit["ci_upper"][0]), rel=1e-7)
     assert not res.random.tau2_fallback
-    said = [w for w in res.warnings if "more than one local maximum" in w]
-    assert len(said) == 1 and "did not converge" not in " ".join(res.warnings)
+    said = [w for w in res.warnings if w.code == "tau2_multiple_maxima"]
+    assert len(said) == 1 and "tau2_not_converged" not in {w.code for w in res.warnings}
+    assert said[0]["tau2"] == pytest.approx(fit["tau2"], rel=1e-8, abs=1e-12)
 
 
 def test_cli_pool_on_the_issue_example():
