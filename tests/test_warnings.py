@@ -1,6 +1,7 @@
 """Models attach warnings as codes with their numbers (``ResultWarning``); their words are
 in one place, render/text/warnings.py, used by the text, the JSON, the plots and the report."""
 
+import ast
 import json
 
 import pytest
@@ -65,3 +66,49 @@ def test_the_level_is_in_the_warnings_words():
     said = " ".join(warning_text(w) for w in res.warnings)
     assert "a multiplier of 2.92 instead of 1.64" in said and "multiplier 6.31" in said
     assert "90% CI for I²" in said and "95%" not in said
+
+
+def test_metaregression_warnings_are_codes():
+    from metasynth.models.robustness.metaregression import fit_metaregression
+
+    bcg = api.pool(DATA / "bcg.csv")
+    ablat = [44, 55, 42, 52, 13, 44, 19, 13, -27, 42, 18, 33, 33]  # metafor's dat.bcg
+    reg = fit_metaregression(bcg.effects, {"ablat": ablat, "order": list(range(13))},
+                             bcg.spec, permutations=10)
+    assert [w.code for w in reg.warnings] == ["metareg_few_studies", "metareg_observational"]
+    out = json.loads(render_json(reg))["warnings"]
+    assert out[0]["message"].startswith("Only 13 studies for 2 moderator(s): ")
+    assert out[1]["message"].startswith("Associations across trials are observational")
+
+
+def test_no_module_under_models_words_a_warning():
+    """Under models/, whatever is appended to or passed as ``warnings`` is a
+    ``ResultWarning(...)`` (or a list of them), never a string."""
+    wrong = []
+    for path in (ROOT / "metasynth" / "models").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            values = []
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("append", "extend")
+                    and isinstance(node.func.value, ast.Name) and "warn" in node.func.value.id):
+                values = node.args
+            elif isinstance(node, ast.keyword) and node.arg == "warnings":
+                values = [node.value]
+            elif isinstance(node, ast.Assign) and any(
+                    isinstance(t, ast.Name) and "warn" in t.id for t in node.targets):
+                values = [node.value]
+            for v in values:
+                for s in ast.walk(v):
+                    words = isinstance(s, ast.JoinedStr) or (
+                        isinstance(s, ast.Constant) and isinstance(s.value, str))
+                    if words and not _is_code(s, v):
+                        wrong.append(f"{path.relative_to(ROOT)}:{s.lineno}")
+    wrong = sorted(set(wrong))
+    assert not wrong, "words a warning (use ResultWarning and render/text/warnings.py): " \
+        + ", ".join(wrong)
+
+
+def _is_code(node, root) -> bool:
+    """A string that is the code argument of ``ResultWarning(code, ...)``."""
+    return any(isinstance(c, ast.Call) and getattr(c.func, "id", None) == "ResultWarning"
+               and c.args and c.args[0] is node for c in ast.walk(root))

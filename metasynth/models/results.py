@@ -53,6 +53,8 @@ WARNING_VALUES: dict[str, tuple[str, ...]] = {
     "hksj_narrower_than_wald": (),
     "tau2_not_converged": ("method", "iterations"),
     "tau2_multiple_maxima": ("method", "tau2", "other"),
+    "metareg_few_studies": ("k", "moderators"),
+    "metareg_observational": (),
 }
 
 

@@ -48,6 +48,14 @@ WORDS: dict[str, Callable[[ResultWarning], str]] = {
         f"The {w['method']} likelihood has more than one local maximum in tau²: the higher, "
         f"tau² = {w['tau2']:.4g}, is used; another is at tau² = {w['other']:.4g}; small "
         "changes in the data can move the estimate from one to the other."),
+    "metareg_few_studies": lambda w: (
+        f"Only {w['k']} studies for {w['moderators']} moderator(s): meta-regression with "
+        "fewer than about 10 studies per moderator has little power and a high risk of "
+        "spurious findings; treat any association as a hypothesis (Thompson & Higgins 2002)."),
+    "metareg_observational": lambda w: (
+        "Associations across trials are observational: they can be confounded by other "
+        "trial characteristics and do not show that the moderator causes a difference in "
+        "effect (ecological bias)."),
 }
 
 
