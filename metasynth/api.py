@@ -18,15 +18,14 @@ from pathlib import Path
 
 import metasynth.render.text  # noqa: F401  (registers the results' summary() printers)
 from metasynth.effects.binary import EffectSizes
-from metasynth.effects.measures import is_ratio
-from metasynth.effects.sizes import effect_sizes
-from metasynth.errors import DataError
-from metasynth.models.pool import pool_effects
+from metasynth.effects.measures import BINARY, is_ratio
+from metasynth.errors import DataError, UsageError
+from metasynth.models.pool import pool_table
 from metasynth.models.results import PoolResult
 from metasynth.models.robustness import refits as subsets
 from metasynth.models.robustness.refits import SubsetAnalysis
 from metasynth.models.subgroups import SubgroupResult, pool_subgroups
-from metasynth.plan.options import OUTCOME
+from metasynth.plan.options import OUTCOME, TAU_SCALE
 from metasynth.plan.resolve import OptionError, parameter, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.load import StudySet, load_studies
@@ -90,7 +89,9 @@ def pool(data, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
         options["outcome"] = outcome
     spec = resolve_spec(spec, **options)
     table = study_table(data, spec.outcome, spec.alternative)
-    return pool_effects(effect_sizes(table, spec.measure, spec.zero_cells), spec)
+    if table.outcome is not None:  # a registry outcome: its data type picks the measure
+        spec = spec.for_data(table.data_type)
+    return pool_table(table, spec)
 
 
 def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
@@ -108,11 +109,13 @@ def revman_analysis(path, analysis: str | None = None) -> RevManAnalysis:
 
 def pool_revman(analysis: RevManAnalysis, *, spec: AnalysisSpec | None = None,
                 **options) -> PoolResult:
-    """Pool a dichotomous RevMan analysis with RevMan 5's settings for it (its method,
-    measure and CI level on the ``revman5`` preset: see ``RevManAnalysis.spec_options``),
-    ``options`` on top. Subgroups: ``pool_by(result, "subgroup")``."""
+    """Pool a RevMan analysis (dichotomous, continuous, generic inverse variance or O - E
+    and variance) with RevMan's settings for it (its method, measure and CI level on the
+    ``revman5`` preset, and a data package's tau² estimator and CI method: see
+    ``RevManAnalysis.spec_options``), ``options`` on top. Subgroups:
+    ``pool_by(result, "subgroup")``."""
     spec = spec or resolve(analysis.spec_options(), options)
-    return pool_effects(effect_sizes(analysis.table(), spec.measure, spec.zero_cells), spec)
+    return pool_table(analysis.table(), spec)
 
 
 def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
@@ -126,8 +129,7 @@ def fitted(x, outcome: str | None = None, spec: AnalysisSpec | None = None,
         new = resolve_spec(base, **options)
         if new == x.spec:
             return x
-        table = x.effects.table
-        return pool_effects(effect_sizes(table, new.measure, new.zero_cells), new)
+        return pool_table(x.effects.table, new)
     return pool(x, outcome, spec=spec, **options)
 
 
@@ -161,10 +163,26 @@ def pool_by(x, by: str | None = None, outcome: str | None = None, *,
 
 
 def leave_one_out(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
-                  **options) -> SubsetAnalysis:
-    """The pooled result without each study in turn (metafor ``leave1out``)."""
+                  glmm: str | None = None, **options) -> SubsetAnalysis:
+    """The pooled result without each study in turn (metafor ``leave1out``).
+
+    ``glmm`` ("UM.FS", "UM.RS", "CM.EL", "CM.AL"): the binomial-normal GLMM of the sparse
+    table refitted without each trial with 2x2 counts, double-zero trials kept, all k
+    refits in one batched optimisation (``models.sparse.glmm.leave_one_out_glmm``); odds
+    ratios."""
     result = fitted(x, outcome, spec, **options)
-    return subsets.leave_one_out(result.effects, result.spec)
+    if glmm is None:
+        return subsets.leave_one_out(result.effects, result.spec)
+    from dataclasses import replace
+
+    from metasynth.models.sparse.glmm import GLMM_MODELS, leave_one_out_glmm
+
+    if glmm not in GLMM_MODELS:
+        raise DataError(f"unknown GLMM {glmm!r}: one of {', '.join(GLMM_MODELS)}")
+    rows, (a, n1, c, n2) = _two_by_two(result)
+    fits = leave_one_out_glmm(a, n1, c, n2, glmm, result.spec.level)
+    return subsets.glmm_subsets(fits, [r.label for r in rows], replace(result.spec, measure="OR"),
+                                "leave-one-out", glmm)
 
 
 def cumulative(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
@@ -220,8 +238,9 @@ def influence(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None
 
 def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
                       force: bool = False, **options) -> dict:
-    """Egger, Peters-type, Begg (and Harbord for OR) tests and trim-and-fill (L0, R0);
-    each entry is a result or the reason it was not run (fewer than 10 studies)."""
+    """Egger, Peters-type (binary measures), Begg (and Harbord for OR) tests and
+    trim-and-fill (L0, R0); each entry is a result or the reason it was not run (fewer
+    than 10 studies, or a test not defined for the measure)."""
     from metasynth.models.robustness import small_study as ss
 
     result = fitted(x, outcome, spec, **options)
@@ -236,7 +255,13 @@ def small_study_tests(x, outcome: str | None = None, *, spec: AnalysisSpec | Non
         runs["harbord"] = lambda: ss.harbord(effects, force=force)
     out = {}
     rows = [r for r, inc in zip(effects.table.rows, effects.included) if inc]
-    if any(r.treatment_total is None or r.control_total is None for r in rows):
+    if spec.measure not in BINARY:
+        # Peters et al. (2006, JAMA 295:676) and Harbord et al. (2006, Stat Med 25:3443)
+        # are built on 2x2 counts (the log odds ratio's variance and its score test)
+        runs.pop("peters")
+        out["peters"] = (f"the Peters test is for binary outcomes (log OR or RR on 1/n; "
+                         f"Peters et al. 2006), not for {spec.measure}: use Egger's test")
+    elif any(r.treatment_total is None or r.control_total is None for r in rows):
         runs.pop("peters")
         out["peters"] = ("the Peters-type test regresses on 1/n, and a study that "
                          "enters with only its reported estimate gives no sample size")
@@ -310,8 +335,10 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
     pooled result: posterior of the pooled effect, of tau, of a new trial's effect and of
     each trial's effect (shrinkage), with P(effect < t) for the spec's thresholds (ratio
     scale for RR/OR, difference scale for RD). The prior is the spec's (``tau_prior``,
-    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. The
-    result carries the spec and the pooled result's counts."""
+    ``tau_scale``, ``mu_prior_sd``) unless ``prior`` (a ``TauPrior``) is given. For a
+    mean difference the half-normal or half-Cauchy scale must be given (``tau_scale``,
+    in the outcome's units): the default is for log ratios. The result carries the spec
+    and the pooled result's counts."""
     import math
     from dataclasses import replace
 
@@ -319,6 +346,16 @@ def bayes(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, pr
 
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
+    if (spec.measure == "MD" and prior is None and "tau_scale" not in options
+            and spec.tau_prior in ("half-normal", "half-cauchy")
+            and spec.tau_scale == TAU_SCALE.default):
+        # the default scale (0.5) is meant for log ratios (Röver et al. 2021); tau of a
+        # mean difference is in the outcome's units, where 0.5 can be anything from vague
+        # to dogmatic, so the scale must be chosen in those units
+        raise UsageError(f"the {spec.tau_prior} prior's default scale for tau "
+                         f"({TAU_SCALE.default:g}) is for log ratios; a mean difference is in "
+                         "the outcome's units: give --tau-scale in those units (a plausible "
+                         "between-trial SD) or --tau-prior uniform")
     idx = _ordered_included(effects)
     ratio = is_ratio(spec.measure)
     probs = {f"P({spec.measure} < {t:g})": (math.log(t) if ratio else t) for t in spec.thresholds}
@@ -340,7 +377,9 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
     result = fitted(x, outcome, spec, **options)
     spec, effects = result.spec, result.effects
     if spec.measure != "RR":
-        raise DataError("trial sequential analysis is implemented for risk ratios (measure RR)")
+        raise DataError(f"trial sequential analysis is implemented for risk ratios (measure "
+                        f"RR), not {spec.measure}: its required information size is built "
+                        "on a control risk and a relative risk reduction")
     idx = _ordered_included(effects)
     rows = effects.table.rows
     plan = TSAPlan(spec.control_risk, spec.relative_risk_reduction, spec.alpha, spec.beta,
@@ -350,6 +389,18 @@ def tsa(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None, **op
         [rows[i].treatment_total + rows[i].control_total for i in idx],
         [rows[i].label for i in idx], [rows[i].year for i in idx], plan)
     return replace(fit, spec=spec, counts=result.counts)
+
+
+def _two_by_two(result: PoolResult):
+    """The trials with 2x2 counts and their counts (a, n1, c, n2), for the sparse-data
+    models; a one-line error if none has them."""
+    table = result.effects.table
+    rows = [r for r in table.rows if r.has_counts]
+    if not rows:
+        raise DataError("no trial reports 2x2 counts for this outcome: the sparse-data "
+                        "models need them", table.source or None)
+    return rows, tuple([getattr(r, f) for r in rows] for f in
+                       ("treatment_events", "treatment_total", "control_events", "control_total"))
 
 
 def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
@@ -369,13 +420,8 @@ def sparse(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
 
     result = fitted(x, outcome, spec, **options)
     table = result.effects.table
-    rows = [r for r in table.rows if r.has_counts]
-    if not rows:
-        raise DataError("no trial reports 2x2 counts for this outcome: the sparse-data "
-                        "models need them", table.source or None)
+    rows, (a, n1, c, n2) = _two_by_two(result)
     sub = replace(table, rows=tuple(rows))
-    a, n1, c, n2 = ([getattr(r, f) for r in rows] for f in
-                    ("treatment_events", "treatment_total", "control_events", "control_total"))
     return sparse_table(a, n1, c, n2, labels=[r.label for r in rows], spec=result.spec,
                         table=sub, outcome=table.outcome_label or table.outcome,
                         counts=result.counts, timings=timings,
@@ -399,7 +445,7 @@ def simulate(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
 
     from metasynth.models.parallel import Cluster
     from metasynth.models.simulate.run import CHUNK, simulate_design
-    from metasynth.models.simulate.scenarios import TrialDesign, scenario_grid
+    from metasynth.models.simulate.scenarios import design_of, scenario_grid
 
     result = fitted(x, outcome, spec, **options)
     spec = result.spec
@@ -410,12 +456,7 @@ def simulate(x, outcome: str | None = None, *, spec: AnalysisSpec | None = None,
     if not rows:
         raise DataError("no trial reports 2x2 counts for this outcome: the simulation "
                         "reproduces trials' arm sizes and control-arm risks", table.source or None)
-    design = TrialDesign(
-        labels=tuple(r.label for r in rows),
-        treatment_total=tuple(int(r.treatment_total) for r in rows),
-        control_total=tuple(int(r.control_total) for r in rows),
-        control_events=tuple(int(r.control_events) for r in rows),
-        control_risks=spec.control_risks)
+    design = design_of(result, spec.control_risks)
     notes = []
     if len(rows) < len(table.rows):
         notes.append(f"{len(table.rows) - len(rows)} trial(s) without 2x2 counts are not "

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "treatment_total,control_events,control_total), means "
                        "(study,treatment_mean,treatment_sd,treatment_total,control_mean,"
                        "control_sd,control_total), reported estimates (study,estimate,"
-                       "ci_lower,ci_upper[,p]) or O - E and V (study,o_minus_e,variance); "
+                       "ci_lower,ci_upper[,p], or study,estimate,se) or O - E and V "
+                       "(study,o_minus_e,variance); "
                        "optional subgroup, year; or a RevMan file (with --analysis).")
     p.add_argument("path", help="studies folder, CSV/TSV file, or RevMan file (.rm5, RevMan "
                    "analysis CSV, Cochrane data package .zip)")
@@ -258,6 +259,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_options(si)
     si.add_argument("--format", choices=("text", "json"), default="text")
     si.add_argument("-o", "--output", default=None, help="plot: .png, .svg or .pdf")
+    si.add_argument("--save", default=None, metavar="JSON",
+                    help="also write the result as JSON with the fingerprint of what was "
+                    "simulated (the report reads studies/simulation.json)")
 
     rp = sub.add_parser("report", help="the evidence report (PDF, HTML, summary.json)")
     rp.add_argument("path", help="studies folder (with analysis.yaml)")
@@ -658,7 +662,8 @@ def _bayes(args) -> int:
 
     _figure_paths(args, "output", "forest")
     try:
-        result = api.bayes(args.path, spec=_spec(args))
+        typed = {"tau_scale": args.tau_scale} if hasattr(args, "tau_scale") else {}
+        result = api.bayes(args.path, spec=_spec(args), **typed)
     except ValueError as err:
         raise UsageError(str(err)) from None
     _emit(args, result)
@@ -749,6 +754,13 @@ def _simulate(args) -> int:
     except ImportError as err:
         raise UsageError(str(err)) from None
     _emit(args, result)
+    if args.save:
+        from pathlib import Path
+
+        from metasynth.render.json_out import render_json
+
+        Path(args.save).write_text(render_json(result), encoding="utf-8")
+        print(f"wrote {args.save}", file=sys.stderr)
     print(f"simulated {result.replicates * len(result.scenarios)} meta-analyses x "
           f"{len(result.methods)} methods in {result.seconds:.1f} s ({result.workers})",
           file=sys.stderr)

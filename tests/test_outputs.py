@@ -263,7 +263,7 @@ def test_report_killed_at_random_moments_is_old_or_new(tmp_path):
     cmd = [sys.executable, "-m", "metasynth", "report", str(STUDIES), "-o", str(out)]
     subprocess.run(cmd + ["--no-pdf"], env=env, check=True, capture_output=True, timeout=600)
     old = read_manifest(out)
-    assert set(old["files"]) == {"msc-covid-ards.html", "summary.json"}
+    assert set(old["files"]) == {"msc-covid-ards.html", "summary.json", "msc-covid-ards.R"}
     tmp_before = set(Path("/tmp").glob("weasyprint-*"))
     rng = random.Random(7)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):

@@ -25,7 +25,7 @@ from metasynth import api
 from metasynth.effects.binary import effect_sizes
 from metasynth.models.pool import pool_effects
 from metasynth.models.simulate.kernels import METHODS, FitSettings, fit_all
-from metasynth.models.simulate.run import block_rng, make_tasks, simulate_design
+from metasynth.models.simulate.run import block_rng, fit_settings, make_tasks, simulate_design
 from metasynth.models.simulate.scenarios import Scenario, TrialDesign, generate, scenario_grid
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.table import StudyRow, StudyTable
@@ -85,7 +85,7 @@ def test_kernels_fit_each_replicate_as_the_analysis_does(preset):
     design = TrialDesign(tuple("ABCDE"), (12, 20, 30, 15, 60), (12, 22, 30, 14, 60),
                          (1, 3, 2, 0, 6))
     counts = generate(design, Scenario(0.8, 0.3), block_rng(5, 0, 0), 24)
-    settings = FitSettings(spec.level, spec.pi, spec.zero_cells, spec.mh_correction)
+    settings = fit_settings(spec)
     fits = fit_all(counts, settings)
     names = [m for m, _, _ in METHODS]
     checked = 0
@@ -99,9 +99,13 @@ def test_kernels_fit_each_replicate_as_the_analysis_does(preset):
             continue
         checked += 1
         assert fits.k[j] == effects.k
-        for method, tau2, ci in (("MH", None, None), ("REML-hksj", "REML", "hksj"),
-                                 ("PM-hksj-adhoc", "PM", "hksj-adhoc")):
-            s = spec if tau2 is None else spec.with_(tau2=tau2, ci=ci)
+        # every method in turn: the common effects and two random-effects methods per
+        # replicate, so the 21 tau² estimator x CI methods are each checked at least once
+        random = [m for m in METHODS if m[1] is not None]
+        for method, tau2, ci in (METHODS[checked % 2], random[(2 * checked) % len(random)],
+                                 random[(2 * checked + 1) % len(random)]):
+            s = (spec.with_(common_method=method) if tau2 is None
+                 else spec.with_(tau2=tau2, ci=ci))
             res = pool_effects(effects, s)
             i = names.index(method)
             part = res.common if tau2 is None else res.random
@@ -111,6 +115,13 @@ def test_kernels_fit_each_replicate_as_the_analysis_does(preset):
             if tau2 is not None and effects.k >= 3:
                 assert math.exp(fits.pi_lower[i, j]) == pytest.approx(part.pi_lower, rel=1e-8)
     assert checked >= 12
+
+
+def test_every_method_is_checked_one_replicate_at_a_time():
+    """The rotation above reaches every method within the replicates it checks."""
+    random = [m for m in METHODS if m[1] is not None]
+    seen = {random[(2 * j + o) % len(random)][0] for j in range(12) for o in (0, 1)}
+    assert seen == {m for m, _, _ in random}
 
 
 def test_dl_wald_undercovers_and_hksj_stays_near_nominal_at_k6(small_trials):
@@ -169,10 +180,16 @@ def test_cli_simulate_text_json_and_plot(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "DerSimonian-Laird, HKSJ *" in proc.stdout and "RR 0.80, tau 0.20" in proc.stdout
     assert out.stat().st_size > 10_000
+    saved = tmp_path / "simulation.json"
     proc = cli("simulate", STUDIES, "--replicates", "50", "--rr", "1", "--tau", "0",
-               "--format", "json", "--seed", "5")
+               "--format", "json", "--seed", "5", "--save", saved)
     data = json.loads(proc.stdout)
     assert data["seed"] == 5 and data["replicates"] == 50 and len(data["scenarios"]) == 1
+    assert json.loads(saved.read_text()) == data
+    fp = data["fingerprint"]
+    assert fp["seed"] == 5 and fp["rr"] == [1.0] and fp["tau"] == [0.0]
+    assert fp["trials"]["control_total"] == data["design"]["control_total"]
+    assert fp["methods"] == [m for m, _, _ in METHODS]
     assert cli("simulate", STUDIES, "--tau", "-0.1").returncode == 2
     assert cli("simulate", STUDIES, "--replicates", "0").returncode == 2
     assert cli("simulate", STUDIES, "--workers", "2", "--scheduler", "tcp://x:1").returncode == 2
@@ -188,6 +205,76 @@ def test_plan_file_simulate_section(tmp_path):
     spec = api.resolve_spec(None, **layer)
     assert spec.simulate_tau == (0.0, 0.3) and spec.control_risks == "fitted"
     assert spec.simulate_rr == (1.0, 0.9, 0.8, 0.7)
+
+
+@pytest.fixture(scope="module")
+def saved_simulation():
+    """The plan, its spec, the pooled mortality result and a small saved simulation of
+    it (40 replicates per scenario of the plan's grid) as ``--save`` writes it."""
+    from metasynth.plan.file import load_plan
+    from metasynth.render.json_out import render_json
+    from metasynth.report.analyses import base_spec
+
+    plan = load_plan(STUDIES / "analysis.yaml")
+    options = base_spec(plan)
+    result = api.pool(STUDIES, "mortality", spec=options)
+    data = json.loads(render_json(api.simulate(result, replicates=40)))
+    return plan, options, {"mortality": result}, data
+
+
+def test_report_section_reads_the_saved_simulation_and_checks_its_fingerprint(
+        saved_simulation, tmp_path):
+    from metasynth.report.simulation import SIMULATION_FILE, simulation_section
+
+    plan, options, pooled, data = saved_simulation
+    assert plan.simulate is not None  # the section follows the plan's simulate section
+    path = tmp_path / SIMULATION_FILE
+    missing = simulation_section(tmp_path, plan, options, pooled)
+    assert missing.status == "missing" and not missing.rows
+    assert ("metasynth simulate" in missing.sentences[0]
+            and f"--save {tmp_path.name}/simulation.json" in missing.sentences[0])
+    path.write_text(json.dumps(data))
+    sec = simulation_section(tmp_path, plan, options, pooled)
+    assert sec.status == "current"
+    assert len(sec.rows) == len(METHODS) and len(sec.columns) == len(options.simulate_tau)
+    assert sum(r["analysis"] for r in sec.rows) == 1
+    # the scenario like the evidence: the grid's RR nearest the pooled RR, tau nearest tau
+    est = pooled["mortality"].random.estimate
+    rr = min(options.simulate_rr, key=lambda r: abs(math.log(r / est)))
+    assert f"RR {rr:.2f}" in sec.outside
+    flagged = [r["method"] for r in sec.rows if any(c["outside"] for c in r["cells"])]
+    assert flagged and "93-97%" in sec.outside
+    assert sec.justification == ""  # the plan does not ask for one
+    justified = plan.model_copy(update={"simulate": plan.simulate.model_copy(
+        update={"justification": "simulation"})})
+    why = simulation_section(tmp_path, justified, options, pooled)
+    assert "simulated coverage" in why.justification and "40 simulated" in why.justification
+    # evidence changed since: one more death in a control arm
+    changed = json.loads(json.dumps(data))
+    changed["fingerprint"]["trials"]["control_events"][0] += 1
+    path.write_text(json.dumps(changed))
+    stale = simulation_section(tmp_path, justified, options, pooled)
+    assert stale.status == "stale" and not stale.rows
+    assert "out of date: the trials (arm sizes or control-arm events)" in stale.sentences[0]
+    assert "--replicates 40" in stale.sentences[0]
+    assert "missing or out of date" in stale.justification
+    changed = json.loads(json.dumps(data))
+    changed["fingerprint"]["seed"] += 1  # another seed still describes the evidence
+    path.write_text(json.dumps(changed))
+    assert simulation_section(tmp_path, plan, options, pooled).status == "current"
+    path.write_text("{not json")
+    assert simulation_section(tmp_path, plan, options, pooled).status == "unreadable"
+
+
+def test_methods_text_cites_the_simulated_coverage():
+    from metasynth.plan.file import load_plan
+    from metasynth.render.text.report import methods_text
+
+    plan = load_plan(STUDIES / "analysis.yaml")
+    spec = AnalysisSpec()
+    text = methods_text(plan, spec, justification="REML with HKSJ was chosen for X.")
+    assert text[0].endswith(" REML with HKSJ was chosen for X.")
+    assert "chosen for" not in methods_text(plan, spec)[0]
 
 
 @pytest.mark.exhaustive

@@ -16,7 +16,8 @@ DATA = FIXTURES / "data"
 # a value of each kind a warning carries, to render every code
 SAMPLE = {"k": 3, "df": 2, "multiplier": 4.3027, "z": 1.96, "level": 0.95, "lower": 0.0,
           "upper": 91.7, "method": "REML", "iterations": 1000, "tau2": 0.1146, "other": 0.0,
-          "moderators": 1}
+          "moderators": 1, "study": "Zhu 2021", "arm": "treatment",
+          "check": "Bowley's skewness B = 1.00 (|B| above 0.26)"}
 
 
 def test_every_warning_code_has_words():

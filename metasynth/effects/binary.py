@@ -72,7 +72,7 @@ class EffectSizes:
     source: tuple[str, ...]  # "counts" | "reported" | "none"
     reasons: tuple[str | None, ...]  # why a study is not included
     rule: ZeroCellRule
-    se_from: tuple[str | None, ...] = ()  # "ci" | "p" for reported estimates, else None
+    se_from: tuple[str | None, ...] = ()  # "ci" | "p" | "se" for reported estimates, else None
 
     @property
     def k(self) -> int:

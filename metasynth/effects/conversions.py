@@ -106,14 +106,14 @@ class Conversion:
                 "detail": dict(self.detail)}
 
     def describe(self) -> str:
-        """One line for a methods appendix, e.g. "mean by Luo 2018, SD by Wan 2014 from
+        """One line for a methods appendix, e.g. "mean by Luo 2018; SD by Wan 2014 from
         median 17 [IQR 0 to 25], n = 21"."""
         names = {"luo": "Luo 2018", "wan": "Wan 2014", "shi": "Shi 2020",
                  "qe": "quantile estimation (McGrath 2020)",
                  "se": "SE x sqrt(n) (Handbook 6.5.2.2)", "t": "t quantile (Handbook 6.5.2.2)",
                  "normal": "normal quantile (Handbook 6.5.2.2)",
                  "pooled": "Handbook Table 6.5.a"}
-        parts = [f"{k} by {names.get(v, v)}" for k, v in self.method.items()]
+        parts = [f"{'SD' if k == 'sd' else k} by {names.get(v, v)}" for k, v in self.method.items()]
         shown = ", ".join(f"{k} {v:g}" for k, v in self.inputs.items())
         return f"{'; '.join(parts)} from {shown}, n = {self.n}"
 
@@ -549,3 +549,60 @@ def arm_mean_sd(summary, mean_method: MeanMethod = "luo",
                              maximum=getattr(summary, "max", None),
                              mean_method=mean_method, sd_method=sd_method)
     return conv.mean, conv.sd, conv
+
+
+# the plan's median_to_mean (plan.options.MEDIAN_TO_MEAN) -> (mean method, SD method)
+MEDIAN_METHODS: dict[str, tuple[MeanMethod, SdMethod]] = {
+    "luo-shi": ("luo", "shi"), "wan": ("wan", "wan"), "mcgrath": ("qe", "shi")}
+
+
+def convert_row(row, method: str = "luo-shi"):
+    """``row`` (a ``records.table.StudyRow``) with each arm's mean and SD taken from its
+    published summary: a reported mean and SD as they are, a median with its IQR and/or
+    range converted by ``method`` (``luo-shi``, ``wan``, ``mcgrath``), the conversions kept
+    on the row. Returns (row, reason): reason is why the row has no means (``method``
+    ``none`` with a median, or a summary no method can convert), else None.
+
+    Recomputed from the summaries each time, so a row already converted by another method
+    gets this method's numbers."""
+    from dataclasses import replace
+
+    if not row.has_summaries:
+        return row, None
+    cleared = dict(treatment_mean=None, treatment_sd=None, control_mean=None,
+                   control_sd=None, conversions=())
+    arms = (("treatment", row.treatment_summary), ("control", row.control_summary))
+    if method == "none":
+        if all(s.mean is not None and s.sd is not None for _, s in arms):
+            return replace(row, treatment_mean=row.treatment_summary.mean,
+                           treatment_sd=row.treatment_summary.sd,
+                           control_mean=row.control_summary.mean,
+                           control_sd=row.control_summary.sd, conversions=()), None
+        return replace(row, **cleared), (
+            "reported as a median with its IQR or range, not a mean and SD, and the plan "
+            "converts no median (median_to_mean: none): not pooled")
+    mean_method, sd_method = MEDIAN_METHODS[method]
+    values, conversions = {}, []
+    for arm, summary in arms:
+        try:
+            mean, sd, conv = arm_mean_sd(summary, mean_method, sd_method)
+        except ConversionError as err:
+            return replace(row, **cleared), f"the {arm} arm cannot be converted: {err}"
+        values[f"{arm}_mean"], values[f"{arm}_sd"] = mean, sd
+        if conv is not None:
+            conversions.append((arm, conv))
+    return replace(row, **values, conversions=tuple(conversions)), None
+
+
+def convert_table(table, method: str = "luo-shi"):
+    """``table`` (a ``records.table.StudyTable``) with every row through :func:`convert_row`;
+    returns (table, {row index: why it has no means})."""
+    from dataclasses import replace
+
+    rows, reasons = [], {}
+    for i, row in enumerate(table.rows):
+        new, why = convert_row(row, method)
+        rows.append(new)
+        if why:
+            reasons[i] = why
+    return replace(table, rows=tuple(rows)), reasons

@@ -10,6 +10,8 @@ SE taken, as the Cochrane Handbook (5.1, sections 7.7.7.2-7.7.7.3; version 6, se
   corresponds to a P value of 0.008 is Z = 2.652", Handbook 5.1 section 7.7.7.2).
 
 Where both are given the CI is used (it does not depend on how the p-value was rounded).
+An SE given as such (RevMan's generic inverse-variance data, on the analysis scale) is
+used as it is when there is no CI.
 metafor 3.8.1 has no ``conv.wald`` (it arrived in 4.0): these are pinned to the formula
 and the Handbook's printed numbers.
 
@@ -57,6 +59,10 @@ def reported_effect(r: ReportedEffect | None, measure: str):
         if se <= 0:
             return None, "reported CI has no width"
         return (yi, se**2, "ci"), None
+    if r.se is not None:  # given on the analysis scale (RevMan's generic inverse variance)
+        if not r.se > 0:
+            return None, "reported SE must be positive"
+        return (yi, r.se**2, "se"), None
     if r.p is not None:
         if yi == 0 or r.p >= 1:
             return None, "an estimate of no effect with its p-value gives no standard error"

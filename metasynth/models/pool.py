@@ -91,6 +91,21 @@ def _common(effects: EffectSizes, options: AnalysisSpec, y, v, mask) -> tuple[Co
     return fit, q, notes
 
 
+def spec_effects(table, spec: AnalysisSpec) -> EffectSizes:
+    """The effect sizes of ``table`` (a ``StudyTable``) as ``spec`` computes them: its
+    measure, zero-cell rule, median-to-mean conversion and SMD convention."""
+    from metasynth.effects.sizes import effect_sizes
+
+    return effect_sizes(table, spec.measure, spec.zero_cells,
+                        median_to_mean=spec.median_to_mean, smd=spec.smd)
+
+
+def pool_table(table, spec: AnalysisSpec) -> PoolResult:
+    """``table`` (a ``StudyTable``) pooled with ``spec``: ``spec_effects`` then
+    ``pool_effects``."""
+    return pool_effects(spec_effects(table, spec), spec)
+
+
 def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> PoolResult:
     """Pool the included studies of ``effects`` under ``options``."""
     options = options or AnalysisSpec(measure=effects.measure)
@@ -132,7 +147,9 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
                     treatment_sd=row.treatment_sd, control_mean=row.control_mean,
                     control_sd=row.control_sd, o_minus_e=row.o_minus_e, variance=row.variance,
                     se_from=effects.se_from[i] if effects.se_from else None,
-                    extraction=row.attributes.get("extraction"))
+                    extraction=row.attributes.get("extraction"),
+                    conversions=tuple({"arm": arm, **c.to_dict(), "description": c.describe()}
+                                      for arm, c in row.conversions) or None)
         if inc[i]:
             yi, vi = float(effects.yi[i]), float(effects.vi[i])
             half = crit * math.sqrt(vi)
@@ -181,6 +198,7 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         warnings.append(ResultWarning("tau2_multiple_maxima", method=options.tau2,
                                       tau2=float(rand.tau2.tau2[0]),
                                       other=float(rand.tau2.other_maximum[0])))
+    warnings += conversion_warnings(studies)
     notes = list(table.notes) + notes
     for s in studies:
         if not s.included:
@@ -188,11 +206,19 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         elif s.source == "reported" and s.se_from == "p":
             notes.append(f"{s.label} enters with its reported {effects.measure} and its "
                          "p-value (SE = |estimate| / z of p/2; generic inverse variance)")
+        elif s.source == "reported" and s.se_from == "se":
+            notes.append(f"{s.label} enters with its reported {effects.measure} and SE "
+                         "(generic inverse variance)")
         elif s.source == "reported":
             notes.append(f"{s.label} enters with its reported {effects.measure} and 95% CI "
                          "(generic inverse variance)")
         elif s.corrected:
             notes.append(f"{s.label}: {effects.rule.add:g} added to each cell (zero cell)")
+        if s.conversions:
+            arms = " and ".join(c["arm"] for c in s.conversions)
+            how = s.conversions[0]["description"].split(" from ")[0]
+            notes.append(f"{s.label}: means and SDs derived from medians ({arms} arm"
+                         f"{'s' if len(s.conversions) > 1 else ''}; {how}).")
     spec = options if options.better is not None else options.with_(better=table.better)
     return PoolResult(
         outcome=table.outcome, outcome_label=table.outcome_label, k=k, studies=tuple(studies),
@@ -201,6 +227,14 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
             effects.rule.describe(effects.measure) if effects.measure in BINARY
             else NO_ZERO_CELL_RULE),
         warnings=tuple(warnings), notes=tuple(notes), source=table.source, effects=effects)
+
+
+def conversion_warnings(studies) -> list[ResultWarning]:
+    """The warnings of the conversions of medians to means (the skewness check of Shi et
+    al. 2023, a table size of Wan et al. used for another n), one per study arm."""
+    return [ResultWarning("median_conversion_skewed", study=s.label, arm=c["arm"], check=w)
+            for s in studies for c in s.conversions or () for w in c["warnings"]
+            if w.startswith("Bowley")]
 
 
 def count_participants(effects: EffectSizes) -> Counts:

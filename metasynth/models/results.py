@@ -53,6 +53,7 @@ WARNING_VALUES: dict[str, tuple[str, ...]] = {
     "hksj_narrower_than_wald": (),
     "tau2_not_converged": ("method", "iterations"),
     "tau2_multiple_maxima": ("method", "tau2", "other"),
+    "median_conversion_skewed": ("study", "arm", "check"),
     "metareg_few_studies": ("k", "moderators"),
     "metareg_observational": (),
 }
@@ -145,6 +146,9 @@ class StudyEffect(_ToDict):
     o_minus_e: float | None = None
     variance: float | None = None
     se_from: str | None = None  # reported estimates: the SE came from the "ci" or the "p"
+    # continuous: each arm's mean and SD derived from a median (effects.conversions), as
+    # {"arm", "kind", "inputs", "method", "n", "mean", "sd", "references", "warnings", ...}
+    conversions: tuple[dict, ...] | None = None
 
     def to_dict(self) -> dict:
         """The JSON of one study; the keys of the other data types (``DATA_KEYS``) appear
@@ -154,7 +158,7 @@ class StudyEffect(_ToDict):
 
 
 DATA_KEYS = ("treatment_mean", "treatment_sd", "control_mean", "control_sd", "o_minus_e",
-             "variance", "se_from")
+             "variance", "se_from", "conversions")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 The test is RevMan's (Deeks, Higgins & Altman, Cochrane Handbook 10.11.3.1; Borenstein
 et al. 2009, ch. 19): each subgroup is pooled on its own (its own tau²), and Cochran's Q
 is computed between the subgroup estimates with inverse-variance weights from their
-model-based standard errors; df = number of subgroups - 1; I² = (Q - df) / Q. In
+model-based standard errors (``subgroup_se = "ci"``: those of the CI method, the HKSJ
+ones after HKSJ fits, as RevMan Web); df = number of subgroups - 1; I² = (Q - df) / Q. In
 metafor: ``rma(yi = estimates, sei = ses, method = "EE")``, whose QE this equals
 (``tests/test_subgroups.py`` pins it to a fixture). metafor's mixed-effects
 ``rma(mods = ~ group)`` test, which assumes one common tau², comes with issue 7.
@@ -101,7 +102,8 @@ def pool_subgroups(effects: EffectSizes, labels: Sequence[str | None], by: str,
         except DataError as err:
             skipped.append((name, err.message))
     pooled = [(g, r) for g, r in groups if r.random.theta is not None]
-    ses = [r.random.se_wald for _, r in pooled]
+    # the Wald SEs (RevMan 5, metafor, R meta), or those of the CI method (RevMan Web)
+    ses = [r.random.se if options.subgroup_se == "ci" else r.random.se_wald for _, r in pooled]
     test = None
     if len(pooled) >= 2 and all(se and math.isfinite(se) for se in ses):
         test = subgroup_difference([r.random.theta for _, r in pooled], ses)

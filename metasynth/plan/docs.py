@@ -41,6 +41,7 @@ def markdown_reference() -> str:
         ref = f" ({o.reference})" if o.reference else ""
         lines.append(f"| `{o.name}` | {_where(o)} | {flags} | `{value_text(o.default)}` | "
                      f"{_allowed(o)} | {o.label}: {o.help}{ref} |")
+    lines += _plan_keys()
     lines += ["", "## Presets", "", "| preset | sets | what it is |", "|---|---|---|"]
     for p in PRESETS.values():
         sets = ", ".join(f"`{k}: {value_text(v)}`" for k, v in p.values.items()) or "(the defaults)"
@@ -48,3 +49,27 @@ def markdown_reference() -> str:
         lines.append(f"| `{p.name}` | {sets} | {p.label}{ref} |")
     lines += ["", "`--classic` is `--preset revman5`.", ""]
     return "\n".join(lines)
+
+
+def _plan_keys() -> list[str]:
+    """Keys of the plan's sections that are not analysis options (no flag, not in the
+    spec), with the description their schema gives them."""
+    from typing import get_args
+
+    from metasynth.plan.file import TSA, Bayes, Simulate
+
+    rows = []
+    options = {o.name for o in OPTIONS}
+    for section, model in (("bayes", Bayes), ("tsa", TSA), ("simulate", Simulate)):
+        for key, f in model.model_fields.items():
+            if key in options or not f.description:
+                continue
+            allowed = ", ".join(f"`{v}`" for v in get_args(f.annotation)) or "text"
+            rows.append(f"| `{section}.{key}` | `{value_text(f.default)}` | {allowed} | "
+                        f"{f.description} |")
+    if not rows:
+        return []
+    return ["", "## Other keys of the plan", "",
+            "Not analysis options: set in `studies/analysis.yaml` only.", "",
+            "| in analysis.yaml | default | allowed values | meaning |", "|---|---|---|---|",
+            *rows]

@@ -154,8 +154,15 @@ TSA = _section_model(
 
 
 Simulate = _section_model(
-    "Simulate", "simulate", extra={"outcome": (NonEmpty, "mortality")},
-    doc="Simulated operating characteristics of the methods (models.simulate): the scenarios.")
+    "Simulate", "simulate",
+    extra={"outcome": (NonEmpty, "mortality"),
+           "justification": (Literal["none", "simulation"], Field(
+               "none", description="the reason the plan gives for its tau² estimator and CI "
+               "method: 'simulation' if they were chosen for their coverage simulated on "
+               "trials like these (metasynth simulate --save studies/simulation.json); the "
+               "report's methods text then cites it"))},
+    doc="Simulated operating characteristics of the methods (models.simulate): the scenarios, "
+        "and whether the plan names the simulation as the reason for its choice of method.")
 
 
 class ExcludedStudy(Strict):

@@ -104,19 +104,73 @@ def value_text(value) -> str:
 MEASURE = Option(
     "measure", "model", str, "RR", "Effect measure",
     "effect measure: RR, OR, RD of 2x2 counts; MD, SMD, ROM of per-arm means and SDs; HR "
-    "of O - E and V; any of them of reported estimates with a CI or p-value",
+    "of O - E and V; any of them of reported estimates with a CI or p-value. For records, "
+    "the measure of binary outcomes (continuous ones take `continuous_measure`)",
     choices=(Choice("RR", "risk ratio", "the risk ratio (RR)"),
              Choice("OR", "odds ratio", "the odds ratio (OR)"),
              Choice("RD", "risk difference", "the risk difference (RD)"),
              Choice("MD", "mean difference", "the mean difference (MD)"),
              Choice("SMD", "standardized mean difference",
-                    "the standardized mean difference as Hedges' g with the exact "
-                    "small-sample correction (Hedges 1981, J Educ Stat 6:107)"),
+                    "the standardized mean difference as Hedges' g (Hedges 1981, J Educ Stat "
+                    "6:107; its correction and variance: the smd option)"),
              Choice("ROM", "ratio of means", "the ratio of means on the log scale (Hedges, "
                     "Gurevitch & Curtis 1999, Ecology 80:1150)"),
              Choice("HR", "hazard ratio", "the hazard ratio, from O - E and V by Peto's method "
                     "(Yusuf et al. 1985) or from the reported estimate")),
     reference="Cochrane Handbook 6.3-6.5")
+
+CONTINUOUS_MEASURE = Option(
+    "continuous_measure", "model", str, "MD", "Effect measure of continuous outcomes",
+    "effect measure of the outcomes the outcome registry types continuous (studies/"
+    "outcomes.yaml); `measure` is that of binary outcomes. A `--measure` that is itself "
+    "continuous (MD, SMD, ROM) applies to continuous data as given",
+    choices=(Choice("MD", "mean difference", "the mean difference (MD), in the outcome's "
+                    "units"),
+             Choice("SMD", "standardized mean difference",
+                    "the standardized mean difference as Hedges' g with the exact "
+                    "small-sample correction (Hedges 1981, J Educ Stat 6:107)"),
+             Choice("ROM", "ratio of means", "the ratio of means on the log scale (Hedges, "
+                    "Gurevitch & Curtis 1999, Ecology 80:1150)")),
+    reference="Cochrane Handbook 6.5.1")
+
+MEDIAN_TO_MEAN = Option(
+    "median_to_mean", "model", str, "luo-shi", "Means and SDs from medians",
+    "how an arm reported only as a median with its IQR and/or range enters a continuous "
+    "analysis; none: such a trial is not pooled",
+    choices=(Choice("luo-shi", "Luo/Shi", "the mean by Luo et al. (2018, Stat Methods Med "
+                    "Res 27:1785) and the SD by Shi et al. (2020, Res Synth Methods 11:641) "
+                    "from the five-number summary, by Wan et al. (2014, BMC Med Res Methodol "
+                    "14:135) from the IQR or the range alone, as R meta's metacont("
+                    "method.mean = \"Luo\", method.sd = \"Shi\")"),
+             Choice("wan", "Wan", "the mean and SD by Wan et al. (2014, BMC Med Res "
+                    "Methodol 14:135)"),
+             Choice("mcgrath", "quantile estimation", "the mean and SD by quantile "
+                    "estimation (McGrath et al. 2020, Stat Methods Med Res 29:2520)"),
+             Choice("none", "none", "not converted: an arm without a mean and SD is not "
+                    "pooled")),
+    reference="Cochrane Handbook 6.5.2.5 (the methods it names); Luo 2018 and Shi 2020 "
+              "improve on Wan 2014 for the mean and for the SD from the five-number summary")
+
+SMD = Option(
+    "smd", "model", str, "metafor", "Small-sample correction and variance of the SMD",
+    "Hedges' g convention: metafor's exact correction and variance, or RevMan's approximations",
+    choices=(Choice("metafor", "metafor", "Hedges' g with the exact correction factor "
+                    "J = Γ(m/2) / (√(m/2) Γ((m-1)/2)) and the variance 1/n1 + 1/n2 + g²/(2N) "
+                    "(metafor escalc, vtype \"LS\"; Hedges 1981)"),
+             Choice("revman", "RevMan", "Hedges' g with the approximate correction "
+                    "1 - 3/(4N - 9) and the variance N/(n1 n2) + g²/(2(N - 3.94)) (RevMan 5 and "
+                    "RevMan Web; Deeks & Higgins, Statistical algorithms in Review Manager 5, "
+                    "2010)")),
+    reference="Hedges 1981, J Educ Stat 6:107; Deeks & Higgins 2010")
+
+SUBGROUP_SE = Option(
+    "subgroup_se", "model", str, "wald", "Standard errors in the test for subgroup differences",
+    "standard errors of the subgroup estimates in the test for subgroup differences",
+    choices=(Choice("wald", "Wald", "the subgroups' model-based (Wald) standard errors "
+                    "(Cochrane Handbook 10.11.3.1; RevMan 5, metafor, R meta)"),
+             Choice("ci", "CI method", "the standard errors of the subgroups' CI method, "
+                    "the HKSJ ones after HKSJ fits (RevMan Web)")),
+    reference="Deeks, Higgins & Altman, Cochrane Handbook 10.11.3.1")
 
 TAU2 = Option(
     "tau2", "model", str, "REML", "Between-study variance (tau²) estimator",
@@ -287,7 +341,8 @@ CONTROL_RISKS = Option(
     commands=("simulate",))
 
 OPTIONS: tuple[Option, ...] = (
-    OUTCOME, PRESET, MEASURE, TAU2, CI, PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
+    OUTCOME, PRESET, MEASURE, CONTINUOUS_MEASURE, SMD, MEDIAN_TO_MEAN, SUBGROUP_SE, TAU2, CI,
+    PI, COMMON_METHOD, HET_Q, MH_CORRECTION, ADD, TO,
     KEEP_DOUBLE_ZERO, LEVEL,
     EXPERIMENTAL, CONTROL, BETTER, BY, ALTERNATIVE,
     TAU_PRIOR, TAU_SCALE, TURNER_COMPARISON, MU_PRIOR_SD, THRESHOLDS,
@@ -330,11 +385,11 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "with the continuity correction in zero-cell studies, Q (Chi²) and tau² around the "
            "Mantel-Haenszel estimate",
            {"tau2": "DL", "ci": "wald", "common_method": "MH", "mh_correction": True,
-            "het_q": "common"},
+            "het_q": "common", "smd": "revman"},
            "Deeks & Higgins, Statistical algorithms in Review Manager 5 (2010)"),
     Preset("revman-web", "the RevMan Web analysis: REML tau², HKSJ CI, prediction interval, "
            "Mantel-Haenszel with the continuity correction in zero-cell studies",
            {"tau2": "REML", "ci": "hksj", "pi": "hts", "common_method": "MH",
-            "mh_correction": True},
+            "mh_correction": True, "smd": "revman", "subgroup_se": "ci"},
            "Cochrane Statistical Methods Group 2022; RevMan Web since January 2025"),
 )}

@@ -37,6 +37,16 @@ class _SpecMethods:
         """The direction of benefit: the spec's, else lower."""
         return self.better or "lower"
 
+    def for_data(self, data_type: str) -> AnalysisSpec:
+        """The spec for an outcome of ``data_type`` (the outcome registry's type): binary
+        outcomes use ``measure``, continuous ones ``continuous_measure`` unless ``measure``
+        is itself continuous (an explicit ``--measure SMD``)."""
+        from metasynth.effects.measures import CONTINUOUS
+
+        if data_type != "continuous" or self.measure in CONTINUOUS:
+            return self
+        return self.with_(measure=self.continuous_measure)
+
     def with_(self, **changes) -> AnalysisSpec:
         """A new spec with ``changes`` validated as any override is."""
         from metasynth.plan.resolve import resolve

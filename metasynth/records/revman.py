@@ -35,7 +35,7 @@ from pathlib import Path
 from xml.parsers import expat
 
 from metasynth.errors import DataError
-from metasynth.records.table import StudyRow, StudyTable
+from metasynth.records.table import ReportedEffect, StudyRow, StudyTable
 
 DATA_TYPES = ("dichotomous", "continuous", "generic inverse variance", "O-E and variance")
 _RM5_KIND = {"DICH": "dichotomous", "CONT": "continuous", "IV": "generic inverse variance",
@@ -45,6 +45,7 @@ _CSV_KIND = {"DIC": "dichotomous", "CON": "continuous", "GIV": "generic inverse 
              "IPD": "O-E and variance"}
 _WORDS_KIND = {"dichotomous": "dichotomous", "continuous": "continuous",
                "generic inverse variance": "generic inverse variance",
+               "contrast level": "generic inverse variance",  # RevMan Web's word for it
                "o-e and variance": "O-E and variance"}
 #: RevMan's effect measures (codes and the words of the data package) -> metasynth's names
 _MEASURES = {"RR": "RR", "OR": "OR", "RD": "RD", "PETO_OR": "OR", "MD": "MD", "SMD": "SMD",
@@ -52,7 +53,11 @@ _MEASURES = {"RR": "RR", "OR": "OR", "RD": "RD", "PETO_OR": "OR", "MD": "MD", "S
              "risk ratio": "RR", "odds ratio": "OR", "risk difference": "RD",
              "peto odds ratio": "OR", "mean difference": "MD",
              "standardized mean difference": "SMD", "standardised mean difference": "SMD",
-             "hazard ratio": "HR"}
+             "std. mean difference": "SMD", "hazard ratio": "HR"}
+#: RevMan Web's settings (data package) -> metasynth's option values
+_TAU2 = {"REML": "REML", "DL": "DL", "DerSimonian-Laird": "DL", "PM": "PM",
+         "Paule-Mandel": "PM"}
+_CI = {"HKSJ": "hksj", "Wald": "wald", "Wald-type": "wald"}
 _METHODS = {"MH": "MH", "IV": "IV", "PETO": "Peto", "Peto": "Peto"}
 
 
@@ -76,6 +81,7 @@ class Stored:
     z: float | None = None
     p_z: float | None = None
     estimable: bool | None = None
+    t: float | None = None  # the test statistic of an HKSJ analysis (RevMan Web's Effect T)
 
     def values(self) -> dict[str, float]:
         """The stored numbers that are present, by name."""
@@ -148,43 +154,91 @@ class RevManAnalysis:
         return f"{self.source}, analysis {self.id} ({self.name})"
 
     def table(self) -> StudyTable:
-        """The 2x2 table of a dichotomous analysis, rows in RevMan's order; a study that
-        appears in several subgroups gets one row per subgroup."""
-        if not self.dichotomous:
+        """The study table of the analysis, rows in RevMan's order; a study that appears
+        in several subgroups gets one row per subgroup. Dichotomous: the 2x2 counts;
+        continuous: n, mean and SD per arm; generic inverse variance: the estimate and its
+        SE (RevMan holds both on the analysis scale, the log for ratios); O - E and
+        variance: the log-rank statistics."""
+        kind = {"dichotomous": "binary", "continuous": "continuous",
+                "generic inverse variance": "generic", "O-E and variance": "time-to-event"}.get(
+            self.data_type)
+        if kind is None:
             raise DataError(f"analysis {self.id} is {self.data_type} data; metasynth pools "
-                            "dichotomous (2x2) data only so far", self.source or None, self.line)
-        rows, seen = [], {}
-        for r in self.rows:
+                            "dichotomous, continuous, generic inverse variance and O-E and "
+                            "variance data", self.source or None, self.line)
+        need = {"binary": ("events_1", "total_1", "events_2", "total_2"),
+                "continuous": ("mean_1", "sd_1", "total_1", "mean_2", "sd_2", "total_2"),
+                "generic": ("giv_effect", "giv_se"), "time-to-event": ("o_e", "var")}[kind]
+        words = {"binary": "2x2 counts", "continuous": "means, SDs and totals per arm",
+                 "generic": "estimate and SE", "time-to-event": "O - E and variance"}[kind]
+        ratio = self.measure in ("RR", "OR", "HR", "ROM")
+        rows = []
+        for rid, r in zip(_row_ids(self.rows), self.rows):
             d = r.data
-            if None in (d.get("events_1"), d.get("total_1"), d.get("events_2"), d.get("total_2")):
-                raise DataError(f"study {r.study} has no 2x2 counts", self.source or None, r.line)
-            n = seen[r.study] = seen.get(r.study, 0) + 1
-            rid = r.study if n == 1 else f"{r.study} [{r.subgroup or n}]"
-            rows.append(StudyRow(
-                id=rid, label=r.study, treatment_events=int(d["events_1"]),
-                treatment_total=int(d["total_1"]), control_events=int(d["events_2"]),
-                control_total=int(d["total_2"]), year=r.year, subgroup=r.subgroup))
+            if any(d.get(k) is None for k in need):
+                raise DataError(f"study {r.study} has no {words}", self.source or None, r.line)
+            base = dict(id=rid, label=r.study, year=r.year, subgroup=r.subgroup)
+            totals = {k: int(d[src]) for k, src in (("treatment_total", "total_1"),
+                                                     ("control_total", "total_2"))
+                      if d.get(src) is not None}
+            if kind == "binary":
+                row = StudyRow(**base, treatment_events=int(d["events_1"]),
+                               control_events=int(d["events_2"]), **totals)
+            elif kind == "continuous":
+                row = StudyRow(**base, treatment_mean=d["mean_1"], treatment_sd=d["sd_1"],
+                               control_mean=d["mean_2"], control_sd=d["sd_2"], **totals)
+            elif kind == "generic":
+                value = math.exp(d["giv_effect"]) if ratio else d["giv_effect"]
+                row = StudyRow(**base, reported=ReportedEffect(None, value, se=d["giv_se"]),
+                               **totals)
+            else:
+                row = StudyRow(**base, o_minus_e=d["o_e"], variance=d["var"], **totals)
+            rows.append(row)
         model = "random effects" if self.random else "fixed effect"
         return StudyTable(rows=tuple(rows), outcome=self.id, outcome_label=self.name,
-                          source=self.provenance,
+                          source=self.provenance, data_type=kind,
                           notes=(f"RevMan's analysis: {self.method or 'no method'}, {model}, "
                                  f"{self.measure}, {100 * self.ci_total:g}% CI",))
 
     def spec_options(self) -> dict:
-        """metasynth's options for RevMan 5's analysis: the ``revman5`` preset (MH with
+        """metasynth's options for RevMan's analysis: the ``revman5`` preset (MH with
         the continuity correction in zero-cell studies, DerSimonian-Laird, Wald, Q around
-        the common-effect estimate) with this analysis's method, measure and CI level."""
+        the common-effect estimate, RevMan's SMD) with this analysis's method, measure and
+        CI level, and the tau² estimator and CI method a RevMan Web data package names
+        (with RevMan Web's test for subgroup differences on the CI method's SEs)."""
         out = {"preset": "revman5", "level": self.ci_total}
-        if self.measure in ("RR", "OR", "RD"):
+        if self.measure in ("RR", "OR", "RD", "MD", "SMD", "ROM", "HR"):
             out["measure"] = self.measure
-        if self.method:
-            out["common_method"] = self.method
+        if self.dichotomous:
+            if self.method:
+                out["common_method"] = self.method
+        elif self.data_type == "O-E and variance" and self.method != "IV":
+            out["common_method"] = "Peto"  # RevMan's O - E and variance: Peto's method
+        else:
+            out["common_method"] = "IV"  # continuous and generic inverse variance
+        tau2 = _TAU2.get(self.settings.get("Heterogeneity estimator", ""))
+        if tau2:
+            out["tau2"] = tau2
+        ci = _CI.get(self.settings.get("CI method", ""))
+        if ci:  # a RevMan Web analysis: its subgroup test uses the CI method's SEs
+            out["ci"] = ci
+            out["subgroup_se"] = "ci"
         labels = self.group_labels
         if labels[0]:
             out["experimental"] = labels[0]
         if labels[1]:
             out["control"] = labels[1]
         return out
+
+
+def _row_ids(rows) -> list[str]:
+    """Unique row ids: a study in several subgroups is "name [subgroup]" after its first."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in rows:
+        n = seen[r.study] = seen.get(r.study, 0) + 1
+        out.append(r.study if n == 1 else f"{r.study} [{r.subgroup or n}]")
+    return out
 
 
 @dataclass(frozen=True)
@@ -362,6 +416,37 @@ def read_rm5(path: str | Path, data: bytes | None = None) -> RevManReview:
                         version=root.attrib.get("REVMAN_SUB_VERSION", "").strip())
 
 
+_RATIOS = ("RR", "OR", "HR", "ROM", "RATE RATIO")
+
+
+def _giv_log_scale(row: RevManRow, path: str, level: float = 0.95) -> RevManRow:
+    """A ratio's generic inverse-variance row of a ``.rm5`` with its estimate on the log
+    scale (``giv_effect``; ``giv_se`` is the SE of the log). The file's EFFECT_SIZE is the
+    ratio (as R meta's read.rm5 takes it, logging it); where the stored 95% CI says it is
+    already the log, it is kept. A row whose CI fits neither is refused."""
+    from metasynth.distributions import norm_quantile
+
+    d, st = dict(row.data), row.stored
+    est, se = d.get("giv_effect"), d.get("giv_se")
+    if est is None or se is None:
+        return row
+    z = norm_quantile(1 - (1 - level) / 2)
+    if st.ci_lower is not None and st.ci_lower > 0:
+        low = math.log(st.ci_lower)
+        if est > 0 and math.isclose(low, math.log(est) - z * se, rel_tol=1e-6, abs_tol=1e-6):
+            d["giv_effect"] = math.log(est)
+        elif not math.isclose(low, est - z * se, rel_tol=1e-6, abs_tol=1e-6):
+            raise DataError(f"study {row.study}: EFFECT_SIZE {est:g} with SE {se:g} fits its "
+                            f"CI ({st.ci_lower:g}) neither as a ratio nor as its log", path,
+                            row.line)
+    elif est > 0:
+        d["giv_effect"] = math.log(est)
+    else:
+        raise DataError(f"study {row.study}: a ratio's EFFECT_SIZE must be positive, got "
+                        f"{est:g}", path, row.line)
+    return RevManRow(row.study, row.study_id, row.year, row.subgroup, d, row.stored, row.line)
+
+
 def _rm5_analysis(out: _Node, prefix: str, comp_no: str, comp_name: str, studies: dict,
                   path: str) -> RevManAnalysis:
     a = out.attrib
@@ -380,6 +465,9 @@ def _rm5_analysis(out: _Node, prefix: str, comp_no: str, comp_name: str, studies
     method = a.get("METHOD")
     if measure == "PETO_OR":
         method = "Peto"
+    if kind == "generic inverse variance" and _MEASURES.get(measure, measure) in _RATIOS:
+        level = _level(a.get("CI_STUDY"), path, out.line)
+        rows = [_giv_log_scale(r, path, level) for r in rows]
     test = None
     if a.get("SUBGROUPS") == "YES" and a.get("SUBGROUP_TEST", "YES") == "YES":
         test = SubgroupTest(*(_num(a.get(k), path, out.line, k) for k in ("Q", "DF_Q", "P_Q", "I2_Q")))
@@ -569,15 +657,18 @@ def read_data_package(path: str | Path, files: dict[str, str] | None = None) -> 
             method=_METHODS.get(s.get("Statistical method", "")) or None,
             random=s.get("Analysis model", "").lower().startswith("random"),
             measure=_MEASURES.get(s.get("Effect measure", "").lower(), s.get("Effect measure", "")),
-            ci_study=_level(s.get("Study CI"), swhere, line),
-            ci_total=_level(s.get("Estimate CI"), swhere, line), rows=tuple(arows),
+            ci_study=_level(s.get("Study CI", s.get("CI/PI level")), swhere, line),
+            ci_total=_level(s.get("Estimate CI", s.get("CI/PI level")), swhere, line),
+            rows=tuple(arows),
             stored=_package_stored(s, swhere, line) if s else Stored(),
             subgroups=tuple(subgroups.get(aid, ())), subgroup_test=test,
             group_labels=(s.get("Experimental group label") or None,
                           s.get("Control group label") or None),
             swap_events=s.get("Swap event and non-event", "").lower() == "true",
             source=where, line=line if settings_name else None,
-            settings={k: v for k, v in s.items() if k in ("Log-scale data", "Data source", "ID")}))
+            settings={k: v for k, v in s.items() if k in (
+                "Log-scale data", "Data source", "ID", "Heterogeneity estimator", "CI method",
+                "Prediction interval", "Overall estimates")}))
     return RevManReview(title="", source=name, format="data-package", analyses=tuple(analyses))
 
 
@@ -588,7 +679,7 @@ def _package_stored(r: dict, path: str, line: int | None) -> Stored:
     return Stored(effect=n("Mean"), ci_lower=n("CI start"), ci_upper=n("CI end"),
                   weight=n("Weight"), tau2=n("Heterogeneity Tau²"), chi2=n("Heterogeneity Chi²"),
                   df=n("Heterogeneity df"), p_chi2=n("Heterogeneity P"), i2=n("Heterogeneity I²"),
-                  z=n("Effect Z"), p_z=n("Effect P"))
+                  z=n("Effect Z"), p_z=n("Effect P"), t=n("Effect T"))
 
 
 def _read_bytes(path) -> bytes:
@@ -673,8 +764,9 @@ def read_revman(path: str | Path) -> RevManReview:
 
 # --------------------------------------------------------------------------- out
 
-#: metasynth's CSV columns per RevMan data type (dichotomous: the layout ``metasynth pool``
-#: reads; the others carry the data as RevMan holds it, for the pooling of other types)
+#: metasynth's CSV columns per RevMan data type: the layouts ``metasynth pool`` reads
+#: (``records.table``); a generic inverse-variance estimate is written on the reporting
+#: scale (the ratio for RR, OR, ROM, HR), its SE on the analysis scale
 CSV_LAYOUTS = {
     "dichotomous": (("treatment_events", "events_1"), ("treatment_total", "total_1"),
                     ("control_events", "events_2"), ("control_total", "total_2")),
@@ -683,7 +775,7 @@ CSV_LAYOUTS = {
                    ("control_sd", "sd_2"), ("control_total", "total_2")),
     "generic inverse variance": (("estimate", "giv_effect"), ("se", "giv_se"),
                                  ("treatment_total", "total_1"), ("control_total", "total_2")),
-    "O-E and variance": (("o_e", "o_e"), ("variance", "var"), ("treatment_total", "total_1"),
+    "O-E and variance": (("o_minus_e", "o_e"), ("variance", "var"), ("treatment_total", "total_1"),
                          ("control_total", "total_2")),
 }
 
@@ -704,10 +796,13 @@ def analysis_csv(analysis: RevManAnalysis) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["study", *(c for c, _ in layout), "subgroup", "year", "source"])
-    table_ids = [r.id for r in analysis.table().rows] if analysis.dichotomous else \
-        [r.study for r in analysis.rows]
+    table_ids = _row_ids(analysis.rows)
+    ratio = analysis.measure in ("RR", "OR", "HR", "ROM")
     for rid, r in zip(table_ids, analysis.rows):
-        w.writerow([rid, *(_cell(r.data.get(k)) for _, k in layout), r.subgroup or "",
+        data = dict(r.data)
+        if ratio and data.get("giv_effect") is not None:  # the CSV's estimate is the ratio
+            data["giv_effect"] = math.exp(data["giv_effect"])
+        w.writerow([rid, *(_cell(data.get(k)) for _, k in layout), r.subgroup or "",
                     "" if r.year is None else r.year, analysis.provenance])
     return buf.getvalue()
 

@@ -91,17 +91,20 @@ def _row(study: Study, entry: Outcome, alternative: bool = False) -> StudyRow:
     if entry.values:
         exp = [(a, v) for a, v in entry.values.items() if roles.get(a) == "experimental"]
         ctl = [(a, v) for a, v in entry.values.items() if roles.get(a) == "control"]
-        if len(exp) == 1 and len(ctl) == 1 and None not in (
-                exp[0][1].mean, exp[0][1].sd, ctl[0][1].mean, ctl[0][1].sd):
+        if len(exp) == 1 and len(ctl) == 1:
             (_, e), (_, c) = exp[0], ctl[0]
-            means = dict(treatment_mean=e.mean, treatment_sd=e.sd, treatment_total=e.n,
-                         control_mean=c.mean, control_sd=c.sd, control_total=c.n)
+            # the summaries as published; a median is converted at analysis time, by the
+            # plan's median_to_mean (effects.conversions.convert_table)
+            means = dict(treatment_summary=e, control_summary=c, treatment_total=e.n,
+                         control_total=c.n)
+            if None not in (e.mean, e.sd, c.mean, c.sd):
+                means.update(treatment_mean=e.mean, treatment_sd=e.sd, control_mean=c.mean,
+                             control_sd=c.sd)
         elif len(exp) > 1 or len(ctl) > 1:
             notes.append(f"{label}: several experimental or control arms with means and SDs; "
                          "combine them first (Cochrane Handbook Table 6.5.a)")
         else:
-            notes.append(f"{label}: no mean and SD in both arms (a median and IQR needs "
-                         "converting first)")
+            notes.append(f"{label}: values for one arm only")
     return StudyRow(id=study.id, label=label, reported=reported, year=study.citation.year,
                     notes=tuple(notes), attributes=attrs, **means)
 
@@ -137,12 +140,13 @@ def select_outcome(studies: StudySet, outcome_id: str, alternative: bool = False
                      + ", ".join(missing))
     endpoint = registry.endpoint(definition.endpoint)
     kinds = {kind for r in rows for kind, has in (
-        ("binary", r.has_counts), ("continuous", r.has_means),
-        ("generic", r.reported is not None and not (r.has_counts or r.has_means))) if has}
+        ("binary", r.has_counts), ("continuous", r.has_means or r.has_summaries),
+        ("generic", r.reported is not None and not (r.has_counts or r.has_means or r.has_summaries))) if has}
     # a reported estimate enters any measure: the data type is that of the other rows
     own = kinds - {"generic"}
+    # no rows: the registry's type of the endpoint
     data_type = own.pop() if len(own) == 1 else "generic" if kinds == {"generic"} else \
-        "mixed" if own else "binary"
+        "mixed" if own else (endpoint.type if endpoint else "binary")
     return StudyTable(rows=tuple(rows), outcome=definition.id, outcome_label=definition.label,
                       better=definition.better, source=studies.folder, notes=tuple(notes),
                       data_type=data_type, units=endpoint.units if endpoint else None)

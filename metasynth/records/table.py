@@ -10,9 +10,14 @@ CSV layouts, told apart by their header (``LAYOUTS``; optional ``subgroup``, ``y
 
 - binary: ``study,treatment_events,treatment_total,control_events,control_total``
 - continuous: ``study,treatment_mean,treatment_sd,treatment_total,control_mean,control_sd,control_total``
-- generic inverse variance: ``study,estimate,ci_lower,ci_upper[,p]`` (or ``study,estimate,p``),
-  the estimate on the reporting scale (a ratio for RR, OR, ROM, HR), with ``--measure``
+- generic inverse variance: ``study,estimate,ci_lower,ci_upper[,p]`` (or ``study,estimate,p``,
+  or ``study,estimate,se``), the estimate on the reporting scale (a ratio for RR, OR, ROM,
+  HR), ``se`` its standard error on the analysis scale (of the log for ratios, as RevMan's
+  generic inverse variance holds it), with ``--measure``
 - O - E and variance: ``study,o_minus_e,variance`` (log-rank statistics; hazard ratio)
+
+The generic and O - E layouts may carry ``treatment_total,control_total`` (the arms' sizes,
+for display and for the sample-size-based small-study tests).
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ CSV_COLUMNS = ("study", "treatment_events", "treatment_total", "control_events",
 CSV_OPTIONAL = ("subgroup", "year", "source")  # source: where the row came from (metasynth import)
 CONTINUOUS_COLUMNS = ("study", "treatment_mean", "treatment_sd", "treatment_total",
                       "control_mean", "control_sd", "control_total")
-GENERIC_COLUMNS = ("study", "estimate", "ci_lower", "ci_upper", "p")
+GENERIC_COLUMNS = ("study", "estimate", "ci_lower", "ci_upper", "p", "se")
+ARM_SIZES = ("treatment_total", "control_total")
 OE_COLUMNS = ("study", "o_minus_e", "variance")
 # data type -> (required columns, optional columns besides subgroup and year)
 LAYOUTS = {"binary": (CSV_COLUMNS, ()), "continuous": (CONTINUOUS_COLUMNS, ()),
-           "generic": (("study", "estimate"), ("ci_lower", "ci_upper", "p")),
-           "time-to-event": (OE_COLUMNS, ())}
+           "generic": (("study", "estimate"), ("ci_lower", "ci_upper", "p", "se") + ARM_SIZES),
+           "time-to-event": (OE_COLUMNS, ARM_SIZES)}
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class ReportedEffect:
     ci_upper: float | None = None
     p: float | None = None
     level: float = 0.95  # the level of the reported CI
+    se: float | None = None  # its SE on the analysis scale (RevMan's generic inverse variance)
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,13 @@ class StudyRow:
     subgroup: str | None = None
     notes: tuple[str, ...] = ()
     attributes: dict = field(default_factory=dict, compare=False)
+    # continuous records: each arm's summary as published (records.schema.ContinuousSummary:
+    # a mean and SD, or a median with its IQR and/or range); a median is converted to the
+    # means above at analysis time (effects.conversions.convert_table), never by hand
+    treatment_summary: object = None
+    control_summary: object = None
+    # the conversions that produced the means: ((arm, effects.conversions.Conversion), ...)
+    conversions: tuple = ()
 
     @property
     def has_counts(self) -> bool:
@@ -79,6 +93,11 @@ class StudyRow:
     def has_means(self) -> bool:
         return None not in (self.treatment_mean, self.treatment_sd, self.treatment_total,
                             self.control_mean, self.control_sd, self.control_total)
+
+    @property
+    def has_summaries(self) -> bool:
+        """Both arms' continuous summaries as published (means or medians)."""
+        return self.treatment_summary is not None and self.control_summary is not None
 
     @property
     def has_oe(self) -> bool:
@@ -169,18 +188,23 @@ def _data_cells(kind: str, cells: dict[str, str], name: str, line: int) -> dict:
             out[f"{arm}_mean"] = _float_cell(cells[f"{arm}_mean"], f"{arm}_mean", name, line)
             out[f"{arm}_sd"] = _float_cell(cells[f"{arm}_sd"], f"{arm}_sd", name, line, low=0.0)
         return out
+    sizes = {}
+    for c in ARM_SIZES:  # optional in the generic and O - E layouts
+        if cells.get(c, "").strip():
+            sizes[c] = _int_cell(cells[c], c, name, line)
     if kind == "time-to-event":
         return dict(o_minus_e=_float_cell(cells["o_minus_e"], "o_minus_e", name, line),
                     variance=_float_cell(cells["variance"], "variance", name, line,
-                                         positive=True))
+                                         positive=True), **sizes)
     value = _float_cell(cells["estimate"], "estimate", name, line)
     lo, hi = (cells.get(c, "").strip() for c in ("ci_lower", "ci_upper"))
     p_text = cells.get("p", "").strip()
+    se_text = cells.get("se", "").strip()
     if bool(lo) != bool(hi):
         raise DataError("give both ci_lower and ci_upper, or neither", name, line)
-    if not lo and not p_text:
-        raise DataError("an estimate needs its CI (ci_lower, ci_upper) or its p-value (p)",
-                        name, line)
+    if not lo and not p_text and not se_text:
+        raise DataError("an estimate needs its CI (ci_lower, ci_upper), its p-value (p) or "
+                        "its standard error (se)", name, line)
     ci = (None, None)
     if lo:
         ci = (_float_cell(lo, "ci_lower", name, line), _float_cell(hi, "ci_upper", name, line))
@@ -192,7 +216,8 @@ def _data_cells(kind: str, cells: dict[str, str], name: str, line: int) -> dict:
         p = _float_cell(p_text, "p", name, line)
         if not 0 < p <= 1:
             raise DataError(f"p must lie in (0, 1], got {p_text}", name, line)
-    return dict(reported=ReportedEffect(None, value, ci[0], ci[1], p))
+    se = _float_cell(se_text, "se", name, line, positive=True) if se_text else None
+    return dict(reported=ReportedEffect(None, value, ci[0], ci[1], p, se=se), **sizes)
 
 
 def read_table(path: str | Path) -> StudyTable:
@@ -215,11 +240,12 @@ def read_table(path: str | Path) -> StudyTable:
     kind = layout_of(header)
     required, optional = LAYOUTS[kind]
     missing = [c for c in required if c not in header]
-    if kind == "generic" and "p" not in header and not {"ci_lower", "ci_upper"} <= set(header):
+    if kind == "generic" and not {"p", "se"} & set(header) and \
+            not {"ci_lower", "ci_upper"} <= set(header):
         missing += [c for c in ("ci_lower", "ci_upper") if c not in header]
     if missing:
         expected = ",".join(required + optional) if kind != "generic" else \
-            "study,estimate,ci_lower,ci_upper[,p]"
+            "study,estimate,ci_lower,ci_upper[,p] or study,estimate,se"
         raise DataError(f"missing column(s) {', '.join(missing)}; expected {expected}", name, 1)
     unknown = [c for c in header if c not in required + optional + CSV_OPTIONAL]
     if unknown:

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError
-from metasynth.models.pool import pool_effects
+from metasynth.models.pool import pool_effects, pool_table, spec_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import pool_subgroups
 from metasynth.plan.file import AnalysisPlan, plan_layer
-from metasynth.plan.resolve import resolve
+from metasynth.plan.resolve import OptionError, resolve
 from metasynth.plan.spec import AnalysisSpec
 from metasynth.records.select import select_outcome
 from metasynth.records.table import StudyTable
+from metasynth.render.text.methods import name
 from metasynth.render.text.report import matrix_cell, matrix_label, subgroup_table, table_row
 
 
@@ -46,11 +46,15 @@ def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
         opts = options.with_(**s.options.model_dump(exclude_none=True)) if s.options else options
         table = filtered(select_outcome(studies, outcome, s.alternative), s.include, s.exclude)
         try:
-            result = pool_effects(effect_sizes(table, opts.measure, opts.zero_cells), opts)
+            result = pool_table(table, opts)
         except DataError as err:
             rows.append(table_row(s.label, None, why=err.message.split(" (")[0]))
             continue
-        rows.append(table_row(s.label, result, s.model))
+        label = s.label
+        if s.model == "common" and result.common.method != "MH" and "Mantel" in label:
+            # a continuous outcome's common effect is by inverse variance (no 2x2 counts)
+            label += f"; here {name('common_method', result.common.method)}"
+        rows.append(table_row(label, result, s.model))
         results[s.id] = result
     return rows, results
 
@@ -85,16 +89,21 @@ def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None
     for spec in MATRIX_MODELS:
         label = matrix_label(spec)
         cells = []
-        opts = options.with_(**spec)
         model = "common" if "common_method" in spec else "random"
+        try:
+            opts = options.with_(**spec)
+        except OptionError as err:  # Mantel-Haenszel asked of a continuous outcome
+            why = f"not applicable: {err}".split(" (use")[0]
+            rows.append({"label": label, "cells": [why] * len(tables)})
+            continue
         for j, table in enumerate(tables):
             try:
                 if j == 0 and main is not None and opts == main.spec:
                     res = main
                 else:
-                    key = (j, opts.measure, opts.zero_cells)
+                    key = (j, opts.measure, opts.zero_cells, opts.median_to_mean, opts.smd)
                     if key not in effects:
-                        effects[key] = effect_sizes(table, opts.measure, opts.zero_cells)
+                        effects[key] = spec_effects(table, opts)
                     res = pool_effects(effects[key], opts)
             except (DataError, ValueError) as err:
                 cells.append(matrix_cell(None, model, getattr(err, "message", str(err)).split(" (")[0]))

@@ -9,18 +9,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from metasynth import __version__
-from metasynth.effects.sizes import effect_sizes
 from metasynth.errors import DataError
-from metasynth.models.pool import pool_effects
+from metasynth.models.pool import pool_effects, spec_effects
 from metasynth.plan.file import PLAN_FILE, load_overrides, load_plan
 from metasynth.records.load import load_studies
 from metasynth.records.review import REVIEW_FILE
 from metasynth.records.select import select_outcome, study_label
+from metasynth.render.export import report_r_script
 from metasynth.render.text.methods import name
 from metasynth.render.text.pool import heterogeneity_line, overall_effect_line
 from metasynth.render.text.report import (
     METHOD_REFERENCES,
     abbreviations,
+    beyond_pooling_text,
+    conversion_rows,
     draft_notice,
     followup_text,
     grade_sof_note,
@@ -29,6 +31,7 @@ from metasynth.render.text.report import (
     information_comparison,
     methods_text,
     not_contributing_rows,
+    not_pooled_text,
     reference_entry,
     robustness_sentences,
     sof_footnotes,
@@ -68,12 +71,19 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     if unknown:
         raise DataError(f"analysis plan names unknown outcome(s) {', '.join(unknown)}", str(plan_path))
 
-    sections, summary_outcomes, contributes, pooled = [], {}, {}, {}
+    from metasynth.report.sparse import sparse_sections
+
+    sections, summary_outcomes, contributes, pooled, sparse = [], {}, {}, {}, []
     for oid in plan.outcomes:
         definition = studies.registry.outcome(oid)
         table = select_outcome(studies, oid)
         sec = OutcomeSection(oid, definition.label, definition.better, 0, None)
-        effects = effect_sizes(table, options.measure, options.zero_cells)
+        endpoint = definition.endpoint
+        endpoint_label = studies.registry.endpoint(endpoint).label
+        # the measure of the outcome's data type (the registry's): RR, or MD for continuous
+        data_type = studies.registry.endpoint(endpoint).type
+        opts = options.for_data(data_type)
+        effects = spec_effects(table, opts)
         for row in table.rows:
             contributes.setdefault(row.id, []).append(oid)
         if not effects.included.any():
@@ -81,12 +91,24 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             sections.append(sec)
             summary_outcomes[oid] = {"main": None}
             continue
-        result = pool_effects(effects, options)
+        result = pool_effects(effects, opts)
+        if data_type == "continuous":
+            sec.conversions = conversion_rows(result, plan.experimental, plan.control)
+            sec.skewed = sorted({f"{c['study']} ({c['arm']})" for c in sec.conversions
+                                 if "Bowley" in c["warnings"]})
+            sec.appendix = appendix(studies, table, endpoint)
+            sec.measure = result.measure
+        if data_type == "continuous" and result.k == 1:
+            # one trial is not a meta-analysis: the section says so and gives its estimate
+            sec.k, sec.not_pooled = 1, not_pooled_text(result)
+            sec.notes = list(result.notes)
+            sections.append(sec)
+            summary_outcomes[oid] = {"main": None, "not_pooled": sec.not_pooled,
+                                     "trial": _portable(result.to_dict())}
+            continue
         sec.result, sec.k = result, result.k
         pooled[oid] = result
         # RoB 2 is outcome-specific: the assessments made for this outcome's endpoint
-        endpoint = definition.endpoint
-        endpoint_label = studies.registry.endpoint(endpoint).label
         rob_full = rob_judgements(studies, endpoint)
         rob_overall = {sid: j["overall"] for sid, j in rob_full.items()}
         sec.rob_endpoint = endpoint_label
@@ -99,12 +121,16 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             sec.lines.append(heterogeneity_ci_line(result))
         sec.warnings = [warning_text(w) for w in result.warnings]
         sec.notes = list(result.notes)
-        sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, options)
-        sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({options.tau2}, "
-                                            f"{name('ci', options.ci)})", result))
-        sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, options)
+        sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, opts)
+        sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({opts.tau2}, "
+                                            f"{name('ci', opts.ci)})", result))
+        sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, opts)
+        # the sparse-data table first: GRADE's imprecision cites it when its methods disagree
+        sp = sparse_sections({oid: result})
+        sparse += sp
         sec.certainty = propose(oid, result, rob_overall, plan.grade, overrides,
-                                endpoint_label.lower())
+                                endpoint_label.lower(),
+                                sparse_note=sp[0].grade_citation if sp else "")
         days = [row.attributes.get("timepoint_days") for row in table.rows
                 if row.id in {s.id for s in result.studies}]
         n = result.counts
@@ -114,7 +140,9 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         sec.sof = sof_row(result, sec.certainty, control_risk(result),
                           followup_text([d for d in days if d]), counts_note)
         sec.appendix = appendix(studies, table, definition.endpoint)
-        sec.matrix = sensitivity_matrix(studies, oid, options, result)
+        sec.matrix = sensitivity_matrix(studies, oid, opts, result)
+        if data_type == "continuous":
+            sec.beyond = beyond_pooling_text(result, plan)
         sec.robustness = robustness_sentences(robustness(result))
         sections.append(sec)
         summary_outcomes[oid] = {
@@ -123,6 +151,8 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             "subgroups": {k: _portable_sub(v.to_dict()) for k, v in sub_results.items()},
             "grade": sec.certainty.to_dict(),
         }
+        if data_type == "continuous":
+            summary_outcomes[oid]["sof"] = sec.sof.get("effect_text", "")
 
     endpoints = []  # the endpoints of the plan's outcomes, in plan order
     for oid in plan.outcomes:
@@ -143,7 +173,8 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
            "note": grade_sof_note(plan, [sec.certainty for sec in sections if sec.certainty]),
            "draft": draft_notice(unverified, len(pooled_ids)) if unverified else ""}
     sof["abbreviations"] = abbreviations(" ".join(
-        [r["relative"] for r in sof_rows] + [t for _, t in sof["footnotes"]]
+        [r["relative"] + " " + r.get("difference", "") for r in sof_rows]
+        + [t for _, t in sof["footnotes"]]
         + ["CI RCT GRADE", plan.experimental]))
     rob_figures = rob_sections(studies, plan, labels, contributes, endpoints)
     has_frame = (folder / REVIEW_FILE).is_file()  # its excluded studies get their own table
@@ -174,15 +205,24 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             tsa_sec.information_note = tsa_out.information_note = words
     windows = [(d.label, *d.window_days, plan.timepoint_rationale.get(o))
                for o in plan.outcomes if (d := studies.registry.outcome(o)).endpoint == "death"]
+    from metasynth.report.simulation import simulation_section
+
+    simulation = simulation_section(plan_path.parent, plan, options, pooled)
     data = ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options),
-                                                windows),
+                                                windows, simulation.justification
+                                                if simulation else ""),
                       included, sections, "", "", not_contributing, references + [], summary,
                       bayes_secs, tsa_sec)
     data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified
     data.frame = frame_section(folder, plan, studies, sections, title, options) if has_frame else None
-    from metasynth.report.sparse import sparse_sections
-
-    data.sparse = sparse_sections(pooled)
+    data.sparse = sparse
+    # the appendix: every mean and SD derived from a median, and the R script of the
+    # main analyses (written beside the report by report.write)
+    data.conversions = [{"outcome": sec.label, **c} for sec in sections for c in sec.conversions]
+    data.median_to_mean = options.median_to_mean
+    data.r_script_name = f"{plan.name}.R"
+    data.r_script = report_r_script(pooled, plan.title)
+    data.simulation = simulation
     return data
 
 

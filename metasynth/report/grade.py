@@ -18,15 +18,24 @@ override in ``studies/grade.yaml``; the report shows proposal and override side 
   plan's thresholds of an important benefit and harm: crossing both -> down 2, one -> down 1;
   crossing neither, participants below the optimal information size (OIS) -> down 1. The
   OIS is the one information-size calculation the trial sequential analysis also uses.
+  Continuous outcomes (MD, SMD, ratio of means): the CI against the null (the minimally
+  contextualised approach; the plan sets no minimally important difference), crossing it
+  -> down 1; no OIS in events, and none for means without a minimally important difference.
 - Publication bias: not assessable with fewer than 10 trials (Cochrane Handbook 13.3.5.4):
   not rated down, said so; with 10 or more, reviewers judge (funnel plot, tests).
 - Indirectness: no data-driven rule; 0 unless reviewers say otherwise.
+
+When the sparse-data methods (zero cells handled by every method of ``metasynth sparse``)
+disagree on the outcome, the imprecision judgement cites their table: it does not change
+the rating (the disagreement is not one of GRADE's imprecision criteria), it tells the
+reviewer that the CI depends on how the zero cells are handled.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from metasynth.effects.measures import CONTINUOUS, is_ratio, null_value
 from metasynth.models.results import PoolResult
 from metasynth.models.sequential.information import (
     InformationSize,
@@ -146,8 +155,9 @@ def _inconsistency(result: PoolResult, grade) -> tuple[int, str, str]:
     harm = (lambda x: x > grade.harm_threshold) if lower_better else (
         lambda x: x < 1 / grade.harm_threshold)
     ests = [s.estimate for s in result.included if s.estimate is not None]
-    ratio = result.measure != "RD"
-    wide = ratio and any(map(benefit, ests)) and any(map(harm, ests))
+    ratio = is_ratio(result.measure)
+    # the plan's thresholds of an important benefit or harm are risk ratios
+    wide = result.measure in ("RR", "OR") and any(map(benefit, ests)) and any(map(harm, ests))
     cis = [(s.ci_lower, s.ci_upper) for s in result.included if s.ci_lower is not None]
     no_overlap = any(a[1] < b[0] for a in cis for b in cis)
     q_low = h.Q_p is not None and h.Q_p < 0.10
@@ -179,6 +189,8 @@ def _imprecision(result: PoolResult, grade, outcome: str) -> tuple[int, str, str
     r = result.random if result.k > 1 else result.common
     if r.ci_lower is None:
         return 2, "no confidence interval", "the effect has no confidence interval.", None
+    if result.measure in CONTINUOUS:
+        return (*_imprecision_continuous(result, r), None)
     n = result.counts.participants
     p0 = control_risk(result)
     ois = None
@@ -223,6 +235,30 @@ def _imprecision(result: PoolResult, grade, outcome: str) -> tuple[int, str, str
     return 0, text + " (rule: no threshold crossed, OIS met)", "", ois
 
 
+def _imprecision_continuous(result: PoolResult, r) -> tuple[int, str, str]:
+    """A continuous outcome: the CI of the MD (SMD, ratio of means) against the null, the
+    minimally contextualised approach of GRADE 34 (Zeng et al. 2022) when the plan sets no
+    minimally important difference, which it does not for continuous outcomes. GRADE's
+    optimal information size in events does not apply, and its continuous form (GRADE 6,
+    Guyatt et al. 2011) needs a minimally important difference and an SD the plan does not
+    give: it is not calculated, and the rule says so."""
+    m = result.measure
+    null = null_value(m)
+    lo, hi = r.ci_lower, r.ci_upper
+    n = result.counts.participants
+    unit = result.effects.table.units if result.effects is not None and m == "MD" else None
+    u = f" {unit}" if unit else ""
+    span = f"the 95% CI of the {m} runs from {num(lo)} to {num(hi)}{u}"
+    text = (f"{m} {result.spec.ci_label} {num(lo)} to {num(hi)}{u}; threshold: the null "
+            f"({m} {null:g}; minimally contextualised approach, GRADE 34: the plan sets no "
+            f"minimally important difference for this outcome); {n} participants; no "
+            "optimal information size (it needs a minimally important difference and an SD)")
+    if lo < null < hi:
+        return 1, text + " (rule: CI includes the null -> −1)", (
+            f"{span}, including no difference.")
+    return 0, text + " (rule: CI excludes the null)", ""
+
+
 def _per1000(x: float) -> str:
     return f"{abs(x):.0f} {'fewer' if x < 0 else 'more'}"
 
@@ -235,10 +271,16 @@ def _publication_bias(result: PoolResult) -> tuple[int, str, str]:
 
 
 def propose(outcome: str, result: PoolResult, rob: dict, grade, overrides: dict,
-            endpoint: str = "death") -> Certainty:
+            endpoint: str = "death", sparse_note: str = "") -> Certainty:
     """The proposal for every domain, then the reviewers' overrides, then the level.
-    ``rob``: {study id: overall judgement} of the assessments made for ``endpoint``."""
+    ``rob``: {study id: overall judgement} of the assessments made for ``endpoint``.
+    ``sparse_note``: the sparse-data table's disagreement (``render.text.sparse.
+    grade_citation``), cited in the imprecision judgement."""
     down, rule, words, ois = _imprecision(result, grade, outcome)
+    if sparse_note:
+        rule += f"; {sparse_note}"
+        if down:
+            words = f"{words} Also, {sparse_note}."
     rules = {
         "risk_of_bias": _risk_of_bias(result, rob, endpoint),
         "inconsistency": _inconsistency(result, grade),

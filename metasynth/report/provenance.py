@@ -38,7 +38,9 @@ def appendix(studies: StudySet, table: StudyTable, outcome_endpoint: str) -> lis
             continue
         sources = {s.id: s for s in study.sources}
         counts = (f"{row.treatment_events}/{row.treatment_total} vs "
-                  f"{row.control_events}/{row.control_total}" if row.has_counts else "reported estimate")
+                  f"{row.control_events}/{row.control_total}" if row.has_counts else
+                  f"{_summary(row.treatment_summary)} vs {_summary(row.control_summary)}"
+                  if row.has_summaries else "reported estimate")
         for p in entry.provenance:
             src = sources.get(p.source)
             link = f"https://doi.org/{src.doi}" if src and src.doi else (src.url if src else "")
@@ -49,3 +51,12 @@ def appendix(studies: StudySet, table: StudyTable, outcome_endpoint: str) -> lis
                         "link": link if link and url_problem(link) is None else "",
                         "location": p.location, "quote": p.quote, "derived": p.derived or ""})
     return out
+
+
+def _summary(v) -> str:
+    """One arm's continuous summary as published: "median 20 (IQR 16 to 24), n = 12"."""
+    if v.mean is not None and v.sd is not None:
+        return f"mean {v.mean:g} (SD {v.sd:g}), n = {v.n}"
+    spread = [f"IQR {v.q1:g} to {v.q3:g}" if v.q1 is not None else "",
+              f"range {v.min:g} to {v.max:g}" if v.min is not None else ""]
+    return f"median {v.median:g} ({'; '.join(x for x in spread if x)}), n = {v.n}"

@@ -29,6 +29,11 @@ class OutcomeSection:
     robustness: list = field(default_factory=list)
     rob_endpoint: str = ""  # the endpoint whose RoB 2 assessments the section uses
     information_note: str = ""  # GRADE's OIS beside the TSA's information size
+    measure: str = ""  # a continuous outcome's measure (binary ones: the plan's)
+    conversions: list = field(default_factory=list)  # means and SDs derived from medians
+    skewed: list = field(default_factory=list)  # arms the skewness check flags
+    not_pooled: str = ""  # why a continuous outcome with one trial is not pooled
+    beyond: str = ""  # why the Bayesian and sequential analyses are not run for it
 
 
 @dataclass
@@ -101,5 +106,10 @@ class ReportData:
     unverified: list = field(default_factory=list)  # pooled records not yet verified
     frame: FrameSection | None = None  # the review's frame, when review.yaml exists
     sparse: list = field(default_factory=list)  # report.sparse.SparseSection per outcome
+    conversions: list = field(default_factory=list)  # every mean and SD derived from a median
+    median_to_mean: str = ""  # the plan's conversion method
+    r_script_name: str = ""  # the R script written beside the report (appendix link)
+    r_script: str = ""
+    simulation: object = None  # report.simulation.SimulationSection, when the plan simulates
 
 

@@ -16,6 +16,7 @@ class SparseSection:
     agreement: str
     disagree: bool
     heterogeneity: list = field(default_factory=list)
+    grade_citation: str = ""     # what GRADE's imprecision judgement cites ("" if they agree)
 
 
 def sparse_sections(pooled: dict) -> list[SparseSection]:
@@ -24,6 +25,7 @@ def sparse_sections(pooled: dict) -> list[SparseSection]:
     from metasynth.render.text.sparse import (
         HETEROGENEITY_SHOWN,
         agreement_sentence,
+        grade_citation,
         heterogeneity_lines,
         table_rows,
         zero_sentence,
@@ -38,5 +40,5 @@ def sparse_sections(pooled: dict) -> list[SparseSection]:
                   + zero_sentence(s))
         out.append(SparseSection(oid, result.outcome_label or oid, trials, table_rows(s),
                                  agreement_sentence(s), s.agreement.disagree,
-                                 heterogeneity_lines(s)))
+                                 heterogeneity_lines(s), grade_citation(s)))
     return out

@@ -56,7 +56,10 @@ def render_html(data: ReportData, font_files: dict | None = None, page_size: str
         method_references=METHOD_REFERENCES, domain_names=DOMAIN_NAMES,
         created=_created(data), font_files=font_files, bayes=data.bayes, tsa=data.tsa,
         page_size=page_size or data.plan.page_size, sof=data.sof, rob_figures=data.rob_figures,
-        unverified=data.unverified, frame=data.frame, sparse=data.sparse))
+        unverified=data.unverified, frame=data.frame, sparse=data.sparse,
+        conversions=data.conversions, median_to_mean=data.median_to_mean,
+        r_script=data.r_script_name,
+        simulation=data.simulation))
 
 
 def _font_files() -> dict:
@@ -79,6 +82,8 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
     pdf_path, pages = None, None
     with OutputSet(out, producer=f"metasynth {__version__} report") as files:
         html_path = files.write(f"{name}.html", render_html(data, None, page_size).encode("utf-8"))
+        if data.r_script:  # the appendix links it: the main analyses in metafor
+            files.write(data.r_script_name, data.r_script.encode("utf-8"))
         # warnings as their messages, the form of the released summaries (reports/)
         summary = worded(data.summary, codes=False)
         summary_path = files.write("summary.json", (json.dumps(

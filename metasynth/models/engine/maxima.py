@@ -32,8 +32,10 @@ import numpy as np
 #: (k <= 8), and with 24 none of 60,000 fits (three seeds, k up to 20) falls short of the
 #: global maximum; 24 keeps a margin over 16.
 GRID_POINTS = 24
-#: Rows scored at once on the grid (rows x GRID_POINTS evaluations per call).
-GRID_CHUNK = 2048
+#: Rows scored at once on the grid (rows x GRID_POINTS evaluations per call): 512 keeps
+#: the (k, rows, points) arrays of the intercept model within the cache (at k = 8 the
+#: scan took 0.12 s per 20,000 fits against 0.17 s in blocks of 2048).
+GRID_CHUNK = 512
 #: Two candidates whose log-likelihoods differ by less than this are a tie; the
 #: Fisher-scoring answer is then kept (the choice between them is numerical noise).
 LL_TIE = 1e-10
@@ -41,6 +43,9 @@ LL_TIE = 1e-10
 #: score(rows, tau2) and loglik(rows, tau2): 1-D row indices into the caller's batch and
 #: tau² values of the same length, returning 1-D arrays.
 RowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: score_grid(rows, tau2): the score of each of ``rows`` (n,) at each of its tau² (n, m),
+#: (n, m); the same values as ``score`` on the rows repeated, computed without repeating.
+GridFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,18 @@ def _grid(lower: np.ndarray, upper: np.ndarray, m: int) -> np.ndarray:
     return np.column_stack([np.zeros(len(lower)), pos])
 
 
-def _scan(score: RowFunction, rows: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def _scan(score: RowFunction, rows: np.ndarray, grid: np.ndarray,
+          score_grid: GridFunction | None = None) -> np.ndarray:
     """The score at every grid point, (n, m), in chunks of rows."""
     n, m = grid.shape
     out = np.empty((n, m))
     for s in range(0, n, GRID_CHUNK):
         block = slice(s, s + GRID_CHUNK)
-        r = np.repeat(rows[block], m)
-        out[block] = score(r, grid[block].ravel()).reshape(-1, m)
+        if score_grid is not None:
+            out[block] = score_grid(rows[block], grid[block])
+        else:
+            r = np.repeat(rows[block], m)
+            out[block] = score(r, grid[block].ravel()).reshape(-1, m)
     return out
 
 
@@ -96,16 +105,17 @@ def _bisect(score: RowFunction, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray
 
 def global_maximum(score: RowFunction, loglik: RowFunction, rows: np.ndarray,
                    lower: np.ndarray, upper: np.ndarray, start: np.ndarray,
-                   converged: np.ndarray) -> Maxima:
+                   converged: np.ndarray, score_grid: GridFunction | None = None) -> Maxima:
     """The tau² that maximises ``loglik`` on [0, upper] for each of ``rows``.
 
     ``start`` is the Fisher-scoring answer and ``converged`` whether scoring met its
     criterion; a converged answer is one of the candidates, an unconverged one is not.
     ``lower`` is the first positive grid point (the callers use min v_i / 100).
+    ``score_grid``, when given, scores the grid (the scan is most of the work).
     """
     n = len(rows)
     grid = _grid(lower, upper, GRID_POINTS)
-    s = _scan(score, rows, grid)
+    s = _scan(score, rows, grid, score_grid)
     down = (s[:, :-1] > 0) & (s[:, 1:] <= 0)  # (n, m - 1): a local maximum inside
     boundary = s[:, 0] <= 0  # tau² = 0 is a local maximum
     # the bracket holding a converged interior start is represented by the start itself

@@ -99,57 +99,95 @@ def paule_mandel(y, v, mask) -> Tau2Estimate:
     q0 = weighted_fit(y, v, mask).q
     active = (k >= 2) & (q0 > target)
     idx = np.flatnonzero(active)  # only the rows with a root are searched
-    ys, vs, ms = y[idx], v[idx], mask[idx]
+    ys, vs = _by_study(y[idx], v[idx], mask[idx])
 
     def q(t):
-        return weighted_fit(ys, vs, ms, t).q
+        return _generalised_q(ys, vs, t)[0]
 
     out = np.zeros(k.shape[0])
     if idx.size:
-        out[idx] = solve_decreasing(q, target[idx], np.ones(idx.size, dtype=bool))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[idx] = solve_decreasing(q, target[idx], np.ones(idx.size, dtype=bool))
     return _closed(out)
 
 
-def _score_reml(y, v, mask, tau2):
+def _by_study(y, v, mask):
+    """The batch laid out by study, ``(k, batch)``, for the loops below: Fisher scoring and
+    the likelihood scan sum over studies hundreds of times per fit, and numpy adds the
+    rows of a ``(k, batch)`` array at full speed where it reduces the short last axis of
+    ``(batch, k)`` one fit at a time (about 9x slower at k = 8). A study left out has
+    v = inf, so its weight 1 / (v + tau²) is exactly 0 and no mask is applied."""
+    return (np.ascontiguousarray(np.where(mask, y, 0.0).T),
+            np.ascontiguousarray(np.where(mask, v, np.inf).T))
+
+
+def _weights(y, v, tau2):
+    """w, sum w and y - mu (by study, axis 0; ``tau2`` broadcasts over the trailing axes).
+    In place where it can be: these arrays are the bulk of the work of every step. The
+    callers ignore floating-point warnings once around their loops (a context per step
+    costs a tenth of a step of a few rows)."""
+    w = v + tau2
+    np.reciprocal(w, out=w)
+    sw = w.sum(axis=0)
+    wy = w * y
+    mu = wy.sum(axis=0) / sw
+    np.subtract(y, mu, out=wy)
+    return w, sw, wy  # a study left out has w = 0: its y - mu never counts
+
+
+def _score_reml(y, v, tau2):
     """Fisher-scoring step for REML: (Y'PPY - tr P) / tr PP, as in metafor."""
-    fit = weighted_fit(y, v, mask, tau2)
-    w, sw = fit.w, fit.sw
-    py = w * fit.resid
-    ypppy = (py**2).sum(axis=-1)
-    sw2 = (w**2).sum(axis=-1)
-    sw3 = (w**3).sum(axis=-1)
+    w, sw, py = _weights(y, v, tau2)
+    py *= w
+    py *= py
+    ypppy = py.sum(axis=0)
+    w2 = np.multiply(w, w, out=py)
+    sw2 = w2.sum(axis=0)
+    w2 *= w
+    sw3 = w2.sum(axis=0)
     tr_p = sw - sw2 / sw
     tr_pp = sw2 - 2.0 * sw3 / sw + sw2**2 / sw**2
     return ypppy - tr_p, tr_pp
 
 
-def _score_ml(y, v, mask, tau2):
-    fit = weighted_fit(y, v, mask, tau2)
-    py = fit.w * fit.resid
-    return (py**2).sum(axis=-1) - fit.sw, (fit.w**2).sum(axis=-1)
+def _score_ml(y, v, tau2):
+    w, sw, py = _weights(y, v, tau2)
+    py *= w
+    py *= py
+    w *= w
+    return py.sum(axis=0) - sw, w.sum(axis=0)
 
 
-def _score_eb(y, v, mask, tau2):
-    fit = weighted_fit(y, v, mask, tau2)
-    k = study_count(mask)
-    return fit.q * k / (k - 1) - k, fit.sw
+def _generalised_q(y, v, tau2):
+    """sum w (y - mu)² and sum w (by study)."""
+    w, sw, resid = _weights(y, v, tau2)
+    resid *= resid
+    resid *= w
+    return resid.sum(axis=0), sw
+
+
+def _score_eb(y, v, tau2):
+    q, sw = _generalised_q(y, v, tau2)
+    k = np.isfinite(v).sum(axis=0)
+    return q * k / (k - 1) - k, sw
 
 
 _SCORES = {"REML": _score_reml, "ML": _score_ml, "EB": _score_eb}
 
 
-def _loglik_reml(y, v, mask, tau2):
+def _log_variance(v, tau2):
+    return np.log(np.where(np.isinf(v), 1.0, v + tau2)).sum(axis=0)
+
+
+def _loglik_reml(y, v, tau2):
     """Restricted log-likelihood, without its constant -(k - 1)/2 log(2 pi)."""
-    fit = weighted_fit(y, v, mask, tau2)
-    logv = np.where(mask, np.log(v + np.asarray(tau2)[:, None]), 0.0).sum(axis=-1)
-    return -0.5 * (logv + np.log(fit.sw) + fit.q)
+    q, sw = _generalised_q(y, v, tau2)
+    return -0.5 * (_log_variance(v, tau2) + np.log(sw) + q)
 
 
-def _loglik_ml(y, v, mask, tau2):
+def _loglik_ml(y, v, tau2):
     """Log-likelihood at the weighted mean, without its constant -k/2 log(2 pi)."""
-    fit = weighted_fit(y, v, mask, tau2)
-    logv = np.where(mask, np.log(v + np.asarray(tau2)[:, None]), 0.0).sum(axis=-1)
-    return -0.5 * (logv + fit.q)
+    return -0.5 * (_log_variance(v, tau2) + _generalised_q(y, v, tau2)[0])
 
 
 _LOGLIKS = {"REML": _loglik_reml, "ML": _loglik_ml}
@@ -173,30 +211,33 @@ def fisher_scoring(y, v, mask, method: str, threshold: float = THRESHOLD,
     k = study_count(mask)
     active = k >= 2
     tau2 = np.where(active, hedges(y, v, mask).tau2, 0.0)
+    ys, vs = _by_study(y, v, mask)
     iterations = np.zeros(k.shape, dtype=int)
-    running = _iterate(y, v, mask, score, tau2, iterations, active.copy(), threshold, maxiter)
-    fallback = running
     n = k.shape[0]
     several, other = np.zeros(n, dtype=bool), np.full(n, np.nan)
-    if method in _LOGLIKS:
-        rows = np.flatnonzero(active)
-        best = _global(y, v, mask, method, rows, tau2[rows], ~running[rows])
-        tau2[rows], several[rows], other[rows] = best.tau2, best.several, best.other
-    elif fallback.any():
-        tau2 = np.where(fallback, _solve_score(y, v, mask, score, fallback), tau2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        running = _iterate(ys, vs, score, tau2, iterations, active.copy(), threshold, maxiter)
+        fallback = running
+        if method in _LOGLIKS:
+            rows = np.flatnonzero(active)
+            best = _global(ys[:, rows], vs[:, rows], method, tau2[rows], ~running[rows])
+            tau2[rows], several[rows], other[rows] = best.tau2, best.several, best.other
+        elif fallback.any():
+            tau2 = np.where(fallback, _solve_score(ys, vs, score, fallback), tau2)
     return Tau2Estimate(np.maximum(tau2, 0.0), iterations, fallback, several, other)
 
 
-def _iterate(y, v, mask, score, tau2, iterations, running, threshold, maxiter):
-    """Fisher scoring in place on ``tau2``; returns the rows that did not converge."""
+def _iterate(y, v, score, tau2, iterations, running, threshold, maxiter):
+    """Fisher scoring in place on ``tau2`` (``y``, ``v`` by study); returns the rows that
+    did not converge."""
+    idx = np.flatnonzero(running)
+    ys, vs = y[:, idx], v[:, idx]
     for _ in range(maxiter):
-        idx = np.flatnonzero(running)  # only the rows still iterating are computed
         if idx.size == 0:
             break
         t = tau2[idx]
-        num, info = score(y[idx], v[idx], mask[idx], t)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            adj = num / info
+        num, info = score(ys, vs, t)
+        adj = num / info
         adj = np.where(np.isfinite(adj), adj, 0.0)
         # Step halving keeps tau^2 >= 0 (metafor halves the step until it does): the
         # number of halvings is computed at once. A row that overshoots below zero while
@@ -208,53 +249,60 @@ def _iterate(y, v, mask, score, tau2, iterations, running, threshold, maxiter):
             ratio = np.where(over & (t > 0), -adj / np.where(t > 0, t, 1.0), 1.0)
             halvings = np.ceil(np.log2(np.maximum(ratio, 1.0)))
             adj = np.where(over, np.where(t > 0, adj / 2.0**halvings, 0.0), adj)
-            at_zero, _ = score(y[idx[over]], v[idx[over]], mask[idx[over]],
-                               np.zeros(int(over.sum())))
+            at_zero, _ = score(ys[:, over], vs[:, over], np.zeros(int(over.sum())))
             boundary[over] = at_zero <= 0
             adj = np.where(boundary, -t, adj)
         new = t + adj
         iterations[idx] += 1
         done = boundary | (np.abs(new - t) <= np.maximum(threshold * new, THRESHOLD_ABS))
         tau2[idx] = new
-        running[idx[done]] = False
+        if done.any():  # only the rows still iterating are carried on
+            running[idx[done]] = False
+            keep = ~done
+            idx, ys, vs = idx[keep], ys[:, keep], vs[:, keep]
     return running
 
 
-def _global(y, v, mask, method, rows, start, converged):
-    """``maxima.global_maximum`` for the intercept-only model on ``rows``."""
-    ys, vs, ms = y[rows], v[rows], mask[rows]
+def _global(ys, vs, method, start, converged):
+    """``maxima.global_maximum`` for the intercept-only model on the fits ``ys``, ``vs``
+    (by study)."""
     score, loglik = _SCORES[method], _LOGLIKS[method]
-    k = study_count(ms)
+    inside = np.isfinite(vs)
+    k = inside.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ybar = (ys * ms).sum(axis=-1) / k
-    rss = (np.where(ms, ys - ybar[:, None], 0.0) ** 2).sum(axis=-1)
-    vmax = np.where(ms, vs, 0.0).max(axis=-1)
-    vmin = np.where(ms, vs, np.inf).min(axis=-1)
+        ybar = ys.sum(axis=0) / k
+    rss = (np.where(inside, ys - ybar, 0.0) ** 2).sum(axis=0)
+    vmax = np.where(inside, vs, 0.0).max(axis=0)
+    vmin = vs.min(axis=0)
     upper = score_free_bound(rss, vmax, k - 1)
 
     def f(r, t):
-        return score(ys[r], vs[r], ms[r], t)[0]
+        return score(ys[:, r], vs[:, r], t)[0]
+
+    def on_grid(r, t):  # (rows, points) at once, broadcast rather than repeated
+        return score(ys[:, r, None], vs[:, r, None], t)[0]
 
     def ll(r, t):
-        return loglik(ys[r], vs[r], ms[r], t)
+        return loglik(ys[:, r], vs[:, r], t)
 
-    return global_maximum(f, ll, np.arange(rows.size), vmin / 100.0, upper, start, converged)
+    return global_maximum(f, ll, np.arange(ys.shape[1]), vmin / 100.0, upper, start,
+                          converged, score_grid=on_grid)
 
 
-def _solve_score(y, v, mask, score, active):
+def _solve_score(y, v, score, active):
     """Root of a decreasing estimating equation (EB's); 0 if score(0) <= 0.
 
     Computed on the ``active`` rows only (typically a few in a large batch)."""
-    out = np.zeros(y.shape[0])
+    out = np.zeros(y.shape[1])
     idx = np.flatnonzero(active)
     if idx.size == 0:
         return out
-    ys, vs, ms = y[idx], v[idx], mask[idx]
-    s0, _ = score(ys, vs, ms, np.zeros(idx.size))
+    ys, vs = y[:, idx], v[:, idx]
+    s0, _ = score(ys, vs, np.zeros(idx.size))
     positive = s0 > 0
 
     def f(t):
-        s, _ = score(ys, vs, ms, t)
+        s, _ = score(ys, vs, t)
         return s
 
     root = solve_decreasing(f, np.zeros(idx.size), positive)

@@ -43,13 +43,14 @@ class SubsetAnalysis(Printable):
     kind: str  # "leave-one-out" | "cumulative"
     spec: AnalysisSpec
     rows: tuple[SubsetRow, ...]
+    glmm: str | None = None  # the sparse-data GLMM refitted (UM.FS, ...), else inverse variance
 
     @property
     def measure(self) -> str:
         return self.spec.measure
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "spec": self.spec.to_dict(),
+        return {"kind": self.kind, "spec": self.spec.to_dict(), "glmm": self.glmm,
                 "rows": [asdict(r) for r in self.rows]}
 
     def to_frame(self):
@@ -100,6 +101,21 @@ def leave_one_out(effects: EffectSizes, options: AnalysisSpec | None = None) -> 
         return np.arange(k)[None, :] != np.arange(start, stop)[:, None]
 
     return _fit_masks(effects, options, masks, [r.label for r in rows], "leave-one-out")
+
+
+def glmm_subsets(fits, labels, options: AnalysisSpec, kind: str, model: str) -> SubsetAnalysis:
+    """GLMM refits (``models.sparse.glmm.GLMMFit``, log OR) as the rows of a SubsetAnalysis
+    (odds ratios; no I²: a GLMM has no within-trial variances to compare tau² with)."""
+    def f(x):
+        return None if x is None or not math.isfinite(x) else float(x)
+
+    def e(x):
+        return None if x is None else f(math.exp(x))
+
+    rows = [SubsetRow(label=lab, k=g.trials_used, estimate=e(g.estimate),
+                      ci_lower=e(g.ci_lower), ci_upper=e(g.ci_upper), p=f(g.p),
+                      tau2=f(g.tau2), I2=None) for lab, g in zip(labels, fits)]
+    return SubsetAnalysis(kind, options, tuple(rows), model)
 
 
 def cumulative(effects: EffectSizes, options: AnalysisSpec | None = None,

@@ -4,7 +4,8 @@ The fits are those of the analysis, on ``(batch, k)`` arrays with a mask, by the
 of ``models.engine``: the zero-cell rule and the exclusion of double-zero trials of
 ``effects.binary`` (as ``effects.binary.effect_sizes`` applies them), Mantel-Haenszel
 (with the continuity correction when the spec puts it inside MH, as ``models.pool``
-does) and inverse-variance common effects, and every tau² estimator with the Wald,
+does) and inverse-variance common effects, and every tau² estimator (DerSimonian-Laird
+from the Q around the MH estimate under RevMan 5's rule, as ``models.pool``) with the Wald,
 HKSJ and HKSJ ad hoc intervals and the spec's prediction interval.
 
 A batch is reduced at once to sums (``Tally``): counts of covered, rejected, failed and
@@ -22,9 +23,9 @@ import numpy as np
 
 from metasynth.effects.binary import ZeroCellRule, escalc
 from metasynth.models.engine.common_effect import inverse_variance, mantel_haenszel
-from metasynth.models.engine.random_effects import CI_METHODS, fit_random
-from metasynth.models.engine.tau2 import TAU2_METHODS, estimate_tau2
-from metasynth.models.engine.weighted import as_batch
+from metasynth.models.engine.random_effects import CI_METHODS, random_intervals
+from metasynth.models.engine.tau2 import TAU2_METHODS, dersimonian_laird, estimate_tau2
+from metasynth.models.engine.weighted import as_batch, study_count, weighted_fit
 from metasynth.models.simulate.scenarios import Counts
 
 #: The random-effects CI methods in the order of the output.
@@ -50,6 +51,9 @@ class FitSettings:
     pi: str = "hts"
     rule: ZeroCellRule = field(default_factory=ZeroCellRule)
     mh_correction: bool = False
+    #: RevMan 5's rule (``het_q = "common"`` with a Mantel-Haenszel common effect): Q and
+    #: the DerSimonian-Laird tau² around the MH estimate, as ``models.pool`` takes them.
+    dl_around_mh: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,17 +104,24 @@ def fit_all(counts: Counts, settings: FitSettings) -> Fits:
     for i, fit in enumerate(common):
         out["theta"][i], out["lower"][i], out["upper"][i] = fit.theta, fit.ci_lower, fit.ci_upper
     i = len(common)
+    k = study_count(mask)
+    q_mh = None
+    if settings.dl_around_mh:
+        with np.errstate(invalid="ignore"):
+            q_mh = np.where(mask, (y - common[0].theta[:, None]) ** 2 / v, 0.0).sum(axis=-1)
     for tau2_method in TAU2_METHODS:
         with np.errstate(invalid="ignore", divide="ignore"):
-            est = estimate_tau2(y, v, mask, tau2_method)
+            est = (dersimonian_laird(y, v, mask, q=q_mh) if tau2_method == "DL" and q_mh is not None
+                   else estimate_tau2(y, v, mask, tau2_method))
+            fit = weighted_fit(y, v, mask, est.tau2)  # one fit for the three intervals
         for ci in RE_CIS:
             with np.errstate(invalid="ignore", divide="ignore"):
-                fit = fit_random(y, v, mask, tau2_method, ci, settings.pi, settings.level, est)
-            out["theta"][i], out["lower"][i], out["upper"][i] = fit.theta, fit.ci_lower, fit.ci_upper
-            out["pi_lower"][i], out["pi_upper"][i] = fit.pi_lower, fit.pi_upper
+                iv = random_intervals(fit, k, est.tau2, ci, settings.pi, settings.level)
+            out["theta"][i], out["lower"][i], out["upper"][i] = iv.theta, iv.ci_lower, iv.ci_upper
+            out["pi_lower"][i], out["pi_upper"][i] = iv.pi_lower, iv.pi_upper
             fallback[i] = est.fallback
             i += 1
-    return Fits(**out, fallback=fallback, k=mask.sum(axis=-1))
+    return Fits(**out, fallback=fallback, k=k)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ Table 6)."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -136,6 +137,48 @@ def rows_from_tally(scenario: Scenario, t: Tally) -> tuple[SimulationRow, ...]:
     return tuple(out)
 
 
+def fingerprint(design: TrialDesign, spec: AnalysisSpec, scenarios, seed: int) -> dict:
+    """What a simulation was run for: the trials (arm sizes, control-arm events and how
+    control risks were drawn), the methods, the scenario grid, the fit settings (measure,
+    level, prediction interval, zero-cell rule, MH correction), the seed and the version
+    of metasynth. Saved with the result, so that a reader (the report) can tell whether it
+    still describes the evidence (``stale``)."""
+    from metasynth import __version__
+
+    return {"metasynth_version": __version__,
+            "trials": {"labels": list(design.labels),
+                       "treatment_total": list(design.treatment_total),
+                       "control_total": list(design.control_total),
+                       "control_events": list(design.control_events),
+                       "control_risks": design.control_risks},
+            "methods": [m for m, _, _ in METHODS],
+            "rr": [s.rr for s in scenarios], "tau": [s.tau for s in scenarios],
+            "fits": {"measure": spec.measure, "level": spec.level, "pi": spec.pi,
+                     "zero_cells": spec.zero_cells.to_dict(),
+                     "mh_correction": spec.mh_correction,
+                     "dl_q": "MH" if spec.het_q == "common" and spec.common_method == "MH"
+                     else "IV"},
+            "seed": seed}
+
+
+#: The parts of a fingerprint that must match for a saved simulation to describe the
+#: evidence, with their words; the seed may differ (any seed gives valid figures).
+FINGERPRINT_PARTS = {"trials": "the trials (arm sizes or control-arm events)",
+                     "methods": "the methods", "rr": "the true risk ratios",
+                     "tau": "the between-trial SDs", "fits": "the fit settings",
+                     "metasynth_version": "the version of metasynth"}
+
+
+def stale(saved: dict, current: dict) -> list[str]:
+    """What differs between a saved fingerprint and the current one, in words."""
+    return [words for key, words in FINGERPRINT_PARTS.items()
+            if _json_equal(saved.get(key)) != _json_equal(current.get(key))]
+
+
+def _json_equal(x):
+    return json.dumps(x, sort_keys=True)
+
+
 @dataclass(frozen=True)
 class SimulationResult(Printable):
     """Operating characteristics of every method on trials like the evidence's.
@@ -175,6 +218,9 @@ class SimulationResult(Printable):
         """The method of the spec's random-effects analysis, as the rows name it."""
         return f"{self.spec.tau2}-{self.spec.ci}"
 
+    def fingerprint(self) -> dict:
+        return fingerprint(self.design, self.spec, self.scenarios, self.seed)
+
     def to_dict(self) -> dict:
         return {"outcome": self.outcome, "outcome_label": self.outcome_label,
                 "design": self.design.to_dict(),
@@ -183,7 +229,7 @@ class SimulationResult(Printable):
                 "replicates": self.replicates, "seed": self.seed, "block": self.block,
                 "analysis_method": self.analysis_method(),
                 "rows": [r.to_dict() for r in self.rows], "notes": list(self.notes),
-                "spec": self.spec.to_dict()}
+                "spec": self.spec.to_dict(), "fingerprint": self.fingerprint()}
 
     def to_frame(self):
         """One row per method and scenario; each figure and its MCSE as two columns."""

@@ -83,6 +83,14 @@ def make_tasks(design: TrialDesign, settings: FitSettings, scenarios: tuple[Scen
     return tasks
 
 
+def fit_settings(spec) -> FitSettings:
+    """What the fits take from the analysis's spec: its level, prediction interval,
+    zero-cell rule, MH correction and (RevMan 5) the Q around the MH estimate for DL."""
+    return FitSettings(level=spec.level, pi=spec.pi, rule=spec.zero_cells,
+                       mh_correction=spec.mh_correction,
+                       dl_around_mh=spec.het_q == "common" and spec.common_method == "MH")
+
+
 def simulate_design(design: TrialDesign, spec, scenarios: tuple[Scenario, ...],
                     replicates: int, seed: int, *, chunk: int = CHUNK,
                     cluster: Cluster = IN_PROCESS, progress=None, outcome: str | None = None,
@@ -94,8 +102,7 @@ def simulate_design(design: TrialDesign, spec, scenarios: tuple[Scenario, ...],
         raise ValueError(f"replicates must be at least 1, got {replicates}")
     if spec.measure != "RR":
         raise ValueError("the simulation generates risk ratios: use it with measure RR")
-    settings = FitSettings(level=spec.level, pi=spec.pi, rule=spec.zero_cells,
-                           mh_correction=spec.mh_correction)
+    settings = fit_settings(spec)
     tasks = make_tasks(design, settings, scenarios, replicates, seed, chunk)
     t0 = time.perf_counter()
     results = run_tasks(run_task, tasks, cluster, progress)

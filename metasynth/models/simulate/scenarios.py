@@ -72,6 +72,18 @@ class TrialDesign:
                 "logit_control_risk_mean": mu, "logit_control_risk_sd": sd}
 
 
+def design_of(result, control_risks: str = "observed") -> TrialDesign:
+    """The trials of a pooled result (``PoolResult``) that report 2x2 counts, as a
+    simulation reproduces them."""
+    rows = [r for r in result.effects.table.rows if r.has_counts]
+    return TrialDesign(
+        labels=tuple(r.label for r in rows),
+        treatment_total=tuple(int(r.treatment_total) for r in rows),
+        control_total=tuple(int(r.control_total) for r in rows),
+        control_events=tuple(int(r.control_events) for r in rows),
+        control_risks=control_risks)
+
+
 @dataclass(frozen=True)
 class Scenario:
     rr: float

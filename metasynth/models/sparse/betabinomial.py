@@ -74,8 +74,12 @@ def loglik(par, x, n, g, measure: str) -> float:
     return float(np.sum(lc + betaln(x + al, n - x + be) - betaln(al, be)))
 
 
-def _derivs(par, x, n, g, measure):
-    """Gradient and Hessian of the log-likelihood in (b0, b1, logit rho), analytic."""
+def _derivs(par, x, n, g, measure, w=None):
+    """Gradient and Hessian of the log-likelihood in (b0, b1, logit rho), analytic.
+
+    ``w``: optional weights of the observations (the sum is then weighted: with the
+    beta-binomial probabilities of every possible count as weights, minus the Hessian
+    is the expected information)."""
     from scipy.special import digamma, polygamma
 
     eta = par[0] + par[1] * g
@@ -118,6 +122,8 @@ def _derivs(par, x, n, g, measure):
     gr = l_s * ds
     grr = l_ss * ds ** 2 + l_s * (s)              # d2s/dr2 = s
     ger = l_mus * dmu * ds
+    if w is not None:
+        ge, gee, gr, grr, ger = (v * w for v in (ge, gee, gr, grr, ger))
     X = np.stack([np.ones_like(g), g], 1)
     grad = np.array([ge @ X[:, 0], ge @ X[:, 1], gr.sum()])
     H = np.empty((3, 3))

@@ -178,7 +178,8 @@ def _minimise(obj: _Objective, x0, n_sd, hold=(), ftol: float | None = None, max
                 fixed.add(j)
                 f0 = obj(x)
         g, H, idx = obj.grad_hess(x, h=1e-5, fixed=fixed)
-        if np.max(np.abs(g)) < 1e-8:
+        # (every coordinate held, e.g. a profile at tau = 0 of a model without others)
+        if not g.size or np.max(np.abs(g)) < 1e-8:
             converged = True
             break
         lam = max(lam / 10.0, 0.0)
@@ -330,61 +331,13 @@ def _cm_el_heterogeneity(tables, k):
     return max(-2.0 * (-fe.fun - ll_qe), 0.0)
 
 
-def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
-             keep_double_zero: bool = True, beta_fixed: float | None = None,
-             tests: bool = True) -> GLMMFit:
-    """Fit one of metafor's GLMMs for the odds ratio to the 2x2 counts of k trials.
-
-    ``keep_double_zero`` (default True) passes double-zero trials to the likelihood
-    (metafor's ``drop00 = FALSE``); only UM.RS learns from them. ``beta_fixed`` holds
-    the log OR there and maximises over the rest (the profile likelihood, in
-    ``details["deviance"]``), to compare with another program's stopping point.
-    ``tests=False`` leaves out UM.RS's heterogeneity tests (two more Laplace fits, most
-    of its time) for callers that do not show them.
-    """
-    a, n1, c, n2 = _as_arrays(a, n1, c, n2)
-    if not keep_double_zero:
-        keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
-        a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
-    use = _informative(model, a, n1, c, n2)
-    k_used = int(use.sum())
-    # rma.glmm(test = "t") uses k - 1 df with k the trials passed to the model, including
-    # those that carry no information (double-zero trials when drop00 = FALSE)
-    df_t = len(a) - 1
-    n_used = int((n1 + n2)[use].sum())
-    nagq = NAGQ[model]
-    empty = dict(estimate=None, se=None, tau2=None, ci_lower=None, ci_upper=None, z=None,
-                 p=None, ci_t_lower=None, ci_t_upper=None, df_t=max(len(a) - 1, 0),
-                 qe_wald=None, qe_lrt=None, qe_df=0, qe_wald_p=None, qe_lrt_p=None,
-                 loglik=None, trials_used=k_used, participants_used=n_used, nagq=nagq)
-    if (a + c).sum() == 0:
-        return GLMMFit(model, "not_estimable", reason="no_events", **empty)
-    if k_used < 2:
-        return GLMMFit(model, "too_few_trials", reason="fewer_than_two_informative", **empty)
-    # complete separation: in every trial with events the treatment arm has as many (or
-    # as few) of them as the margins allow. Then the likelihood of UM.FS and CM.EL (the
-    # conditional likelihood, which UM.FS's free study intercepts reproduce) keeps rising
-    # as the log OR goes to +-infinity: no finite estimate exists. CM.AL's binomial
-    # approximation ignores the upper margin min(n1, m) and diverges only when every
-    # trial's events are all in one arm; UM.RS's random intercepts bound its likelihood.
-    m = a + c
-    info = (m > 0) & (m < n1 + n2)
-    if model == "CM.AL":
-        hi, lo = m, np.zeros_like(m)
-    else:
-        hi, lo = np.minimum(n1, m), np.maximum(0.0, m - n2)
-    separated = info.any() and (np.all(a[info] == hi[info]) or np.all(a[info] == lo[info]))
-    if separated and model != "UM.RS":
-        return GLMMFit(model, "not_estimable", reason="separation", **empty)
-    if model in ("CM.EL", "CM.AL", "UM.FS"):
-        a, n1, c, n2 = a[use], n1[use], c[use], n2[use]
+def _problem(model, a, n1, c, n2):
+    """The deviance of ``model`` on these trials as an ``_Objective`` (per-trial terms),
+    with its start and where the SDs, the log OR and tau sit in the parameter vector:
+    ``(obj, x0, n_sd, i_beta, i_tau, extra)`` (``extra``: CM.EL's tables)."""
     k = len(a)
-    wald, lrt, qdf = (_heterogeneity(model, a, n1, c, n2) if model in ("UM.FS", "CM.AL")
-                      else (None, None, k - 1))
-    if model == "UM.RS" and k > 1 and tests:
-        wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
-    qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
-
+    nagq = NAGQ[model]
+    tables = None
     if model == "UM.FS":
         x = np.column_stack([a, c])
         n = np.column_stack([n1, n2])
@@ -446,6 +399,101 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         b0, _, _ = G.logistic_fit(np.ones((k, 1)), a, a + c, offset=np.log(n1 / n2))
         x0 = np.array([0.3, b0[0]])
         n_sd, i_beta, i_tau = 1, 1, 0
+
+    return obj, x0, n_sd, i_beta, i_tau, tables
+
+
+def _screen(model, a, n1, c, n2):
+    """The trials the model uses and the fits that need no optimisation: ``(use, empty,
+    early)`` with ``empty`` the GLMMFit fields of a fit without an estimate and ``early``
+    a GLMMFit when the model cannot be fitted (no events, too few trials, separation),
+    else None."""
+    use = _informative(model, a, n1, c, n2)
+    k_used = int(use.sum())
+    n_used = int((n1 + n2)[use].sum())
+    empty = dict(estimate=None, se=None, tau2=None, ci_lower=None, ci_upper=None, z=None,
+                 p=None, ci_t_lower=None, ci_t_upper=None, df_t=max(len(a) - 1, 0),
+                 qe_wald=None, qe_lrt=None, qe_df=0, qe_wald_p=None, qe_lrt_p=None,
+                 loglik=None, trials_used=k_used, participants_used=n_used, nagq=NAGQ[model])
+    if (a + c).sum() == 0:
+        return use, empty, GLMMFit(model, "not_estimable", reason="no_events", **empty)
+    if k_used < 2:
+        return use, empty, GLMMFit(model, "too_few_trials", reason="fewer_than_two_informative",
+                                   **empty)
+    # complete separation: in every trial with events the treatment arm has as many (or
+    # as few) of them as the margins allow. Then the likelihood of UM.FS and CM.EL (the
+    # conditional likelihood, which UM.FS's free study intercepts reproduce) keeps rising
+    # as the log OR goes to +-infinity: no finite estimate exists. CM.AL's binomial
+    # approximation ignores the upper margin min(n1, m) and diverges only when every
+    # trial's events are all in one arm; UM.RS's random intercepts bound its likelihood.
+    m = a + c
+    info = (m > 0) & (m < n1 + n2)
+    if model == "CM.AL":
+        hi, lo = m, np.zeros_like(m)
+    else:
+        hi, lo = np.minimum(n1, m), np.maximum(0.0, m - n2)
+    separated = info.any() and (np.all(a[info] == hi[info]) or np.all(a[info] == lo[info]))
+    if separated and model != "UM.RS":
+        return use, empty, GLMMFit(model, "not_estimable", reason="separation", **empty)
+    return use, empty, None
+
+
+def _fitted(model, par, dmin, converged, boundary, var, level, empty, n_sd, i_beta, i_tau,
+            wald=None, lrt=None):
+    """The GLMMFit at the maximum ``par`` (deviance ``dmin``), ``var`` the variance of the
+    log OR from the Hessian."""
+    if not np.isfinite(var) or var <= 0:
+        return GLMMFit(model, "not_estimable", reason="singular_hessian", **empty)
+    df_t = empty["df_t"]
+    qdf = df_t  # metafor's QE.df counts every trial passed, as its t df
+    est = float(par[i_beta])
+    se = float(np.sqrt(var))
+    tau = abs(par[i_tau])
+    crit = float(norm_quantile(1 - (1 - level) / 2))
+    tcrit = _t_crit(level, df_t) if df_t > 0 else float("nan")
+    zval = est / se
+    status = "tau2_boundary" if boundary else ("ok" if converged else "not_converged")
+    return GLMMFit(
+        model, status, est, se, 0.0 if boundary else float(tau ** 2),
+        est - crit * se, est + crit * se, float(zval), float(norm_sf2(np.array(zval))),
+        est - tcrit * se, est + tcrit * se, df_t,
+        wald, lrt, qdf, _chi2_sf(wald, qdf), _chi2_sf(lrt, qdf), -dmin / 2.0,
+        empty["trials_used"], empty["participants_used"], NAGQ[model],
+        reason=None, details={"sd_parameters": [float(abs(v)) for v in par[:n_sd]],
+                              "deviance": float(dmin)})
+
+
+def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
+             keep_double_zero: bool = True, beta_fixed: float | None = None,
+             tests: bool = True) -> GLMMFit:
+    """Fit one of metafor's GLMMs for the odds ratio to the 2x2 counts of k trials.
+
+    ``keep_double_zero`` (default True) passes double-zero trials to the likelihood
+    (metafor's ``drop00 = FALSE``); only UM.RS learns from them. ``beta_fixed`` holds
+    the log OR there and maximises over the rest (the profile likelihood, in
+    ``details["deviance"]``), to compare with another program's stopping point.
+    ``tests=False`` leaves out UM.RS's heterogeneity tests (two more Laplace fits, most
+    of its time) for callers that do not show them.
+    """
+    a, n1, c, n2 = _as_arrays(a, n1, c, n2)
+    if not keep_double_zero:
+        keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+        a, n1, c, n2 = a[keep], n1[keep], c[keep], n2[keep]
+    # rma.glmm(test = "t") uses k - 1 df with k the trials passed to the model, including
+    # those that carry no information (double-zero trials when drop00 = FALSE)
+    use, empty, early = _screen(model, a, n1, c, n2)
+    if early is not None:
+        return early
+    if model in ("CM.EL", "CM.AL", "UM.FS"):
+        a, n1, c, n2 = a[use], n1[use], c[use], n2[use]
+    k = len(a)
+    wald, lrt = (_heterogeneity(model, a, n1, c, n2)[:2] if model in ("UM.FS", "CM.AL")
+                 else (None, None))
+    if model == "UM.RS" and k > 1 and tests:
+        wald, lrt = _um_rs_heterogeneity(a, n1, c, n2)
+
+    obj, x0, n_sd, i_beta, i_tau, tables = _problem(model, a, n1, c, n2)
+    if model == "CM.EL":
         lrt = _cm_el_heterogeneity(tables, k)
 
     hold = ()
@@ -456,8 +504,6 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
     if beta_fixed is not None:
         return GLMMFit(model, "profile", reason=None, **{**empty, "estimate": beta_fixed,
                        "loglik": -dmin / 2.0}, details={"deviance": dmin})
-    tau = abs(par[i_tau])
-    boundary = i_tau in fixed
     # SE from the Hessian of the deviance (lme4: V = (H / 2)^-1; metafor's CM.EL: the
     # Hessian of -ll). An SD held at 0 is left out: the deviance is even in it, so the
     # cross derivatives vanish there.
@@ -467,19 +513,228 @@ def fit_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
         var = float(V[list(idx).index(i_beta), list(idx).index(i_beta)])
     except np.linalg.LinAlgError:
         var = float("nan")
-    if not np.isfinite(var) or var <= 0:
-        return GLMMFit(model, "not_estimable", reason="singular_hessian", **empty)
-    est = float(par[i_beta])
-    se = float(np.sqrt(var))
-    crit = float(norm_quantile(1 - (1 - level) / 2))
-    tcrit = _t_crit(level, df_t) if df_t > 0 else float("nan")
-    zval = est / se
-    status = "tau2_boundary" if boundary else ("ok" if converged else "not_converged")
-    return GLMMFit(
-        model, status, est, se, 0.0 if boundary else float(tau ** 2),
-        est - crit * se, est + crit * se, float(zval), float(norm_sf2(np.array(zval))),
-        est - tcrit * se, est + tcrit * se, df_t,
-        wald, lrt, qdf, _chi2_sf(wald, qdf), _chi2_sf(lrt, qdf), -dmin / 2.0,
-        k_used, n_used, nagq,
-        reason=None, details={"sd_parameters": [float(abs(v)) for v in par[:n_sd]],
-                              "deviance": dmin})
+    return _fitted(model, par, dmin, converged, i_tau in fixed, var, level, empty, n_sd,
+                   i_beta, i_tau, wald, lrt)
+
+
+# ------------------------------------------------------------ batched refits ------
+
+def _stack_terms(obj: _Objective, P):
+    """The per-trial deviance terms at each row of ``P`` (N, p): one vectorised call where
+    the model's terms take a stack (UM.FS, UM.RS, CM.AL), else row by row (CM.EL)."""
+    if obj.batched:
+        return obj.terms(P)
+    return np.stack([obj.terms(row) for row in P])
+
+
+def _deviance_batch(obj, X, W):
+    """Deviance of each subset (row of the weights ``W``, 1 = trial in) at its parameters."""
+    F = _stack_terms(obj, X)
+    v = np.where(W > 0, F, 0.0).sum(-1)
+    return np.where(np.isfinite(v), v, np.inf)
+
+
+def _grad_hess_batch(obj: _Objective, X, W, h, free):
+    """``_Objective.grad_hess`` for B subsets at once: parameters ``X`` (B, p), trial
+    weights ``W`` (B, k), ``free`` (B, p) the coordinates not held. Every finite-difference
+    point of every subset is one stacked evaluation of the terms. Held coordinates (and
+    the intercepts of trials left out) get a zero gradient and an identity row, so a
+    Newton step leaves them where they are."""
+    B, p = X.shape
+    m, k = obj.m, obj.k
+    E = []
+    for j in range(m):
+        e = np.zeros(p)
+        e[j] = h
+        E.append(e)
+    if obj.local:
+        e = np.zeros(p)
+        e[m:] = h
+        E.append(e)
+    nd = len(E)
+    pairs = [(i, j) for i in range(nd) for j in range(i)]
+    offs = ([np.zeros(p)] + E + [-e for e in E]
+            + [sa * E[i] + sb * E[j] for i, j in pairs
+               for sa, sb in ((1, 1), (1, -1), (-1, 1), (-1, -1))])
+    P = (X[None, :, :] + np.stack(offs)[:, None, :]).reshape(-1, p)
+    F = _stack_terms(obj, P).reshape(len(offs), B, k)
+    F = np.where(W[None] > 0, F, 0.0)
+    f0, fp, fm = F[0], F[1:1 + nd], F[1 + nd:1 + 2 * nd]
+    cross = {}
+    for n, (i, j) in enumerate(pairs):
+        pp, pm, mp, mm = F[1 + 2 * nd + 4 * n:5 + 2 * nd + 4 * n]
+        cross[i, j] = (pp - pm - mp + mm) / (4 * h * h)
+    g = np.zeros((B, p))
+    H = np.zeros((B, p, p))
+    for i in range(m):
+        g[:, i] = np.sum(fp[i] - fm[i], -1) / (2 * h)
+        H[:, i, i] = np.sum(fp[i] - 2 * f0 + fm[i], -1) / h ** 2
+        for j in range(i):
+            H[:, i, j] = H[:, j, i] = np.sum(cross[i, j], -1)
+    if obj.local:
+        L_ = m
+        g[:, m:] = (fp[L_] - fm[L_]) / (2 * h)
+        idx = np.arange(m, p)
+        H[:, idx, idx] = (fp[L_] - 2 * f0 + fm[L_]) / h ** 2
+        for i in range(m):
+            H[:, i, m:] = H[:, m:, i] = cross[L_, i]
+    g = np.where(free, g, 0.0)
+    both = free[:, :, None] & free[:, None, :]
+    H = np.where(both, H, 0.0) + np.eye(p)[None] * (~free)[:, :, None]
+    return g, H
+
+
+def _solve_rows(M, g):
+    """Solve each (p, p) system of a stack; a singular one gives a NaN step."""
+    try:
+        return np.linalg.solve(M, g[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.full(g.shape, np.nan)
+        for b in range(len(g)):
+            try:
+                out[b] = np.linalg.solve(M[b], g[b])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def _minimise_batch(obj: _Objective, X0, W, n_sd, maxiter: int = 200, _restart: bool = False):
+    """``_minimise`` for B subsets at once (same steps, same stopping rules, member by
+    member): Levenberg-damped Newton on each subset's deviance, an SD below
+    ``BOUNDARY_SD`` set to 0 and held, then each held SD restarted from 0.5.
+    Returns ``(X, deviance, converged, fixed)`` with ``fixed`` (B, p) boolean."""
+    X = np.array(X0, float)
+    B, p = X.shape
+    m = obj.m
+    fixed = np.zeros((B, p), bool)
+    loc = np.zeros((B, p), bool)
+    if obj.local:
+        loc[:, m:] = ~(W > 0)          # a left-out trial's intercept never moves
+    f0 = _deviance_batch(obj, X, W)
+    converged = np.zeros(B, bool)
+    active = np.ones(B, bool)
+    lam = np.zeros(B)
+    for _ in range(maxiter):
+        for j in range(n_sd):
+            new = active & ~fixed[:, j] & (np.abs(X[:, j]) < BOUNDARY_SD)
+            if new.any():
+                X[new, j] = 0.0
+                fixed[new, j] = True
+                f0[new] = _deviance_batch(obj, X[new], W[new])
+        a = np.flatnonzero(active)
+        if not len(a):
+            break
+        g, H = _grad_hess_batch(obj, X[a], W[a], 1e-5, ~(fixed[a] | loc[a]))
+        gmax = np.max(np.abs(g), 1)
+        done = gmax < 1e-8
+        converged[a[done]] = True
+        active[a[done]] = False
+        a, g, H, gmax = a[~done], g[~done], H[~done], gmax[~done]
+        if not len(a):
+            break
+        lam[a] = np.maximum(lam[a] / 10.0, 0.0)
+        moved = np.zeros(len(a), bool)
+        small = np.zeros(len(a), bool)
+        diag = np.maximum(np.abs(np.diagonal(H, axis1=1, axis2=2)), 1e-8)
+        for _ in range(40):
+            s = ~moved
+            if not s.any():
+                break
+            rows = np.flatnonzero(s)
+            M = H[rows] + lam[a[rows], None, None] * (np.eye(p)[None] * diag[rows][:, None, :])
+            step = _solve_rows(M, g[rows])
+            ok = np.all(np.isfinite(step), 1) & np.all(np.isfinite(g[rows]), 1)
+            Y = X[a[rows]] - np.where(ok[:, None], step, 0.0)
+            fy = np.full(len(rows), np.inf)
+            if ok.any():
+                fy[ok] = _deviance_batch(obj, Y[ok], W[a[rows[ok]]])
+            acc = ok & (fy <= f0[a[rows]])
+            acc_rows = rows[acc]
+            small[acc_rows] = np.max(np.abs(step[acc]), 1) < 1e-10
+            X[a[acc_rows]] = Y[acc]
+            f0[a[acc_rows]] = fy[acc]
+            moved[acc_rows] = True
+            rej = a[rows[~acc]]
+            lam[rej] = np.maximum(lam[rej] * 10.0, 1e-6)
+        stop = ~moved | small
+        converged[a[stop]] = moved[stop] | (gmax[stop] < 1e-5)
+        active[a[stop]] = False
+    X[:, :n_sd] = np.abs(X[:, :n_sd])
+    if not _restart:
+        held = fixed.copy()
+        for j in range(n_sd):
+            rows = np.flatnonzero(held[:, j])
+            if not len(rows):
+                continue
+            Y = X[rows].copy()
+            Y[:, j] = 0.5
+            rX, rf, rc, rfix = _minimise_batch(obj, Y, W[rows], n_sd, maxiter, _restart=True)
+            better = rf < f0[rows] - 1e-9
+            r = rows[better]
+            X[r], f0[r], converged[r], fixed[r] = rX[better], rf[better], rc[better], rfix[better]
+    return X, f0, converged, fixed
+
+
+def fit_glmm_subsets(a, n1, c, n2, subsets, model: str = "UM.FS", level: float = 0.95,
+                     keep_double_zero: bool = True) -> tuple[GLMMFit, ...]:
+    """``fit_glmm`` refitted to many subsets of the trials in one batched optimisation
+    (each subset its own parameters, every finite-difference point of every subset one
+    vectorised evaluation of the per-trial deviance terms). ``subsets``: (B, k) boolean,
+    one row per refit. The same fits as ``fit_glmm`` on each subset, to the optimiser's
+    tolerance; no heterogeneity tests (None)."""
+    a, n1, c, n2 = _as_arrays(a, n1, c, n2)
+    S = np.asarray(subsets, bool)
+    if not keep_double_zero:
+        keep = ~(((a == 0) & (c == 0)) | ((a == n1) & (c == n2)))
+        a, n1, c, n2, S = a[keep], n1[keep], c[keep], n2[keep], S[:, keep]
+    use_all = _informative(model, a, n1, c, n2)
+    if model == "UM.RS":
+        use_all = np.ones(len(a), bool)
+    out: list = [None] * len(S)
+    todo, empties = [], {}
+    for b, sub in enumerate(S):
+        _, empty, early = _screen(model, a[sub], n1[sub], c[sub], n2[sub])
+        if early is not None:
+            out[b] = early
+        else:
+            todo.append(b)
+            empties[b] = empty
+    if not todo:
+        return tuple(out)
+    cols = np.flatnonzero(use_all)
+    A, N1, C, N2 = a[cols], n1[cols], c[cols], n2[cols]
+    obj, x_full, n_sd, i_beta, i_tau, _ = _problem(model, A, N1, C, N2)
+    W = S[todo][:, cols].astype(float)
+    X0 = np.empty((len(todo), len(x_full)))
+    for r in range(len(todo)):  # each subset starts where fit_glmm would (a glm fit)
+        w = W[r] > 0
+        _, x0, *_ = _problem(model, A[w], N1[w], C[w], N2[w])
+        if obj.local:
+            X0[r, :obj.m] = x0[:obj.m]
+            X0[r, obj.m:] = x_full[obj.m:]
+            X0[r, obj.m + np.flatnonzero(w)] = x0[obj.m:]
+        else:
+            X0[r] = x0
+    X, dev, conv, fixed = _minimise_batch(obj, X0, W, n_sd)
+    # the SE from the Hessian at h = 1e-4, as fit_glmm's
+    held = fixed.copy()
+    if obj.local:
+        held[:, obj.m:] |= ~(W > 0)
+    _, H = _grad_hess_batch(obj, X, W, 1e-4, ~held)
+    for r, b in enumerate(todo):
+        try:
+            var = float(np.linalg.inv(H[r] / 2.0)[i_beta, i_beta])
+        except np.linalg.LinAlgError:
+            var = float("nan")
+        out[b] = _fitted(model, X[r], dev[r], bool(conv[r]), bool(fixed[r, i_tau]), var, level,
+                         empties[b], n_sd, i_beta, i_tau)
+    return tuple(out)
+
+
+def leave_one_out_glmm(a, n1, c, n2, model: str = "UM.FS", level: float = 0.95,
+                       keep_double_zero: bool = True) -> tuple[GLMMFit, ...]:
+    """The GLMM refitted without each trial in turn (row i leaves out trial i), all k
+    refits in one batched optimisation (``fit_glmm_subsets``)."""
+    k = len(np.asarray(a))
+    return fit_glmm_subsets(a, n1, c, n2, ~np.eye(k, dtype=bool), model, level,
+                            keep_double_zero)

@@ -224,7 +224,7 @@ def forest_pages(result: PoolResult | SubgroupResult, *, show_common: bool = Fal
             footer.append(f"Zero cells: {overall.zero_cell_rule}.")
         if layout == "generic":
             footer.append(f"{data_cols[0][1]} and SE: the estimate on the analysis scale and its "
-                          "standard error (from the reported CI or p-value).")
+                          "standard error (from the reported CI, p-value or SE).")
         for s in overall.excluded:
             footer.append(f"{s.label}: {s.excluded_reason}.")
     if rob is not None:

@@ -54,5 +54,14 @@ def model_paragraph(spec) -> str:
             + (mh if spec.common_method == "MH" else "") + ".")
     if spec.het_q != "iv" and spec.common_method in ("MH", "Peto"):
         text += f" Heterogeneity: {method('het_q', spec.het_q)}."
+    text += (f" Continuous outcomes: {method('continuous_measure', spec.continuous_measure)}"
+             ", from each trial's arm means and SDs, common effect by inverse variance; an arm "
+             "reported as a median with its IQR or range enters with "
+             + ("no mean and SD, so the trial is not pooled (no conversion)"
+                if spec.median_to_mean == "none" else
+                f"a mean and SD derived by {method('median_to_mean', spec.median_to_mean)}, "
+                "each conversion listed in the appendix, and a skewness check (Bowley's "
+                "coefficient, after Shi et al. 2023) warns where the median's data look "
+                "skewed") + ".")
     preset = preset_line(spec)
     return f"{text} {preset}" if preset else text

@@ -131,7 +131,7 @@ def _data_table(result: PoolResult) -> list[str]:
         lines.append("† enters with its reported estimate (generic inverse variance)")
     if layout == "generic":
         lines.append(f"{cols[0][1]} and SE: the estimate on the analysis scale and its standard "
-                     "error (from the reported CI or p-value)")
+                     "error (from the reported CI, p-value or SE)")
     return lines
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from metasynth import __version__
+from metasynth.effects.measures import CONTINUOUS, is_ratio
 from metasynth.models.results import PoolResult
 from metasynth.models.sequential.information import absolute_effect
 from metasynth.render.labels import field_label, field_value, value_label
@@ -22,6 +23,7 @@ from metasynth.render.numbers import (
 )
 from metasynth.render.text.methods import model_paragraph, name
 from metasynth.render.text.robustness import subgroup_difference_line
+from metasynth.render.text.sof import continuous_effect_text, control_mean_text, difference_text
 
 METHOD_REFERENCES = [
     "DerSimonian R, Laird N. Meta-analysis in clinical trials. Control Clin Trials 1986;7:177-188.",
@@ -81,7 +83,7 @@ def table_row(label: str, result: PoolResult | None, model: str = "random", why:
         return {"label": label, "k": 0, "effect": why or "no trials", "tau2": "", "I2": "", "p": ""}
     r = result.random if model == "random" else result.common
     h = result.heterogeneity
-    ratio = result.measure != "RD"
+    ratio = is_ratio(result.measure)
     return {"label": label, "k": result.k,
             "effect": interval(r.estimate, r.ci_lower, r.ci_upper, is_ratio=ratio),
             "tau2": stat("tau2", h.tau2) if model == "random" and h.tau2 is not None else "",
@@ -95,8 +97,11 @@ def sof_row(result: PoolResult, certainty, p0: float | None, followup: str = "",
     ``sof_footnotes`` letters: every downgrade, and a capped absolute effect."""
     r = result.random if result.k > 1 else result.common
     n, trials = result.counts.participants, result.counts.trials
-    ratio = result.measure != "RD"
-    row = {"relative": f"{result.measure} {ci_text(r.estimate, r.ci_lower, r.ci_upper, is_ratio=ratio)}",
+    ratio = is_ratio(result.measure)
+    continuous = result.measure in CONTINUOUS
+    relative = ("—" if continuous and result.measure != "ROM" else
+                f"{result.measure} {ci_text(r.estimate, r.ci_lower, r.ci_upper, is_ratio=ratio)}")
+    row = {"relative": relative,
            "participants": f"{n} ({trials} RCT{'s' if trials != 1 else ''})",
            "certainty": f"{certainty.symbols} {certainty.label}", "reasons": certainty.reasons(),
            "followup": followup, "footnotes": [], "marks": {}}
@@ -125,6 +130,15 @@ def sof_row(result: PoolResult, certainty, p0: float | None, followup: str = "",
                 f"({num(r.ci_upper)}) exceeds 1000 per 1000 ({raw[2]:.0f}); the risk is capped "
                 "at 1000 per 1000, so the upper limit of the absolute effect is a bound, not an "
                 "estimate.")))
+    elif continuous:
+        # GRADEpro's continuous row: the comparator's mean, then the difference in words
+        row.update(control=control_mean_text(result), experimental="",
+                   difference=difference_text(result), effect_text=continuous_effect_text(result))
+        if any(s.conversions for s in result.included):
+            row["footnotes"].append(("difference", (
+                "Means and SDs derived from medians and IQRs (methods and inputs in the "
+                "appendix); trials report medians mostly for skewed data, where a mean and SD "
+                "derived from them are approximate.")))
     else:
         row.update(control="", experimental="", difference="")
     return row
@@ -177,7 +191,9 @@ def sof_header(plan, countries: list[str]) -> list[tuple[str, str]]:
 
 
 ABBREVIATIONS = {"CI": "confidence interval", "RR": "risk ratio", "OR": "odds ratio",
-                 "RD": "risk difference", "RCT": "randomized controlled trial",
+                 "RD": "risk difference", "MD": "mean difference",
+                 "SMD": "standardized mean difference", "SD": "standard deviation",
+                 "IQR": "interquartile range", "RCT": "randomized controlled trial",
                  "OIS": "optimal information size", "MSC": "mesenchymal stromal cells",
                  "RoB 2": "Cochrane risk-of-bias tool for randomized trials, version 2",
                  "GRADE": "Grading of Recommendations Assessment, Development and Evaluation",
@@ -240,16 +256,18 @@ def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
 
 
 def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
-                 windows: list | None = None) -> list[str]:
+                 windows: list | None = None, justification: str = "") -> list[str]:
     """The methods section, from the resolved spec and the option table's words;
     ``priors``: the main tau prior described and the sensitivity priors described;
-    ``windows``: (label, first day, last day, rationale) of each mortality outcome."""
+    ``windows``: (label, first day, last day, rationale) of each mortality outcome;
+    ``justification``: the sentence on why the model was chosen (the plan's
+    ``justification: simulation``, in the words of ``render.text.simulate``)."""
     sens = "; ".join(s.label.lower() for s in plan.sensitivity) or "none"
     subs = ", ".join(field_label(s).lower() for s in plan.subgroups) or "none"
     timepoints = [f"{label}: day {lo} to {hi}." + (f" {why}" if why else "")
                   for label, lo, hi, why in (windows or [])]
     return [
-        model_paragraph(spec),
+        model_paragraph(spec) + (f" {justification}" if justification else ""),
         *([f"Timepoints (prespecified windows, Cochrane Handbook 6.2). {' '.join(timepoints)}"]
           if timepoints else []),
         "Heterogeneity: Cochran's Q, I² computed from tau² (Higgins & Thompson 2002), tau², and "
@@ -343,7 +361,7 @@ def matrix_cell(result, model: str, error: str | None = None) -> str:
     if result is None:
         return f"not estimable ({error})"
     r = result.common if model == "common" else result.random
-    return (f"{interval(r.estimate, r.ci_lower, r.ci_upper, is_ratio=result.measure != 'RD')} "
+    return (f"{interval(r.estimate, r.ci_lower, r.ci_upper, is_ratio=is_ratio(result.measure))} "
             f"(k={result.k})")
 
 
@@ -456,3 +474,60 @@ def reference_entry(study, label: str) -> dict:
     vol += f":{c.pages}" if c.pages else ""
     return {"label": label, "text": f"{c.first_author} et al. {c.title}. {c.journal} {c.year}{vol}.",
             "doi": c.doi}
+
+
+CONVERSION_NAMES = {"luo": "Luo et al. 2018", "wan": "Wan et al. 2014", "shi": "Shi et al. 2020",
+                    "qe": "quantile estimation (McGrath et al. 2020)"}
+
+
+def conversion_rows(result: PoolResult, experimental: str, control: str) -> list[dict]:
+    """One row per arm whose mean and SD were derived from a median (the report's list of
+    conversions): study, arm, the published inputs, the method of the mean and of the SD,
+    the result, and the warnings (the skewness check, a Wan table size used for another n)."""
+    rows = []
+    for s in result.studies:
+        for c in s.conversions or ():
+            i = c["inputs"]
+            spread = []
+            if "q1" in i:
+                spread.append(f"IQR {i['q1']:g} to {i['q3']:g}")
+            if "min" in i:
+                spread.append(f"range {i['min']:g} to {i['max']:g}")
+            inputs = f"median {i['median']:g}, {', '.join(spread)}, n = {c['n']}"
+            method = "; ".join(f"{'SD' if k == 'sd' else k} by {CONVERSION_NAMES.get(v, v)}"
+                               for k, v in c["method"].items())
+            rows.append({"study": s.label,
+                         "arm": experimental if c["arm"] == "treatment" else control,
+                         "inputs": inputs, "method": method,
+                         "result": f"mean {num(c['mean'])}, SD {num(c['sd'])}",
+                         "warnings": " ".join(w if w.endswith(".") else w + "."
+                                              for w in c["warnings"])})
+    return rows
+
+
+def not_pooled_text(result: PoolResult) -> str:
+    """Why a continuous outcome with one trial is not pooled, with that trial's estimate."""
+    s = result.included[0]
+    unit = result.effects.table.units if result.effects is not None else None
+    u = f" {unit}" if unit and result.measure == "MD" else ""
+    own = ci_text(s.estimate, s.ci_lower, s.ci_upper, is_ratio=is_ratio(result.measure))
+    return (f"Not pooled: only one trial ({s.label}, {result.counts.participants} "
+            f"participants) reports this outcome, and a meta-analysis needs at least two. "
+            f"Its own estimate: {result.measure} {own}{u}"
+            f"{' from means and SDs derived from medians' if s.conversions else ''}.")
+
+
+def beyond_pooling_text(result: PoolResult, plan) -> str:
+    """Why the Bayesian and sequential analyses are not shown for a continuous outcome."""
+    asked = list(plan.bayes.outcomes) if plan.bayes is not None else []
+    parts = [] if result.outcome in asked else [
+        "The Bayesian meta-analysis is not run for this outcome: the plan asks it "
+        + (f"for {', '.join(asked)} only" if asked else "for no outcome")
+        + ", and its priors for tau are set for the log risk-ratio scale, not for a mean "
+        "difference in the outcome's units"]
+    parts.append("trial sequential analysis is not run: it is implemented for risk ratios "
+                 "(its information size counts events), and defining it for a mean "
+                 "difference needs a minimally important difference and an SD the plan does "
+                 "not give")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."

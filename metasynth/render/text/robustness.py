@@ -53,8 +53,15 @@ def subsets_text(analysis: SubsetAnalysis, overall: PoolResult | None = None) ->
         o = overall.random
         lines.append(f"{'All studies':<{width}}{overall.k:>3}  "
                      f"{interval(o.estimate, o.ci_lower, o.ci_upper)}")
-    lines.append(f"Model: random effects, {name('tau2', spec.tau2)} tau², {name('ci', spec.ci)} "
-                 f"{spec.ci_label} (inherited from the pooled analysis).")
+    if analysis.glmm:
+        from metasynth.render.text.sparse import METHOD_LABELS
+
+        lines.append(f"Model: {METHOD_LABELS[analysis.glmm]}, maximum likelihood, Wald "
+                     f"{spec.ci_label}, every trial with 2x2 counts passed to the likelihood "
+                     "(as in the sparse-data table); the refits in one batched fit.")
+    else:
+        lines.append(f"Model: random effects, {name('tau2', spec.tau2)} tau², "
+                     f"{name('ci', spec.ci)} {spec.ci_label} (inherited from the pooled analysis).")
     return "\n".join(lines) + "\n"
 
 

@@ -76,8 +76,15 @@ def row_note(row) -> str:
     return "; ".join(notes)
 
 
+def _names(rows) -> str:
+    parts = [f"{r.method} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]" for r in rows]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def agreement_sentence(result: SparseResult) -> str:
-    """One plain sentence: do the methods agree?"""
+    """One plain sentence: do the methods agree? They disagree (``table._agreement``) when
+    their odds ratios lie on both sides of 1, when some 95% CIs exclude an odds ratio of 1
+    and others include it, or when the estimates are more than DISAGREE_RATIO-fold apart."""
     ag = result.agreement
     if ag.lowest is None:
         return "Fewer than two methods give an odds ratio, so there is nothing to compare."
@@ -89,16 +96,36 @@ def agreement_sentence(result: SparseResult) -> str:
         rows = [r for r in result.rows if r.method in ag.methods]
         excl = [r for r in rows if r.ci_upper < 1.0 or r.ci_lower > 1.0]
         incl = [r for r in rows if r not in excl]
-        few, verb = (excl, "excludes") if len(excl) <= len(incl) else (incl, "includes")
-        names = ", ".join(f"{r.method} [{r.ci_lower:.3f}, {r.ci_upper:.3f}]" for r in few)
+        few, verb, other = ((excl, "exclude", "include") if len(excl) <= len(incl)
+                            else (incl, "include", "exclude"))
+        if len(few) == 1:
+            verb = verb + "s"
+        what = "interval" if len(few) == 1 else "intervals"
         return (f"The methods disagree on whether the effect is statistically significant: "
-                f"the 95% confidence interval of {names} {verb} an odds ratio of 1, the others' "
-                f"do not (estimates {span}).")
+                f"the 95% confidence {what} of {_names(few)} {verb} an odds ratio of 1, the "
+                f"other methods' {other} it (estimates {span}).")
     if ag.disagree:
         return (f"The methods disagree on the size of the effect: the odds ratios run {span}, "
                 f"more than {DISAGREE_RATIO:g}-fold apart.")
     return (f"The methods agree: the odds ratios run {span}, and every 95% confidence "
             f"interval leads to the same conclusion.")
+
+
+SECTION_TITLE = "Do zero cells change the answer? Sparse-data methods"
+
+
+def grade_citation(result: SparseResult) -> str:
+    """The words GRADE's imprecision judgement cites when the sparse-data methods disagree
+    ("" when they agree)."""
+    ag = result.agreement
+    if not ag.disagree:
+        return ""
+    what = ("the direction of the effect" if ag.direction_differs else
+            "whether the effect is statistically significant" if ag.significance_differs else
+            "the size of the effect")
+    return (f"the sparse-data methods disagree on {what} (odds ratios {num(ag.lowest)} to "
+            f"{num(ag.highest)} across {len(ag.methods)} methods; see the sparse-data table, "
+            f"\u201c{SECTION_TITLE}\u201d)")
 
 
 def zero_sentence(result: SparseResult) -> str:

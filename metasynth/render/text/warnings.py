@@ -48,6 +48,10 @@ WORDS: dict[str, Callable[[ResultWarning], str]] = {
         f"The {w['method']} likelihood has more than one local maximum in tau²: the higher, "
         f"tau² = {w['tau2']:.4g}, is used; another is at tau² = {w['other']:.4g}; small "
         "changes in the data can move the estimate from one to the other."),
+    # ``check``: the skewness check's verdict in the words of effects/conversions
+    "median_conversion_skewed": lambda w: (
+        f"{w['study']}, {w['arm']} arm: the mean and SD derived from the median and IQR may "
+        f"mislead: {w['check']}."),
     "metareg_few_studies": lambda w: (
         f"Only {w['k']} studies for {w['moderators']} moderator(s): meta-regression with "
         "fewer than about 10 studies per moderator has little power and a high risk of "
