@@ -37,7 +37,8 @@ def test_single_study_p_value_matches_the_paper(tmp_path, cli):
     assert out["k"] == 1
     assert f"{out['common']['p']:.2f}" == "0.43"
     assert f"{out['random']['p']:.2f}" == "0.43"
-    assert "Only one study" in out["warnings"][0]
+    assert out["warnings"][0]["code"] == "one_study"
+    assert out["warnings"][0]["message"].startswith("Only one study: nothing is pooled")
 
 
 def test_pool_text_reads_like_revman(cli):

@@ -39,7 +39,9 @@ def close(ours, theirs, rtol=RTOL, atol=ATOL):
     return math.isclose(ours, theirs, rel_tol=rtol, abs_tol=atol)
 
 
+@functools.cache
 def _effects(name, measure):
+    """One read per dataset and measure per run (results are frozen, only read)."""
     table = read_table(FIXTURES / "data" / f"{name}.csv")
     return effect_sizes(table, measure, ZeroCellRule())
 

@@ -33,6 +33,7 @@ from metasynth.models.results import (
     Heterogeneity,
     PoolResult,
     RandomEffects,
+    ResultWarning,
     StudyEffect,
 )
 from metasynth.plan.spec import AnalysisSpec
@@ -191,15 +192,12 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         H2_ci_lower=_f(het.h2_ci_lower[0]), H2_ci_upper=_f(het.h2_ci_upper[0]))
     warnings = small_k_warnings(k, options, random_res, het_res)
     if random_res.tau2_fallback:
-        warnings.append(f"{options.tau2} Fisher scoring did not converge within "
-                        f"{random_res.tau2_iterations} steps; tau² was found instead from the "
-                        "roots of its estimating equation (for REML and ML the one with the "
-                        "highest likelihood, compared with tau² = 0)")
+        warnings.append(ResultWarning("tau2_not_converged", method=options.tau2,
+                                      iterations=random_res.tau2_iterations))
     if k >= 2 and rand.tau2.multiple_maxima[0]:
-        warnings.append(f"The {options.tau2} likelihood has more than one local maximum "
-                        f"in tau²: the higher, tau² = {rand.tau2.tau2[0]:.4g}, is used; another "
-                        f"is at tau² = {rand.tau2.other_maximum[0]:.4g}; small changes in the "
-                        "data can move the estimate from one to the other.")
+        warnings.append(ResultWarning("tau2_multiple_maxima", method=options.tau2,
+                                      tau2=float(rand.tau2.tau2[0]),
+                                      other=float(rand.tau2.other_maximum[0])))
     warnings += conversion_warnings(studies)
     notes = list(table.notes) + notes
     for s in studies:
@@ -231,17 +229,12 @@ def pool_effects(effects: EffectSizes, options: AnalysisSpec | None = None) -> P
         warnings=tuple(warnings), notes=tuple(notes), source=table.source, effects=effects)
 
 
-def conversion_warnings(studies) -> list[str]:
+def conversion_warnings(studies) -> list[ResultWarning]:
     """The warnings of the conversions of medians to means (the skewness check of Shi et
     al. 2023, a table size of Wan et al. used for another n), one per study arm."""
-    out = []
-    for s in studies:
-        for c in s.conversions or ():
-            for w in c["warnings"]:
-                if w.startswith("Bowley"):
-                    out.append(f"{s.label}, {c['arm']} arm: the mean and SD derived from the "
-                               f"median and IQR may mislead: {w}.")
-    return out
+    return [ResultWarning("median_conversion_skewed", study=s.label, arm=c["arm"], check=w)
+            for s in studies for c in s.conversions or () for w in c["warnings"]
+            if w.startswith("Bowley")]
 
 
 def count_participants(effects: EffectSizes) -> Counts:
@@ -266,38 +259,31 @@ def count_participants(effects: EffectSizes) -> Counts:
 
 
 def small_k_warnings(k: int, options: AnalysisSpec, rand: RandomEffects,
-                     het: Heterogeneity) -> list[str]:
-    """Plain-words warnings for the few-studies case (most MSC pools have k < 5)."""
-    out: list[str] = []
+                     het: Heterogeneity) -> list[ResultWarning]:
+    """The warnings of the few-studies case (most MSC pools have k < 5), as codes with
+    the numbers their words need (render/text/warnings.py)."""
     if k == 1:
-        return ["Only one study: nothing is pooled; the study's own estimate is shown, "
-                "and heterogeneity cannot be assessed."]
+        return [ResultWarning("one_study")]
+    out: list[ResultWarning] = []
+    # the two-sided quantile of the spec's level (1.96 and t(0.975) at 95%)
+    upper = 1 - (1 - options.level) / 2
     if k < 5:
-        out.append(f"Only {k} studies: the between-study variance tau² is estimated very "
-                   "imprecisely, and random-effects results depend on the method chosen.")
+        out.append(ResultWarning("few_studies", k=k))
         if options.ci.startswith("hksj"):
-            mult = float(t_quantile(0.975, k - 1))
-            out.append(f"The HKSJ interval uses t with {k - 1} df: a multiplier of "
-                       f"{mult:.2f} instead of 1.96, so it is wide by design.")
+            out.append(ResultWarning("hksj_t_multiplier", df=k - 1,
+                                     multiplier=float(t_quantile(upper, k - 1)),
+                                     z=float(norm_quantile(upper))))
         elif options.ci == "wald":
-            out.append("The Wald interval ignores the uncertainty in tau²; with few studies "
-                       "its coverage can fall far below 95% (IntHout et al. 2014).")
+            out.append(ResultWarning("wald_few_studies", level=options.level))
     if k == 2:
-        out.append("The prediction interval needs at least 3 studies (t with k - 2 df) "
-                   "and is not given.")
+        out.append(ResultWarning("no_prediction_interval"))
     elif 3 <= k < 5 and options.pi == "hts":
-        mult = float(t_quantile(0.975, k - 2))
-        out.append(f"The prediction interval uses t with {k - 2} df (multiplier {mult:.2f}): "
-                   "with so few studies it is very wide.")
+        out.append(ResultWarning("wide_prediction_interval", df=k - 2,
+                                 multiplier=float(t_quantile(upper, k - 2))))
     lo, hi = het.I2_ci_lower, het.I2_ci_upper
     if lo is not None and hi is not None and k < 10 and hi - lo >= 50:
-        out.append(f"The {options.ci_label} for I² runs from {lo:.0f}% to {hi:.0f}%: the data cannot tell "
-                   "low from high heterogeneity.")
+        out.append(ResultWarning("i2_ci_wide", level=options.level, lower=lo, upper=hi))
     if (options.ci == "hksj" and rand.se is not None and rand.se_wald is not None
             and rand.se < rand.se_wald):
-        out.append("The HKSJ standard error is smaller than the Wald one here (the studies "
-                   "agree more than their variances imply); the ad hoc HKSJ variant never narrows below "
-                   "Wald (Röver et al. 2015).")
+        out.append(ResultWarning("hksj_narrower_than_wald"))
     return out
-
-

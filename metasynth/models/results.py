@@ -40,6 +40,50 @@ def frame(rows, index: str | None = None):
     return df.set_index(index) if index and not df.empty else df
 
 
+# Every warning a model attaches to a result, with the values its words need. The words
+# are in render/text/warnings.py (models know no words); a test checks each code has them.
+WARNING_VALUES: dict[str, tuple[str, ...]] = {
+    "one_study": (),
+    "few_studies": ("k",),
+    "hksj_t_multiplier": ("df", "multiplier", "z"),
+    "wald_few_studies": ("level",),
+    "no_prediction_interval": (),
+    "wide_prediction_interval": ("df", "multiplier"),
+    "i2_ci_wide": ("level", "lower", "upper"),
+    "hksj_narrower_than_wald": (),
+    "tau2_not_converged": ("method", "iterations"),
+    "tau2_multiple_maxima": ("method", "tau2", "other"),
+    "median_conversion_skewed": ("study", "arm", "check"),
+    "metareg_few_studies": ("k", "moderators"),
+    "metareg_observational": (),
+}
+
+
+@dataclass(frozen=True, init=False)
+class ResultWarning:
+    """A warning on a result: its ``code`` (a key of ``WARNING_VALUES``) and the numbers
+    or names its words need, e.g. ``ResultWarning("few_studies", k=3)``."""
+
+    code: str
+    values: tuple[tuple[str, Any], ...]
+
+    def __init__(self, code: str, **values: Any) -> None:
+        expected = WARNING_VALUES.get(code)
+        if expected is None:
+            raise ValueError(f"unknown warning code {code!r}")
+        if set(values) != set(expected):
+            raise ValueError(f"warning {code!r} takes {expected}, not {tuple(values)}")
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "values", tuple((n, values[n]) for n in expected))
+
+    def __getitem__(self, name: str) -> Any:
+        return dict(self.values)[name]
+
+    def to_dict(self) -> dict:
+        """``{"code": ..., **values}``; render/json_out adds the ``message``."""
+        return _clean({"code": self.code, **dict(self.values)})
+
+
 class Printable:
     """``summary()`` for people (as statsmodels), from the registered renderer."""
 
@@ -206,7 +250,7 @@ class PoolResult(Printable):
     spec: AnalysisSpec
     counts: Counts
     zero_cell_rule: str
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[ResultWarning, ...] = ()
     notes: tuple[str, ...] = ()
     source: str = ""
     effects: EffectSizes | None = field(default=None, repr=False, compare=False)
@@ -245,7 +289,7 @@ class PoolResult(Printable):
             "spec": self.spec.to_dict(),
             "zero_cell_rule": self.zero_cell_rule,
             "better": self.better,
-            "warnings": list(self.warnings),
+            "warnings": [w.to_dict() for w in self.warnings],
             "notes": list(self.notes),
             "source": self.source,
         })

@@ -7,8 +7,11 @@ import json
 
 
 def render_json(obj) -> str:
+    """``obj.to_dict()`` (or ``obj``) as JSON, each warning's code with its message."""
+    from metasynth.render.text.warnings import worded
+
     data = obj.to_dict() if hasattr(obj, "to_dict") else obj
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(worded(data), indent=2, ensure_ascii=False) + "\n"
 
 
 def sparse_json(result) -> dict:

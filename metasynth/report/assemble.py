@@ -39,6 +39,7 @@ from metasynth.render.text.report import (
     sof_row,
     table_row,
 )
+from metasynth.render.text.warnings import warning_text
 from metasynth.report.analyses import (
     base_spec,
     robustness,
@@ -118,7 +119,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             result, "random" if result.k > 1 else "common")]
         if result.heterogeneity.tau2 is not None and result.k > 1:
             sec.lines.append(heterogeneity_ci_line(result))
-        sec.warnings = list(result.warnings)
+        sec.warnings = [warning_text(w) for w in result.warnings]
         sec.notes = list(result.notes)
         sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, opts)
         sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({opts.tau2}, "

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from metasynth.render.text.warnings import worded
 from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
 from metasynth.report.grade import DOMAIN_NAMES
 from metasynth.report.page import finish_page, svg_as_images
@@ -83,8 +84,10 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
         html_path = files.write(f"{name}.html", render_html(data, None, page_size).encode("utf-8"))
         if data.r_script:  # the appendix links it: the main analyses in metafor
             files.write(data.r_script_name, data.r_script.encode("utf-8"))
+        # warnings as their messages, the form of the released summaries (reports/)
+        summary = worded(data.summary, codes=False)
         summary_path = files.write("summary.json", (json.dumps(
-            data.summary, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
+            summary, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8"))
         if pdf:
             import shutil
             import tempfile

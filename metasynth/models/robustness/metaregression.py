@@ -15,7 +15,7 @@ from metasynth.effects.binary import EffectSizes
 from metasynth.models.engine.mixed_effects import fit_mixed
 from metasynth.models.engine.random_effects import fit_random
 from metasynth.models.engine.weighted import as_batch
-from metasynth.models.results import frame
+from metasynth.models.results import ResultWarning, frame
 from metasynth.models.robustness.permutation import permutation_test_moderators
 from metasynth.plan.spec import AnalysisSpec
 
@@ -48,7 +48,7 @@ class MetaRegression:
     permutation_p: float | None
     permutations: int
     left_out: tuple[str, ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[ResultWarning, ...]
     x: tuple[float, ...]  # first moderator, for the bubble plot
     y: tuple[float, ...]
     v: tuple[float, ...]
@@ -59,7 +59,7 @@ class MetaRegression:
         return frame(self.coefficients, "name")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "warnings": [w.to_dict() for w in self.warnings]}
 
 
 def fit_metaregression(effects: EffectSizes, moderators: dict[str, list], options: AnalysisSpec,
@@ -86,13 +86,8 @@ def fit_metaregression(effects: EffectSizes, moderators: dict[str, list], option
     perm = permutation_test_moderators(y, v, X, options.tau2, test, permutations)
     warnings = []
     if k < 10 * len(names):
-        warnings.append(
-            f"Only {k} studies for {len(names)} moderator(s): meta-regression with fewer than "
-            "about 10 studies per moderator has little power and a high risk of spurious "
-            "findings; treat any association as a hypothesis (Thompson & Higgins 2002).")
-    warnings.append("Associations across trials are observational: they can be confounded by "
-                    "other trial characteristics and do not show that the moderator causes a "
-                    "difference in effect (ecological bias).")
+        warnings.append(ResultWarning("metareg_few_studies", k=k, moderators=len(names)))
+    warnings.append(ResultWarning("metareg_observational"))
     coefs = tuple(Coefficient(n, float(fit.beta[0, j]), float(fit.se[0, j]),
                               float(fit.stat[0, j]), float(fit.pval[0, j]),
                               float(fit.ci_lower[0, j]), float(fit.ci_upper[0, j]))

@@ -27,7 +27,9 @@ def bubble_plot(reg, measure: str):
     slope = b[reg.moderators[0]]
     notes = [f"Slope {slope.estimate:.3f} (95% CI {slope.ci_lower:.3f} to {slope.ci_upper:.3f}), "
              f"p = {slope.p:.3f}; permutation p = {reg.permutation_p:.3f}; k = {reg.k}"]
-    notes += [w[:110] + ("…" if len(w) > 110 else "") for w in reg.warnings[:1]]
+    from metasynth.render.text.warnings import warning_text
+
+    notes += [t[:110] + ("…" if len(t) > 110 else "") for t in map(warning_text, reg.warnings[:1])]
     with mpl.rc_context(rc()):
         sheet, ax = _frame(f"Meta-regression on {reg.moderators[0]}", notes)
         w = 1 / (v + reg.tau2)

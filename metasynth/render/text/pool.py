@@ -6,6 +6,7 @@ from metasynth.effects.measures import BINARY, is_ratio
 from metasynth.models.results import PoolResult, text_renderer
 from metasynth.render.numbers import interval, num, p_value, percent
 from metasynth.render.text.methods import methods_sentence, name, preset_line
+from metasynth.render.text.warnings import warning_text
 
 BINARY_COLUMNS = (("e_events", "Events", "e"), ("e_total", "Total", "e"),
                   ("c_events", "Events", "c"), ("c_total", "Total", "c"))
@@ -229,5 +230,5 @@ def render_text(result: PoolResult) -> str:
     if result.warnings:
         out.append("")
         out.append("Warnings:")
-        out.extend(f"  ! {w}" for w in result.warnings)
+        out.extend(f"  ! {warning_text(w)}" for w in result.warnings)
     return "\n".join(out) + "\n"

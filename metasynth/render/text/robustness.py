@@ -9,6 +9,7 @@ from metasynth.models.subgroups import SubgroupResult
 from metasynth.render.numbers import interval, num, p_value, percent
 from metasynth.render.text.methods import name
 from metasynth.render.text.pool import render_text
+from metasynth.render.text.warnings import warning_text
 
 
 def subgroup_difference_line(test) -> str:
@@ -78,7 +79,7 @@ def metaregression_text(reg) -> str:
     lines.append(f"Test of moderators: QM = {reg.QM:.3f} on {reg.QM_df} df, p = {reg.QM_p:.4f}; "
                  f"permutation p = {reg.permutation_p:.4f} ({reg.permutations} permutations)")
     lines += [f"  left out: {n}" for n in reg.left_out]
-    lines += [f"  ! {w}" for w in reg.warnings]
+    lines += [f"  ! {warning_text(w)}" for w in reg.warnings]
     return "\n".join(lines) + "\n"
 
 
