@@ -88,3 +88,9 @@ def field_value(field: str, value, with_field: bool | None = None) -> str:
     if own is not None and not with_field:
         return own
     return f"{field_label(field)}: {value_label(value)}"
+
+
+def heading_case(text: str) -> str:
+    """``text`` with its first letter capitalised, for a table cell or a heading
+    ("inverse variance" -> "Inverse variance"; "REML, HKSJ" unchanged)."""
+    return text[:1].upper() + text[1:]

@@ -51,9 +51,10 @@ def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
             rows.append(table_row(s.label, None, why=err.message.split(" (")[0]))
             continue
         label = s.label
-        if s.model == "common" and result.common.method != "MH" and "Mantel" in label:
-            # a continuous outcome's common effect is by inverse variance (no 2x2 counts)
-            label += f"; here {name('common_method', result.common.method)}"
+        if s.model == "common" and result.common.method != "MH" and "Mantel-Haenszel" in label:
+            # a continuous outcome's common effect is by inverse variance (no 2x2 counts):
+            # the label names the method that was fitted
+            label = label.replace("Mantel-Haenszel", name("common_method", result.common.method))
         rows.append(table_row(label, result, s.model))
         results[s.id] = result
     return rows, results
@@ -92,9 +93,7 @@ def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None
         model = "common" if "common_method" in spec else "random"
         try:
             opts = options.with_(**spec)
-        except OptionError as err:  # Mantel-Haenszel asked of a continuous outcome
-            why = f"not applicable: {err}".split(" (use")[0]
-            rows.append({"label": label, "cells": [why] * len(tables)})
+        except OptionError:  # Mantel-Haenszel asked of a continuous outcome: no such row
             continue
         for j, table in enumerate(tables):
             try:

@@ -50,6 +50,10 @@ def _g(x) -> str:
     return "" if x is None else f"{x:g}"
 
 
+def _derived(x) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
 def data_cells(s, layout: str) -> dict[str, str]:
     """The data cells of study ``s`` (a StudyEffect) in ``layout``, as entered."""
     if layout == "binary":
@@ -57,9 +61,14 @@ def data_cells(s, layout: str) -> dict[str, str]:
         return {} if None in counts else dict(zip(("e_events", "e_total", "c_events", "c_total"),
                                                   map(str, counts)))
     if layout == "continuous" and s.source == "means":
-        return {"e_mean": _g(s.treatment_mean), "e_sd": _g(s.treatment_sd),
-                "e_total": str(s.treatment_total), "c_mean": _g(s.control_mean),
-                "c_sd": _g(s.control_sd), "c_total": str(s.control_total)}
+        # a mean and SD derived from a median are estimates, not what the trial printed:
+        # two decimals (RevMan's display), instead of the 6 significant digits of %g
+        derived = {c["arm"] for c in s.conversions or ()}
+        e, c = (_derived if "treatment" in derived else _g), (_derived if "control" in derived
+                                                               else _g)
+        return {"e_mean": e(s.treatment_mean), "e_sd": e(s.treatment_sd),
+                "e_total": str(s.treatment_total), "c_mean": c(s.control_mean),
+                "c_sd": c(s.control_sd), "c_total": str(s.control_total)}
     if layout == "o-e/v" and s.source == "o-e/v":
         return {"oe": _g(s.o_minus_e), "var": _g(s.variance)}
     if layout == "generic" and s.yi is not None:

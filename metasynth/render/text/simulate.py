@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from metasynth.models.results import text_renderer
 from metasynth.models.simulate.result import SimulationResult, SimulationRow
+from metasynth.render.labels import heading_case
 from metasynth.render.numbers import num, ratio
 from metasynth.render.text.methods import name
 
@@ -76,7 +77,7 @@ def simulation_text(result: SimulationResult) -> str:
                       "set to 1)")
         lines += [title, head]
         for r in rows:
-            label = method_label(r) + (" *" if r.method == mark else "")
+            label = heading_case(method_label(r)) + (" *" if r.method == mark else "")
             lines.append(
                 f"{label:<34}{_pct(r.coverage):>13}{_pct(r.rejection):>13}{_val(r.bias):>15}"
                 f"{_val(r.rmse):>15}{_val(r.median_width):>15}"
@@ -133,7 +134,8 @@ def coverage_table(data: dict, rr: float, level: float) -> tuple[list[str], list
             continue
         cells = [{"text": _pct_dict(by[r["method"], t]["coverage"]),
                   "outside": _outside(by[r["method"], t]["coverage"], level)} for t in taus]
-        out.append({"method": _label(r["method"], r["tau2_method"], r["ci_method"]),
+        out.append({"method": heading_case(_label(r["method"], r["tau2_method"],
+                                                  r["ci_method"])),
                     "analysis": r["method"] == data["analysis_method"], "cells": cells})
     return [f"tau {num(t, 2)}" for t in taus], out
 
