@@ -69,6 +69,16 @@ def test_no_raw_identifiers_in_the_report_text(built_report):
     assert not found, f"raw identifiers in the report text: {sorted(found)}"
 
 
+def test_method_names_keep_their_capitals_in_the_methods_text(built_report):
+    """Issue #13: method names as published, also where a sensitivity label is run into
+    a sentence (the list was lower-cased whole: "dersimonian-laird, wald ci (revman 5)")."""
+    text = _reader_text(built_report.files.html.read_text())
+    methods = text.split("Sensitivity analyses: ", 1)[1].split(".", 1)[0]
+    assert "DerSimonian-Laird, Wald CI (RevMan 5)" in methods
+    assert "common-effect model (Mantel-Haenszel)" in methods
+    assert "Paule-Mandel, HKSJ ad hoc CI" in methods
+
+
 def test_participant_counts_agree_across_sections(report_data):
     """The Summary of Findings, GRADE's imprecision rule and the outcome's counts give one
     number of participants."""

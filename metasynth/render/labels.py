@@ -94,3 +94,14 @@ def heading_case(text: str) -> str:
     """``text`` with its first letter capitalised, for a table cell or a heading
     ("inverse variance" -> "Inverse variance"; "REML, HKSJ" unchanged)."""
     return text[:1].upper() + text[1:]
+
+
+def mid_sentence(text: str) -> str:
+    """``text`` as it reads inside a sentence: a plain first word loses its capital
+    ("Excluding trials ..." -> "excluding trials ..."), a name keeps its own
+    ("DerSimonian-Laird, Wald CI", "Paule-Mandel, HKSJ", "RevMan 5" unchanged), and
+    nothing after the first word changes (issue #13: method names stay as published)."""
+    first = text.split(" ", 1)[0].rstrip(",;:")
+    if len(first) > 1 and first[1:] == first[1:].lower() and first[0].isupper():
+        return text[0].lower() + text[1:]
+    return text

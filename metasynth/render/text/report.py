@@ -10,7 +10,7 @@ from metasynth import __version__
 from metasynth.effects.measures import CONTINUOUS, is_ratio
 from metasynth.models.results import PoolResult
 from metasynth.models.sequential.information import absolute_effect
-from metasynth.render.labels import field_label, field_value, value_label
+from metasynth.render.labels import field_label, field_value, mid_sentence, value_label
 from metasynth.render.numbers import (
     ci_text,
     interval,
@@ -262,7 +262,7 @@ def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
     ``windows``: (label, first day, last day, rationale) of each mortality outcome;
     ``justification``: the sentence on why the model was chosen (the plan's
     ``justification: simulation``, in the words of ``render.text.simulate``)."""
-    sens = "; ".join(s.label.lower() for s in plan.sensitivity) or "none"
+    sens = "; ".join(mid_sentence(s.label) for s in plan.sensitivity) or "none"
     subs = ", ".join(field_label(s).lower() for s in plan.subgroups) or "none"
     timepoints = [f"{label}: day {lo} to {hi}." + (f" {why}" if why else "")
                   for label, lo, hi, why in (windows or [])]
