@@ -542,15 +542,7 @@ def _grad_hess_batch(obj: _Objective, X, W, h, free):
     Newton step leaves them where they are."""
     B, p = X.shape
     m, k = obj.m, obj.k
-    E = []
-    for j in range(m):
-        e = np.zeros(p)
-        e[j] = h
-        E.append(e)
-    if obj.local:
-        e = np.zeros(p)
-        e[m:] = h
-        E.append(e)
+    _, E = obj._dirs(np.zeros(p), h, ())  # the single fit's step directions, none held
     nd = len(E)
     pairs = [(i, j) for i in range(nd) for j in range(i)]
     offs = ([np.zeros(p)] + E + [-e for e in E]
