@@ -5,6 +5,7 @@ the abstract and plain-language summary (from the fitted results, never typed), 
 
 from __future__ import annotations
 
+from metasynth.render.labels import heading_case
 from metasynth.render.numbers import interval
 
 NOT_RECORDED = "not recorded"
@@ -22,10 +23,6 @@ def count(n: int | None) -> str:
     return NBSP.join(("n", "=", *(NOT_RECORDED.split() if n is None else [str(n)])))
 
 
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
 def _lower_first(text: str) -> str:
     """Lower-case the first letter unless the word is an acronym ("ARDS", "MSC")."""
     return text if text[1:2].isupper() else text[:1].lower() + text[1:]
@@ -34,7 +31,7 @@ def _lower_first(text: str) -> str:
 def prisma_boxes(flow) -> dict:
     """The text of each box of the PRISMA 2020 flow diagram (Page et al. 2021): rows of
     (phase, main box lines, side box lines or None), the header and the notes."""
-    reasons = [f"  {_upper_first(r)} ({count(n)})" for r, n in flow.excluded_reasons]
+    reasons = [f"  {heading_case(r)} ({count(n)})" for r, n in flow.excluded_reasons]
     included = [f"Studies included in review ({count(flow.studies_included)})",
                 f"Reports of included studies ({count(flow.reports_included)})"]
     awaiting = None
@@ -117,7 +114,7 @@ def _key(study: str, reference: str) -> tuple[str, str]:
 def excluded_rows(log, plan_excluded) -> list[dict]:
     """Characteristics of excluded studies: the screening log's exclusions (and further
     reports of included trials), then any study excluded in analysis.yaml that the log lacks."""
-    rows = [{"study": s.study, "reason": (_upper_first(s.category) + ": " if s.category else "")
+    rows = [{"study": s.study, "reason": (heading_case(s.category) + ": " if s.category else "")
              + s.reason, "reference": s.reference}
             for s in log.screened if s.status == "excluded"]
     rows += [{"study": s.study, "reason": "Not a separate trial: a further report of a trial "

@@ -10,7 +10,13 @@ from metasynth import __version__
 from metasynth.effects.measures import CONTINUOUS, is_ratio
 from metasynth.models.results import PoolResult
 from metasynth.models.sequential.information import absolute_effect
-from metasynth.render.labels import field_label, field_value, mid_sentence, value_label
+from metasynth.render.labels import (
+    field_label,
+    field_value,
+    heading_case,
+    mid_sentence,
+    value_label,
+)
 from metasynth.render.numbers import (
     ci_text,
     interval,
@@ -529,5 +535,4 @@ def beyond_pooling_text(result: PoolResult, plan) -> str:
                  "(its information size counts events), and defining it for a mean "
                  "difference needs a minimally important difference and an SD the plan does "
                  "not give")
-    text = "; ".join(parts)
-    return text[0].upper() + text[1:] + "."
+    return heading_case("; ".join(parts)) + "."
