@@ -153,3 +153,12 @@ def test_data_type_layouts_have_no_text_overlaps(path, measure):
     from tests.test_forest import assert_no_overlap
 
     assert_no_overlap(forest_plot(api.pool(DIR / path, measure=measure), show_common=True))
+
+
+def test_means_derived_from_medians_print_to_two_decimals(cli):
+    """A mean and SD converted from a median are estimates: two decimals in the study
+    table (they printed with %g's six digits, '23.4649'); published means stay as given."""
+    out = cli("pool", str(ROOT / "studies"), "--outcome", "hospital_length_of_stay").stdout
+    shu = next(line for line in out.splitlines() if line.startswith("Shu 2020"))
+    assert "23.46" in shu and "23.4649" not in shu
+    assert "20.00" in shu  # the MSC arm's median 20 enters as a derived mean: 2 decimals too

@@ -51,7 +51,7 @@ def _g(x) -> str:
 
 
 def _derived(x) -> str:
-    return "" if x is None else f"{x:.2f}"
+    return "" if x is None else num(x, 2)  # the one formatter (no "-0.00")
 
 
 def data_cells(s, layout: str) -> dict[str, str]:
