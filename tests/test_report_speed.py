@@ -86,3 +86,79 @@ def test_lean_svg_draws_the_same_picture(svgs, tmp_path):
     a, b = pixels(full), pixels(lean)
     assert a.shape == b.shape and (a < 250).sum() > 500  # something is drawn
     assert np.abs(a - b).max() <= 8  # anti-aliasing noise at most
+
+
+def _weasy_pdf(svg: str, fast: bool) -> bytes:
+    """One figure's SVG drawn by WeasyPrint into a PDF, by its own text function or by
+    report/weasy.py's one-layout-per-string path (as the report does)."""
+    import base64
+    import contextlib
+
+    import weasyprint
+
+    from metasynth.report.weasy import fast_text
+
+    data = base64.b64encode(svg.encode()).decode()
+    html = weasyprint.HTML(string=f'<img src="data:image/svg+xml;base64,{data}">')
+    with fast_text() if fast else contextlib.nullcontext():
+        return html.write_pdf(uncompressed_pdf=True)
+
+
+@pytest.fixture(scope="module")
+def drawn(svgs):
+    import logging
+
+    seen: list = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Catch(level=logging.WARNING)
+    logging.getLogger("weasyprint").addHandler(handler)
+    try:
+        lean = svgs[1]
+        return _weasy_pdf(lean, False), _weasy_pdf(lean, True), seen
+    finally:
+        logging.getLogger("weasyprint").removeHandler(handler)
+
+
+def test_fast_svg_text_draws_each_string_once(drawn, svgs):
+    """WeasyPrint writes one text object per letter; the fast path one per string, the
+    same strings, and WeasyPrint reports no failure (it draws an empty figure and only
+    logs when a text function raises)."""
+    import weasyprint.svg as wsvg
+
+    own, fast, logged = drawn
+    assert logged == []
+    strings = [t.text for t in ET.fromstring(svgs[1]).iter(SVG + "text")]
+    letters = sum(len(s) - s.count(" ") for s in strings)
+    assert own.count(b" Tj") + own.count(b" TJ") >= letters
+    assert fast.count(b" Tj") + fast.count(b" TJ") == len(strings)
+    assert wsvg.TAGS["text"] is wsvg.text and wsvg.text.__module__ == "weasyprint.svg.text"
+
+
+@pytest.mark.exhaustive
+@pytest.mark.pdf
+def test_fast_svg_text_draws_the_same_words_in_the_same_places(drawn):
+    """Rasterised and read back: the same text, the same ink within a pixel or two at
+    every string's ends (the whole-string layout applies the font's kerning, which
+    WeasyPrint's letter-by-letter layout drops: matplotlib measured the strings with it)."""
+    import numpy as np
+    import pypdfium2
+
+    def read(pdf: bytes):
+        page = pypdfium2.PdfDocument(pdf)[0]
+        ink = np.asarray(page.render(scale=2).to_pil().convert("L")) < 128
+        return page.get_textpage().get_text_range(), ink
+
+    (text_a, ink_a), (text_b, ink_b) = read(drawn[0]), read(drawn[1])
+    assert "Study or subgroup" in text_b and "Rotated" in text_b
+    # the same characters in the same order (WeasyPrint's own path reads back the rotated
+    # word in pieces, "R otated", as each letter is a text object of its own)
+    assert "".join(text_a.split()) == "".join(text_b.split())
+    cols_a, cols_b = np.flatnonzero(ink_a.any(0)), np.flatnonzero(ink_b.any(0))
+    rows_a, rows_b = np.flatnonzero(ink_a.any(1)), np.flatnonzero(ink_b.any(1))
+    assert abs(cols_a[0] - cols_b[0]) <= 2 and abs(cols_a[-1] - cols_b[-1]) <= 2
+    assert abs(rows_a[0] - rows_b[0]) <= 2 and abs(rows_a[-1] - rows_b[-1]) <= 2
+    assert abs(int(ink_a.sum()) - int(ink_b.sum())) <= 0.03 * ink_a.sum()

@@ -94,17 +94,21 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
 
             import weasyprint
 
+            from metasynth.report.weasy import fast_text
+
             # WeasyPrint keeps the fonts it loads in a mkdtemp() folder that only its
             # __del__ removes: make it inside the build folder, which goes on any exit
             saved, tempfile.tempdir = tempfile.tempdir, str(files.build)
             try:
-                document = weasyprint.HTML(
-                    string=svg_as_images(render_html(data, _font_files(), page_size)),
-                    base_url=str(out)).render()
-                pages = len(document.pages)
-                # a tagged PDF (headings, tables, figures as structure) for screen readers
-                pdf_path = files.write(f"{name}.pdf", document.write_pdf(
-                    pdf_identifier=f"metasynth-{name}".encode(), pdf_tags=True))
+                with fast_text():  # figures' text laid out per string (report/weasy.py)
+                    document = weasyprint.HTML(
+                        string=svg_as_images(render_html(data, _font_files(), page_size)),
+                        base_url=str(out)).render()
+                    pages = len(document.pages)
+                    # a tagged PDF (headings, tables, figures as structure) for screen readers
+                    pdf = document.write_pdf(
+                        pdf_identifier=f"metasynth-{name}".encode(), pdf_tags=True)
+                pdf_path = files.write(f"{name}.pdf", pdf)
             finally:
                 tempfile.tempdir = saved
                 for leftover in files.build.glob("weasyprint-*"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from metasynth.distributions import norm_quantile, norm_sf2
+from metasynth.distributions import chi2_sf, norm_quantile, norm_sf2, t_quantile
 from metasynth.models.sparse import glm as G
 from metasynth.models.sparse import likelihoods as L
 
@@ -59,16 +59,14 @@ class GLMMFit:
     details: dict = field(default_factory=dict)
 
 
+# metasynth.distributions, not scipy.stats: importing scipy.stats costs ~0.5 CPU-s,
+# which these two scalars were the report's only reason to pay
 def _chi2_sf(x, df):
-    from scipy.stats import chi2
-
-    return float(chi2.sf(x, df)) if x is not None and df > 0 else None
+    return float(chi2_sf(x, df)) if x is not None and df > 0 else None
 
 
 def _t_crit(level, df):
-    from scipy.stats import t
-
-    return float(t.ppf(1 - (1 - level) / 2, df))
+    return float(t_quantile(1 - (1 - level) / 2, df))
 
 
 class _Objective:
