@@ -1,3 +1,4 @@
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class BuiltReport:
     files: Any  # metasynth.report.write.ReportFiles
     data: Any  # the ReportData that build assembled
     document: Any = None  # the laid-out WeasyPrint Document the PDF was written from
+    min_content: Any = None  # report/weasy.py's MinContent of that build, in check mode
 
 
 def _pdf_selected(session) -> bool:
@@ -99,11 +101,19 @@ def built_report(tmp_path_factory, request) -> BuiltReport:
     pytest.importorskip("weasyprint")
     import weasyprint
 
+    import metasynth.report.weasy as weasy
     import metasynth.report.write as write
 
-    assembled, documents = [], []
+    assembled, documents, checked = [], [], []
     real = getattr(write, "assemble", None)
     real_render = weasyprint.HTML.render
+    real_faster = weasy.faster_weasyprint
+
+    @contextlib.contextmanager
+    def checking():  # every min-content answer also asked of WeasyPrint (+~1 CPU-s)
+        with real_faster(check=True) as min_content:
+            checked.append(min_content)
+            yield min_content
 
     def recording(*args, **kwargs):
         data = real(*args, **kwargs)
@@ -119,12 +129,14 @@ def built_report(tmp_path_factory, request) -> BuiltReport:
         if real is not None:
             mp.setattr(write, "assemble", recording)
         mp.setattr(weasyprint.HTML, "render", recording_render)
+        mp.setattr(weasy, "faster_weasyprint", checking)
         files = build_report(tmp_path_factory.mktemp("report"), pdf=_pdf_selected(request.session))
     if not assembled:  # write_report no longer goes through write.assemble
         from metasynth.report.assemble import assemble
 
         assembled.append(assemble(STUDIES))
-    return BuiltReport(files, assembled[0], documents[0] if documents else None)
+    return BuiltReport(files, assembled[0], documents[0] if documents else None,
+                       checked[0] if checked else None)
 
 
 @pytest.fixture(scope="session")

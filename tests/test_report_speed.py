@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+import zlib
 
 import pytest
 
@@ -96,11 +97,11 @@ def _weasy_pdf(svg: str, fast: bool) -> bytes:
 
     import weasyprint
 
-    from metasynth.report.weasy import fast_text
+    from metasynth.report.weasy import faster_weasyprint
 
     data = base64.b64encode(svg.encode()).decode()
     html = weasyprint.HTML(string=f'<img src="data:image/svg+xml;base64,{data}">')
-    with fast_text() if fast else contextlib.nullcontext():
+    with faster_weasyprint() if fast else contextlib.nullcontext():
         return html.write_pdf(uncompressed_pdf=True)
 
 
@@ -127,7 +128,13 @@ def test_fast_svg_text_draws_each_string_once(drawn, svgs):
     """WeasyPrint writes one text object per letter; the fast path one per string, the
     same strings, and WeasyPrint reports no failure (it draws an empty figure and only
     logs when a text function raises)."""
+    import pydyf
     import weasyprint.svg as wsvg
+
+    from metasynth.report.weasy import active
+
+    if not active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
 
     own, fast, logged = drawn
     assert logged == []
@@ -135,7 +142,36 @@ def test_fast_svg_text_draws_each_string_once(drawn, svgs):
     letters = sum(len(s) - s.count(" ") for s in strings)
     assert own.count(b" Tj") + own.count(b" TJ") >= letters
     assert fast.count(b" Tj") + fast.count(b" TJ") == len(strings)
+    # and both patches are gone after the build
     assert wsvg.TAGS["text"] is wsvg.text and wsvg.text.__module__ == "weasyprint.svg.text"
+    assert pydyf.zlib is zlib
+
+
+def test_pdf_streams_are_deflated_at_level_6():
+    """pydyf asks zlib for level 9; inside ``faster_weasyprint`` it gets level 6, and the
+    stream still inflates to the same bytes."""
+    import pydyf
+
+    from metasynth.report.weasy import active, faster_weasyprint
+
+    if not active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    content = b"BT /F1 8 Tf 10 20 Td (Study or subgroup) Tj ET\n" * 400
+    asked = []
+    real = zlib.compressobj
+
+    def spy(level=-1, *args, **kwargs):
+        asked.append(level)
+        return real(level, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(zlib, "compressobj", spy)
+        with faster_weasyprint():
+            stream = pydyf.Stream([content], compress=True)
+            data = stream.data
+    assert asked == [6]
+    body = data.split(b"stream\n", 1)[1].rsplit(b"\nendstream", 1)[0]
+    assert zlib.decompress(body) == content
 
 
 @pytest.mark.exhaustive
@@ -162,3 +198,33 @@ def test_fast_svg_text_draws_the_same_words_in_the_same_places(drawn):
     assert abs(cols_a[0] - cols_b[0]) <= 2 and abs(cols_a[-1] - cols_b[-1]) <= 2
     assert abs(rows_a[0] - rows_b[0]) <= 2 and abs(rows_a[-1] - rows_b[-1]) <= 2
     assert abs(int(ink_a.sum()) - int(ink_b.sum())) <= 0.03 * ink_a.sum()
+
+
+@pytest.mark.exhaustive
+@pytest.mark.pdf
+def test_min_content_widths_are_weasyprints_own(built_report):
+    """The shipped report's PDF was built with every min-content answer also asked of
+    WeasyPrint's own ``split_first_line``: the same break and the same width each time,
+    so the same column widths and the same pages."""
+    from metasynth.report.weasy import active
+
+    if not active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    checked = built_report.min_content
+    assert checked is not None and checked.check
+    assert checked.fast > 10_000 and len(checked.words) > 1_000
+    assert checked.mismatches == []
+
+
+def test_page_references_are_pydyfs_own():
+    """The kept tuple of page references is pydyf's, and follows pages added later."""
+    import pydyf
+
+    from metasynth.report.weasy import _page_references
+
+    pdf = pydyf.PDF()
+    for _ in range(3):
+        pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+    assert _page_references(pdf) == pdf.page_references
+    pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
+    assert _page_references(pdf) == pdf.page_references and len(pdf.page_references) == 4

@@ -13,8 +13,32 @@ letter-by-letter path loses). Any text that uses what the fast path does not han
 (several positions, ``dx``/``dy``, ``rotate``, ``letter-spacing``, ``textLength``,
 ``<tspan>``/``<textPath>`` children) goes to WeasyPrint's own function unchanged.
 
-The patch is installed only while the report's PDF is rendered and written
-(``fast_text``), so other users of WeasyPrint in the same process are not affected.
+pydyf (WeasyPrint's PDF writer) deflates every stream at zlib level 9
+(``pydyf/__init__.py``, ``Stream.data``). On the report's 6.7 MB of page content that
+takes 0.48 CPU-s against 0.11 at zlib's default level 6, for a file 3.6% larger (954 against
+988 kB of streams): ``_Deflate`` gives pydyf level 6.
+
+To size a table's columns WeasyPrint needs each cell's min-content width, the width of
+its widest unbreakable piece. It finds it by calling ``split_first_line`` at a width of
+zero once per word (``layout/preferred.py``, ``inline_line_widths``), each call making a
+new Pango layout (font description, language, features) and measuring the word twice:
+0.9 CPU-s for the shipped report's tables. ``MinContent`` breaks each text once, in one
+layout, measures each distinct word once per font, and answers WeasyPrint's per-word
+calls from that: the same break opportunities (Pango's), the same widths (each word
+measured alone, as WeasyPrint measures it). Text whose breaking depends on more
+(hyphenation, soft hyphens, letter or word spacing, ``overflow-wrap``, ``word-break``,
+white space that is not ``normal``) goes to WeasyPrint. ``faster_weasyprint(check=True)``
+asks WeasyPrint too and records every call where the two differ (a test runs the
+report's tables that way).
+
+WeasyPrint's PDF tags look up their page's reference once per box (``pdf/tags.py``,
+``_build_box_tree``), and pydyf's ``PDF.page_references`` builds the tuple of every page's
+reference on each call: 16,161 tuples of 97 for the shipped report, 0.6 CPU-s under the
+profiler. ``_page_references`` keeps the tuple until a page is added.
+
+The patches are installed only while the report's PDF is rendered and written
+(``faster_weasyprint``), so other users of WeasyPrint in the same process are not
+affected.
 """
 
 from __future__ import annotations
@@ -117,24 +141,156 @@ def _baseline_shift(node, font_size: float, height: float) -> float:
     return 0
 
 
+class MinContent:
+    """WeasyPrint's ``split_first_line`` as ``inline_line_widths`` calls it for a
+    min-content width (``max_width=0, minimum=True``), answered from one layout per text.
+    Only the resume index and the width are read by that caller."""
+
+    def __init__(self, original, check: bool = False):
+        self.original = original
+        self.check = check
+        self.answers: dict = {}  # (font key, suffix) -> (resume index, width)
+        self.words: dict = {}  # (font key, word) -> width
+        self.mismatches: list = []
+        self.calls = self.fast = 0
+
+    @staticmethod
+    def _eligible(style, text: str) -> bool:
+        return (style["white_space"] == "normal" and style["letter_spacing"] == "normal"
+                and not style["word_spacing"] and style["hyphens"] != "auto"
+                and style["overflow_wrap"] == "normal" and style["word_break"] == "normal"
+                and style["font_size"] > 0
+                and not any(c in text for c in "\xad\t\n"))
+
+    @staticmethod
+    def _key(style) -> str:
+        from weasyprint.text.line_break import _font_style_cache_key
+
+        return _font_style_cache_key(style, include_size=True) + repr(
+            (style["font_kerning"], style["direction"], id(style.font_config)))
+
+    def _learn(self, key: str, text: str, style, context, spacing) -> None:
+        """Break ``text`` at every opportunity (one Pango layout at width 0) and record,
+        for the suffix starting at each piece, where the next piece starts and the width
+        of the piece without its trailing spaces."""
+        from weasyprint.text.ffi import ffi, pango
+        from weasyprint.text.line_break import create_layout, line_size
+
+        data = text.encode()
+        layout = create_layout(text, style, context, 0, spacing)
+        starts = []
+        while (line := pango.pango_layout_get_line_readonly(
+                layout.layout, len(starts))) != ffi.NULL:  # NULL past the last line
+            starts.append(line.start_index)
+        count = len(starts)
+        measure = None
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < count else len(data)
+            word = data[start:end].decode().rstrip(" ")
+            width = self.words.get((key, word))
+            if width is None:
+                if measure is None:
+                    measure = create_layout("", style, context, None, spacing)
+                measure.set_text(word)
+                width = line_size(measure.get_first_line()[0], style)[0] if word else 0
+                self.words[(key, word)] = width
+            resume = end - start if i + 1 < count else None
+            self.answers.setdefault((key, data[start:].decode()), (resume, width))
+
+    def __call__(self, text, style, context, max_width, justification_spacing,
+                 is_line_start=True, minimum=False):
+        self.calls += 1
+        if max_width != 0 or not minimum or not text or not self._eligible(style, text):
+            return self.original(text, style, context, max_width, justification_spacing,
+                                 is_line_start=is_line_start, minimum=minimum)
+        key = self._key(style)
+        if (key, text) not in self.answers:
+            self._learn(key, text, style, context, justification_spacing)
+        resume, width = self.answers[(key, text)]
+        self.fast += 1
+        if self.check:
+            own = self.original(text, style, context, max_width, justification_spacing,
+                                is_line_start=is_line_start, minimum=minimum)
+            if own[2] != resume or abs(own[3] - width) > 1e-9:
+                self.mismatches.append((text, (own[2], own[3]), (resume, width)))
+        return None, None, resume, width, None, None
+
+
+def _page_references(self) -> tuple:
+    """pydyf's ``PDF.page_references``, rebuilt only when the number of pages changed."""
+    kids = self.pages["Kids"]
+    cached = self.__dict__.get("_metasynth_page_references")
+    if cached is None or cached[0] != len(kids):
+        cached = (len(kids), tuple(f"{n} 0 R".encode("ascii") for n in kids[::3]))
+        self.__dict__["_metasynth_page_references"] = cached
+    return cached[1]
+
+
+class _Deflate:
+    """pydyf's view of the ``zlib`` module: the same, but level 6 for ``compressobj``."""
+
+    def __init__(self, zlib):
+        self._zlib = zlib
+
+    def compressobj(self, level: int = -1, *args, **kwargs):
+        return self._zlib.compressobj(min(level, 6), *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._zlib, name)
+
+
+# The WeasyPrint majors these fast paths were written against and checked on (the
+# report's pages pixel for pixel, every min-content answer against WeasyPrint's own):
+# they reach into its internals, so under another major the report is built by
+# WeasyPrint alone, slower and the same.
+TESTED_MAJORS = ("70",)
+
+
+def active() -> bool:
+    """Whether ``faster_weasyprint`` patches anything under the installed WeasyPrint."""
+    import weasyprint
+
+    return weasyprint.__version__.split(".")[0] in TESTED_MAJORS
+
+
 @contextmanager
-def fast_text():
-    """Install ``fast_svg_text`` for the duration of a render and ``write_pdf``.
+def faster_weasyprint(check: bool = False):
+    """Install ``fast_svg_text``, ``MinContent``, ``_page_references`` and ``_Deflate``
+    for a render and its ``write_pdf``, and restore WeasyPrint's own after; yields the
+    ``MinContent`` (its counts and, with ``check``, its disagreements with WeasyPrint).
 
     ``weasyprint.svg`` compares ``TAGS.get(node.tag) == text`` to find text nodes (for
     ``text-anchor``), so the module's name ``text`` and every ``TAGS`` entry that points
-    to it are replaced together, and restored after."""
+    to it are replaced together."""
+    import pydyf
+    import weasyprint.layout.preferred as preferred
     import weasyprint.svg as wsvg
 
-    original = wsvg.text
-    fast = fast_svg_text(original)
-    keys = [k for k, f in wsvg.TAGS.items() if f is original]
-    wsvg.text = fast
-    for k in keys:
-        wsvg.TAGS[k] = fast
+    min_content = MinContent(preferred.split_first_line, check)
+    if not active():
+        yield min_content
+        return
+    text = fast_svg_text(wsvg.text)
+    patches = [(wsvg, "text", text), (preferred, "split_first_line", min_content),
+               (pydyf, "zlib", _Deflate(pydyf.zlib)),
+               (pydyf.PDF, "page_references", property(_page_references))]
+    patches += [(wsvg.TAGS, k, text) for k, f in wsvg.TAGS.items() if f is wsvg.text]
+    saved = [(owner, name, _get(owner, name)) for owner, name, _ in patches]
+    for owner, name, new in patches:
+        _set(owner, name, new)
     try:
-        yield
+        yield min_content
     finally:
-        wsvg.text = original
-        for k in keys:
-            wsvg.TAGS[k] = original
+        for owner, name, old in reversed(saved):
+            _set(owner, name, old)
+
+
+def _get(owner, name):
+    return owner[name] if isinstance(owner, dict) else getattr(owner, name)
+
+
+def _set(owner, name, value) -> None:
+    if isinstance(owner, dict):
+        owner[name] = value
+    else:
+        setattr(owner, name, value)

@@ -94,13 +94,13 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
 
             import weasyprint
 
-            from metasynth.report.weasy import fast_text
+            from metasynth.report.weasy import faster_weasyprint
 
             # WeasyPrint keeps the fonts it loads in a mkdtemp() folder that only its
             # __del__ removes: make it inside the build folder, which goes on any exit
             saved, tempfile.tempdir = tempfile.tempdir, str(files.build)
             try:
-                with fast_text():  # figures' text laid out per string (report/weasy.py)
+                with faster_weasyprint():  # where WeasyPrint is slow for us: report/weasy.py
                     document = weasyprint.HTML(
                         string=svg_as_images(render_html(data, _font_files(), page_size)),
                         base_url=str(out)).render()
