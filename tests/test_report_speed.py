@@ -228,3 +228,46 @@ def test_page_references_are_pydyfs_own():
     assert _page_references(pdf) == pdf.page_references
     pdf.add_page(pydyf.Dictionary({"Type": "/Page"}))
     assert _page_references(pdf) == pdf.page_references and len(pdf.page_references) == 4
+
+
+def test_report_uses_nothing_the_user_agent_sheet_leaves_out(built_report):
+    """``user_agent_css`` drops WeasyPrint's rules for form controls, iframes, ``dir``,
+    ``hidden``, table ``rules``/``frame``, footnote and note pseudo-elements, and keeps
+    ``::marker`` for ``li`` only. The report's HTML (its tags, attributes and CSS) needs
+    none of them, so the trimmed sheet gives the same pages."""
+    from html.parser import HTMLParser
+
+    import weasyprint
+
+    from metasynth.report.weasy import user_agent_css
+
+    tags, attributes = set(), set()
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            tags.add(tag)
+            attributes.update(name for name, _ in attrs)
+
+    html = built_report.files.html.read_text(encoding="utf-8")
+    Collect().feed(html)
+    assert "li" in tags and "table" in tags  # the parser saw the report
+    left_out = {"input", "button", "select", "textarea", "keygen", "option", "optgroup",
+                "fieldset", "iframe"}
+    assert not tags & left_out
+    assert not attributes & {"dir", "hidden", "rules", "frame"}
+    css = "\n".join(re.findall(r"<style[^>]*>(.*?)</style>", html, re.S))
+    assert "list-item" not in css and "footnote" not in css and "float: note" not in css
+    # what is kept is WeasyPrint's: every kept rule's declarations are one of its rules'
+    from importlib.resources import files
+
+    import tinycss2
+
+    def blocks(css: str) -> list:
+        return [tinycss2.serialize(r.content).strip() for r in tinycss2.parse_stylesheet(
+            css, skip_comments=True, skip_whitespace=True) if r.type == "qualified-rule"]
+
+    own = (files("weasyprint") / "css" / "html5_ua.css").read_text(encoding="utf-8")
+    kept = user_agent_css()
+    assert "li::marker" in kept and "::footnote-call" not in kept and "[dir" not in kept
+    assert set(blocks(kept)) <= set(blocks(own)) and len(blocks(kept)) > 0.6 * len(blocks(own))
+    weasyprint.CSS(string=kept)  # parses

@@ -4,8 +4,8 @@ WeasyPrint (BSD-3-Clause) draws an SVG ``<text>`` one letter at a time: for ever
 character it makes a Pango layout, measures it, and writes a text object of its own to
 the PDF (``weasyprint/svg/text.py``, 65-70). That is how it supports per-letter ``x``,
 ``dx`` and ``rotate`` lists, which our figures never use: matplotlib writes one ``x`` and
-one ``y`` per string. The 1,521 strings of the shipped report's 27 figures cost 2.1
-CPU-s of the PDF's drawing that way (``benchmarks/report.py --phases``).
+one ``y`` per string. Drawing the shipped report's 27 figures (1,521 strings) took 1.7
+CPU-s that way, 0.83 with ``fast_svg_text``.
 
 ``fast_svg_text`` lays such a string out once and draws it as one run of glyphs, the
 way browsers and matplotlib itself lay it out (with the font's kerning, which the
@@ -36,6 +36,16 @@ WeasyPrint's PDF tags look up their page's reference once per box (``pdf/tags.py
 reference on each call: 16,161 tuples of 97 for the shipped report, 0.6 CPU-s under the
 profiler. ``_page_references`` keeps the tuple until a page is added.
 
+WeasyPrint's user-agent stylesheet has rules for every element that our pages never
+need: the pseudo-elements of footnotes and notes (``::footnote-call``, ``::note-marker``
+...) and ``::marker`` on every element, ``[dir]`` and ``[hidden]`` attributes, form
+controls, and the ``rules``/``frame`` attributes of tables. Each element's styles are
+matched against them and a style is computed for each of its pseudo-elements: 0.6 CPU-s
+of the cascade, 1.5 to 2 of the render in all. ``user_agent_css`` is WeasyPrint's own
+sheet without those selectors (``::marker`` kept for ``li``, the only list items we
+write); the pages are pixel-identical, and a test checks that the report's HTML uses none
+of what was left out.
+
 The patches are installed only while the report's PDF is rendered and written
 (``faster_weasyprint``), so other users of WeasyPrint in the same process are not
 affected.
@@ -43,7 +53,9 @@ affected.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
+from functools import cache
 from math import inf
 
 _PER_LETTER = ("dx", "dy", "rotate", "textLength", "letter-spacing")
@@ -226,6 +238,60 @@ def _page_references(self) -> tuple:
     return cached[1]
 
 
+# selectors of WeasyPrint's user-agent sheet that cannot match our pages (see above)
+_UNUSED = re.compile(
+    r"::(?:footnote|note)-|\[(?:dir|hidden|rules|frame|value|type|multiple|selected"
+    r"|checked|seamless)\b|\b(?:input|button|select|textarea|keygen|option|optgroup"
+    r"|fieldset)\b")
+
+
+def _selectors(prelude: str) -> list[str]:
+    """A selector list split at its top-level commas."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(prelude):
+        depth += (ch in "([") - (ch in ")]")
+        if ch == "," and depth == 0:
+            parts.append(prelude[start:i].strip())
+            start = i + 1
+    return parts + [prelude[start:].strip()]
+
+
+@cache
+def user_agent_css() -> str:
+    """WeasyPrint's ``html5_ua.css`` without the selectors in ``_UNUSED``, and with
+    ``::marker`` as ``li::marker``; every other rule as WeasyPrint wrote it."""
+    from importlib.resources import files
+
+    import tinycss2
+
+    source = (files("weasyprint") / "css" / "html5_ua.css").read_text(encoding="utf-8")
+    out = []
+    for rule in tinycss2.parse_stylesheet(source, skip_comments=True, skip_whitespace=True):
+        if rule.type != "qualified-rule":  # @page and the other at-rules, as they are
+            out.append(rule.serialize())
+            continue
+        kept = ["li::marker" if sel == "::marker" else sel
+                for sel in _selectors(tinycss2.serialize(rule.prelude).strip())
+                if not _UNUSED.search(sel)]
+        if kept:
+            out.append(", ".join(kept) + " {" + tinycss2.serialize(rule.content) + "}")
+    return "\n".join(out)
+
+
+@cache
+def _user_agent_sheet():
+    import weasyprint
+
+    return weasyprint.CSS(string=user_agent_css())
+
+
+def _ua_stylesheets(original):
+    def sheets(self, forms=False):
+        return original(self, forms) if forms else [_user_agent_sheet()]
+
+    return sheets
+
+
 class _Deflate:
     """pydyf's view of the ``zlib`` module: the same, but level 6 for ``compressobj``."""
 
@@ -255,14 +321,15 @@ def active() -> bool:
 
 @contextmanager
 def faster_weasyprint(check: bool = False):
-    """Install ``fast_svg_text``, ``MinContent``, ``_page_references`` and ``_Deflate``
-    for a render and its ``write_pdf``, and restore WeasyPrint's own after; yields the
+    """Install ``fast_svg_text``, ``MinContent``, ``user_agent_css``, ``_page_references``
+    and ``_Deflate`` for a render and its ``write_pdf``, and restore WeasyPrint's own after; yields the
     ``MinContent`` (its counts and, with ``check``, its disagreements with WeasyPrint).
 
     ``weasyprint.svg`` compares ``TAGS.get(node.tag) == text`` to find text nodes (for
     ``text-anchor``), so the module's name ``text`` and every ``TAGS`` entry that points
     to it are replaced together."""
     import pydyf
+    import weasyprint
     import weasyprint.layout.preferred as preferred
     import weasyprint.svg as wsvg
 
@@ -273,7 +340,9 @@ def faster_weasyprint(check: bool = False):
     text = fast_svg_text(wsvg.text)
     patches = [(wsvg, "text", text), (preferred, "split_first_line", min_content),
                (pydyf, "zlib", _Deflate(pydyf.zlib)),
-               (pydyf.PDF, "page_references", property(_page_references))]
+               (pydyf.PDF, "page_references", property(_page_references)),
+               (weasyprint.HTML, "_ua_stylesheets",
+                _ua_stylesheets(weasyprint.HTML._ua_stylesheets))]
     patches += [(wsvg.TAGS, k, text) for k, f in wsvg.TAGS.items() if f is wsvg.text]
     saved = [(owner, name, _get(owner, name)) for owner, name, _ in patches]
     for owner, name, new in patches:
