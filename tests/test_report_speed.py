@@ -271,3 +271,21 @@ def test_report_uses_nothing_the_user_agent_sheet_leaves_out(built_report):
     assert "li::marker" in kept and "::footnote-call" not in kept and "[dir" not in kept
     assert set(blocks(kept)) <= set(blocks(own)) and len(blocks(kept)) > 0.6 * len(blocks(own))
     weasyprint.CSS(string=kept)  # parses
+
+
+def test_font_descriptions_are_made_once_per_font():
+    """``_FontDescriptions`` hands out one description per distinct font and asks
+    WeasyPrint for each new one; a style differing in any field it reads is a new font."""
+    from metasynth.report.weasy import _FontDescriptions
+
+    made = []
+    fonts = _FontDescriptions(lambda style: made.append(dict(style)) or object())
+    base = {"font_family": ("DejaVu Sans",), "font_style": "normal",
+            "font_stretch": "normal", "font_weight": 400, "font_size": 10.0,
+            "font_variant_caps": "normal", "font_variation_settings": "normal"}
+    first = fonts(base)
+    assert fonts(dict(base)) is first and len(made) == 1
+    for field, value in [("font_weight", 700), ("font_size", 8.0), ("font_style", "italic"),
+                         ("font_family", ("DejaVu Serif",))]:
+        assert fonts({**base, field: value}) is not first
+    assert len(made) == 5

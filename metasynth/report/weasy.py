@@ -46,6 +46,11 @@ sheet without those selectors (``::marker`` kept for ``li``, the only list items
 write); the pages are pixel-identical, and a test checks that the report's HTML uses none
 of what was left out.
 
+Every Pango layout WeasyPrint makes (33,271 for the shipped report: one per line of text
+laid out, and again for each line drawn) builds a new Pango font description from the
+style (``text/fonts.py``, ``get_font_description``). Pango copies the description into
+the layout, so ``_FontDescriptions`` makes each distinct one once and hands it out again.
+
 The patches are installed only while the report's PDF is rendered and written
 (``faster_weasyprint``), so other users of WeasyPrint in the same process are not
 affected.
@@ -292,6 +297,26 @@ def _ua_stylesheets(original):
     return sheets
 
 
+class _FontDescriptions:
+    """WeasyPrint's ``get_font_description(style)``, one per distinct font (the fields
+    it reads from the style), kept for the build. Safe to share: Pango's
+    ``pango_layout_set_font_description`` copies the description it is given."""
+
+    FIELDS = ("font_family", "font_style", "font_stretch", "font_weight", "font_size",
+              "font_variant_caps", "font_variation_settings")
+
+    def __init__(self, original):
+        self.original = original
+        self.made: dict = {}
+
+    def __call__(self, style):
+        key = repr(tuple(style[f] for f in self.FIELDS))
+        description = self.made.get(key)
+        if description is None:
+            description = self.made[key] = self.original(style)
+        return description
+
+
 class _Deflate:
     """pydyf's view of the ``zlib`` module: the same, but level 6 for ``compressobj``."""
 
@@ -321,9 +346,10 @@ def active() -> bool:
 
 @contextmanager
 def faster_weasyprint(check: bool = False):
-    """Install ``fast_svg_text``, ``MinContent``, ``user_agent_css``, ``_page_references``
-    and ``_Deflate`` for a render and its ``write_pdf``, and restore WeasyPrint's own after; yields the
-    ``MinContent`` (its counts and, with ``check``, its disagreements with WeasyPrint).
+    """Install ``fast_svg_text``, ``MinContent``, ``user_agent_css``,
+    ``_FontDescriptions``, ``_page_references`` and ``_Deflate`` for a render and its
+    ``write_pdf``, and restore WeasyPrint's own after. Yields the ``MinContent``: its
+    counts and, with ``check``, its disagreements with WeasyPrint.
 
     ``weasyprint.svg`` compares ``TAGS.get(node.tag) == text`` to find text nodes (for
     ``text-anchor``), so the module's name ``text`` and every ``TAGS`` entry that points
@@ -332,6 +358,7 @@ def faster_weasyprint(check: bool = False):
     import weasyprint
     import weasyprint.layout.preferred as preferred
     import weasyprint.svg as wsvg
+    import weasyprint.text.line_break as line_break
 
     min_content = MinContent(preferred.split_first_line, check)
     if not active():
@@ -341,6 +368,8 @@ def faster_weasyprint(check: bool = False):
     patches = [(wsvg, "text", text), (preferred, "split_first_line", min_content),
                (pydyf, "zlib", _Deflate(pydyf.zlib)),
                (pydyf.PDF, "page_references", property(_page_references)),
+               (line_break, "get_font_description",
+                _FontDescriptions(line_break.get_font_description)),
                (weasyprint.HTML, "_ua_stylesheets",
                 _ua_stylesheets(weasyprint.HTML._ua_stylesheets))]
     patches += [(wsvg.TAGS, k, text) for k, f in wsvg.TAGS.items() if f is wsvg.text]
