@@ -61,7 +61,6 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from functools import cache
-from math import inf
 
 _PER_LETTER = ("dx", "dy", "rotate", "textLength", "letter-spacing")
 
@@ -77,42 +76,58 @@ def _single(value: str | None) -> bool:
 
 def fast_svg_text(original):
     """WeasyPrint's ``text(svg, node, font_size)`` with a one-layout path for a string
-    at a single position; everything else goes to ``original``."""
+    at a single position; everything else goes to ``original``. The style WeasyPrint
+    builds for a text and its Pango layout are made once per font and reused: a string
+    is set into the layout, measured and drawn at once."""
+    fonts: dict = {}  # font key -> (style, Layout)
+
+    def font(svg, node, font_size):
+        from weasyprint.css.properties import INITIAL_VALUES
+        from weasyprint.svg.text import Style
+        from weasyprint.text.line_break import Layout
+
+        key = (node.get("font-family", "sans-serif"), node.get("font-style", "normal"),
+               node.get("font-weight", 400), font_size, node.get("direction"),
+               id(svg.font_config))
+        if key not in fonts:
+            # the style exactly as WeasyPrint's own function builds it
+            style = Style()
+            style.update(INITIAL_VALUES)
+            style.font_config = svg.font_config
+            style["font_family"] = [f.strip("\"'") for f in key[0].split(",")]
+            style["font_style"] = key[1]
+            weight = {"normal": 400, "bold": 700}.get(key[2], key[2])
+            try:
+                style["font_weight"] = int(weight)
+            except ValueError:
+                style["font_weight"] = 400
+            style["font_size"] = font_size
+            if key[4] in ("ltr", "rtl"):
+                style["direction"] = key[4]
+            fonts[key] = style, Layout(style)
+        return fonts[key]
 
     def text(svg, node, font_size):
         attrib = node.attrib
         if (node.tag != "text" or not node.text or not node.text.strip()
                 or len(node._etree_node)  # children (<tspan>): WeasyPrint's Node has no len
-                or any(k in attrib for k in _PER_LETTER)
+                or "\n" in node.text or any(k in attrib for k in _PER_LETTER)
                 or not (_single(attrib.get("x")) and _single(attrib.get("y")))):
             return original(svg, node, font_size)
-        from weasyprint.css.properties import INITIAL_VALUES
         from weasyprint.draw.text import draw_emojis, draw_first_line
         from weasyprint.matrix import Matrix
         from weasyprint.svg.bounding_box import extend_bounding_box
-        from weasyprint.svg.text import Style, TextBox
+        from weasyprint.svg.text import TextBox
         from weasyprint.svg.utils import size
-        from weasyprint.text.line_break import split_first_line
+        from weasyprint.text.ffi import FROM_UNITS, pango
+        from weasyprint.text.line_break import line_size
 
-        # the style exactly as WeasyPrint's own function builds it
-        style = Style()
-        style.update(INITIAL_VALUES)
-        style.font_config = svg.font_config
-        style["font_family"] = [f.strip("\"'") for f in
-                                node.get("font-family", "sans-serif").split(",")]
-        style["font_style"] = node.get("font-style", "normal")
-        weight = node.get("font-weight", 400)
-        weight = {"normal": 400, "bold": 700}.get(weight, weight)
-        try:
-            style["font_weight"] = int(weight)
-        except ValueError:
-            style["font_weight"] = 400
-        style["font_size"] = font_size
-        if node.get("direction") in ("ltr", "rtl"):
-            style["direction"] = node.get("direction")
-
-        layout, _, _, width, height, baseline = split_first_line(
-            node.text, style, svg.context, inf, 0)
+        # what split_first_line(text, style, context, inf, 0) measures, in one layout
+        style, layout = font(svg, node, font_size)
+        layout.set_text(node.text, justify=True)  # as reactivate() sets it for drawing
+        line, _ = layout.get_first_line()
+        width, height = line_size(line, style)
+        baseline = pango.pango_layout_get_baseline(layout.layout) * FROM_UNITS
         x = (size(attrib["x"], font_size, svg.inner_width) if "x" in attrib
              else svg.cursor_position[0])
         y = (size(attrib["y"], font_size, svg.inner_height) if "y" in attrib
@@ -125,7 +140,6 @@ def fast_svg_text(original):
         svg.stream.push_state()
         fill, stroke = svg.set_graphical_state(node, font_size)
         svg.stream.begin_text()
-        layout.reactivate(style)  # split_first_line hands the layout back deactivated
         svg.fill_stroke(fill, stroke, text=True)
         box = TextBox(layout, style)
         box.baseline = baseline
