@@ -157,6 +157,11 @@ def test_report_abstract_numbers_come_from_the_fitted_results(report_data):
         assert f"{o.certainty.label.lower()}-certainty" in results
     assert "draft awaiting human review" in abstract["Conclusions"]
     assert any(str(t["participants"]) in p for p in frame.plain_language)
+    # the outcomes no trial reported, named mid-sentence with their own capitals
+    unreported = [o.label for o in report_data.outcomes if o.result is None]
+    assert "PaO2/FiO2" in " ".join(unreported)
+    for label in unreported:
+        assert label[0].lower() + label[1:] in results
 
 
 def test_report_excluded_studies_and_checklist(report_data):

@@ -5,7 +5,7 @@ the abstract and plain-language summary (from the fitted results, never typed), 
 
 from __future__ import annotations
 
-from metasynth.render.labels import heading_case
+from metasynth.render.labels import heading_case, mid_sentence
 from metasynth.render.numbers import interval
 
 NOT_RECORDED = "not recorded"
@@ -183,7 +183,8 @@ def abstract(review, plan, sections, title: dict, experimental: str,
                 "evidence." for s in pooled]
     not_pooled = [s.label for s in sections if s.result is None]
     if not_pooled:
-        results.append("No trial reported " + "; ".join(not_pooled).lower() + ".")
+        # each label as it reads mid-sentence: "PaO2/FiO2" keeps its capitals
+        results.append("No trial reported " + "; ".join(map(mid_sentence, not_pooled)) + ".")
     primary = next((s for s in pooled if any(o.id == s.id and o.role == "primary"
                                              for o in review.outcomes)), pooled[0] if pooled else None)
     conclusion = (plain_statement(primary, experimental) if primary else
