@@ -1,4 +1,5 @@
 import contextlib
+import logging
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,7 @@ class BuiltReport:
     data: Any  # the ReportData that build assembled
     document: Any = None  # the laid-out WeasyPrint Document the PDF was written from
     min_content: Any = None  # report/weasy.py's MinContent of that build, in check mode
+    errors: tuple = ()  # what WeasyPrint logged as errors while building (a failed figure)
 
 
 def _pdf_selected(session) -> bool:
@@ -125,18 +127,30 @@ def built_report(tmp_path_factory, request) -> BuiltReport:
         documents.append(document)
         return document
 
-    with pytest.MonkeyPatch.context() as mp:
-        if real is not None:
-            mp.setattr(write, "assemble", recording)
-        mp.setattr(weasyprint.HTML, "render", recording_render)
-        mp.setattr(weasy, "faster_weasyprint", checking)
-        files = build_report(tmp_path_factory.mktemp("report"), pdf=_pdf_selected(request.session))
+    errors: list = []
+
+    class Errors(logging.Handler):  # WeasyPrint logs a figure it fails to draw, and goes on
+        def emit(self, record):
+            errors.append(record.getMessage()[:300])
+
+    handler = Errors(level=logging.ERROR)
+    logging.getLogger("weasyprint").addHandler(handler)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            if real is not None:
+                mp.setattr(write, "assemble", recording)
+            mp.setattr(weasyprint.HTML, "render", recording_render)
+            mp.setattr(weasy, "faster_weasyprint", checking)
+            files = build_report(tmp_path_factory.mktemp("report"),
+                                 pdf=_pdf_selected(request.session))
+    finally:
+        logging.getLogger("weasyprint").removeHandler(handler)
     if not assembled:  # write_report no longer goes through write.assemble
         from metasynth.report.assemble import assemble
 
         assembled.append(assemble(STUDIES))
     return BuiltReport(files, assembled[0], documents[0] if documents else None,
-                       checked[0] if checked else None)
+                       checked[0] if checked else None, tuple(errors))
 
 
 @pytest.fixture(scope="session")
