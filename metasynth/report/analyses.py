@@ -85,6 +85,9 @@ def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None
                ("Alternative values", dict(alternative=True, exclude=None))]
     tables = [filtered(select_outcome(studies, outcome, data["alternative"]), None,
                        data["exclude"]) for _, data in columns]
+    # a data set equal to an earlier one (no high-risk trial to leave out, no alternative
+    # values) has that one's cells: each distinct data set is fitted once per model
+    first = [next(i for i in range(j + 1) if tables[i] == tables[j]) for j in range(len(tables))]
     effects: dict = {}
     rows = []
     for spec in MATRIX_MODELS:
@@ -96,6 +99,9 @@ def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None
         except OptionError:  # Mantel-Haenszel asked of a continuous outcome: no such row
             continue
         for j, table in enumerate(tables):
+            if first[j] != j:
+                cells.append(cells[first[j]])
+                continue
             try:
                 if j == 0 and main is not None and opts == main.spec:
                     res = main
