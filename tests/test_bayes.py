@@ -157,3 +157,37 @@ def test_improper_posterior_is_refused():
 def test_a_single_trial_with_a_proper_tau_prior_works():
     r = bayes_meta([-0.3], [0.05], half_normal(0.5), None)
     assert r.k == 1 and r.theta_new.sd > r.mu.sd > 0
+
+
+def test_shortest_intervals_by_newton_agree_with_minimising_the_width():
+    # the equal-density ends found by Newton (cdf and pdf given) against the width
+    # quantile(p + 0.95) - quantile(p) minimised over p (quantile only), on mu and on
+    # tau with an interior mode; and at the support's end (the density highest at 0)
+    from metasynth.models.bayes.normal_normal import Posterior, _shortest
+
+    post = Posterior(SCHOOLS_Y, SCHOOLS_SE**2, half_cauchy(25), (0.0, 50.0))
+    cdf, pdf, mean, sd = post._mixture(post.mu_loc_var)
+
+    def q(p):  # the mixture's quantile, by bisection (independent of summary_of's)
+        lo, hi = mean - 20 * sd, mean + 20 * sd
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+        return (lo + hi) / 2
+
+    start = (q(0.025), q(0.975))
+    newton = _shortest(q, cdf, pdf, start)
+    assert newton == pytest.approx(_shortest(q), abs=1e-6 * sd)
+    assert cdf(newton[1]) - cdf(newton[0]) == pytest.approx(0.95, abs=1e-12)
+    assert pdf(newton[0]) == pytest.approx(pdf(newton[1]), rel=1e-9)
+    # tau with an interior mode: Newton's ends against the width minimised
+    het = Posterior(np.log([0.3, 1.5, 0.6, 2.0]), np.array([0.05, 0.04, 0.06, 0.05]),
+                    half_normal(0.5))
+    t = het.tau_summary()
+    assert 0 < t.lower < t.mode < t.upper
+    assert (t.lower, t.upper) == pytest.approx(_shortest(het.tau_quantile), rel=1e-7)
+    # a posterior of tau whose density falls from about 0: the interval starts at 0
+    flat = Posterior(np.log([0.5, 0.8, 1.1]), np.array([0.1, 0.05, 0.2]), half_normal(0.5))
+    lo, hi = _shortest(flat.tau_quantile, flat._tau_cdf, flat._tau_density,
+                       (flat.tau_quantile(0.025), flat.tau_quantile(0.975)), floor=0.0)
+    assert lo == 0.0 and hi == pytest.approx(flat.tau_quantile(0.95), rel=1e-12)

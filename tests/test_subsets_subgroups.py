@@ -59,3 +59,27 @@ def test_subgroups_and_test_for_differences(ref):
         assert close(math.log(r.random.ci_lower), s["ci_lower"])
     assert close(res.test.Q, ref["Q"]) and res.test.df == ref["df"]
     assert close(res.test.p, ref["p"])
+
+
+def test_a_report_fits_each_analysis_once_and_reuses_it():
+    # report.analyses.Fits: the same data set (an equal table) under the same spec is one
+    # fit; pool_subgroups given that fit as its whole gives what it fits itself
+    from dataclasses import replace
+
+    from metasynth.models.pool import pool_table
+    from metasynth.records.load import load_studies
+    from metasynth.records.select import select_outcome
+    from metasynth.report.analyses import Fits
+    from tests.conftest import STUDIES
+
+    table = select_outcome(load_studies(STUDIES), "mortality")
+    spec = AnalysisSpec(measure="RR")
+    fits = Fits()
+    main = fits.pool(table, spec)
+    assert fits.pool(replace(table, rows=tuple(table.rows)), spec) is main
+    assert fits.pool(table, spec.with_(tau2="DL")) is not main
+    assert main.to_dict() == pool_table(table, spec).to_dict()
+    effects = fits.effects(table, spec)
+    labels = [str(i % 2) for i in range(len(table.rows))]
+    reused = pool_subgroups(effects, labels, "half", spec, overall=main)
+    assert reused.to_dict() == pool_subgroups(effects, labels, "half", spec).to_dict()

@@ -86,13 +86,16 @@ def _weights_of_whole(group: PoolResult, overall: PoolResult) -> PoolResult:
 
 
 def pool_subgroups(effects: EffectSizes, labels: Sequence[str | None], by: str,
-                   options: AnalysisSpec | None = None) -> SubgroupResult:
-    """Pool each subgroup of ``effects`` (rows labelled by ``labels``) and all together."""
+                   options: AnalysisSpec | None = None,
+                   overall: PoolResult | None = None) -> SubgroupResult:
+    """Pool each subgroup of ``effects`` (rows labelled by ``labels``) and all together;
+    ``overall``: ``effects`` pooled under ``options`` when the caller has it (a report's
+    main analysis), else fitted here."""
     options = options or AnalysisSpec(measure=effects.measure)
     labels = ["not reported" if lab is None else str(lab) for lab in labels]
     if len(labels) != len(effects.table.rows):
         raise ValueError("one subgroup label per study is needed")
-    overall = pool_effects(effects, options)
+    overall = pool_effects(effects, options) if overall is None else overall
     groups, skipped = [], []
     for name in sorted(set(labels)):
         keep = np.array([lab == name for lab in labels])

@@ -1,12 +1,13 @@
 """The analyses the plan asks for beyond the main one, each fitted once from the main
-spec: sensitivity analyses, subgroups, the sensitivity matrix and the robustness lines."""
+spec (``Fits``): sensitivity analyses, subgroups, the sensitivity matrix and the
+robustness lines."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from metasynth.errors import DataError
-from metasynth.models.pool import pool_effects, pool_table, spec_effects
+from metasynth.models.pool import pool_effects, spec_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import pool_subgroups
 from metasynth.plan.file import AnalysisPlan, plan_layer
@@ -39,14 +40,40 @@ def filtered(table: StudyTable, include, exclude) -> StudyTable:
     return replace(table, rows=tuple(rows))
 
 
-def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
+class Fits:
+    """The pooled analyses of one report, each fitted once: a section that asks for the
+    analysis of a data set under a spec that an earlier section fitted (the main analysis
+    as a sensitivity row, a matrix cell or a subgroup's whole; a data set equal to another,
+    as when there is no high-risk trial to leave out) gets that fit. Data sets are
+    ``StudyTable`` values, compared by content."""
+
+    def __init__(self):
+        self._effects: dict = {}
+        self._results: dict = {}
+
+    def effects(self, table: StudyTable, spec: AnalysisSpec):
+        """``spec_effects(table, spec)``, computed once per measure and zero-cell rule."""
+        key = (table, spec.measure, spec.zero_cells, spec.median_to_mean, spec.smd)
+        if key not in self._effects:
+            self._effects[key] = spec_effects(table, spec)
+        return self._effects[key]
+
+    def pool(self, table: StudyTable, spec: AnalysisSpec) -> PoolResult:
+        """``pool_table(table, spec)``, fitted once (a DataError is raised each time)."""
+        key = (table, spec)
+        if key not in self._results:
+            self._results[key] = pool_effects(self.effects(table, spec), spec)
+        return self._results[key]
+
+
+def sensitivity_analyses(plan, studies, outcome, options, fits: Fits) -> tuple[list, dict]:
     """Each sensitivity analysis of the plan: (table rows, {id: result})."""
     rows, results = [], {}
     for s in plan.sensitivity:
         opts = options.with_(**s.options.model_dump(exclude_none=True)) if s.options else options
         table = filtered(select_outcome(studies, outcome, s.alternative), s.include, s.exclude)
         try:
-            result = pool_table(table, opts)
+            result = fits.pool(table, opts)
         except DataError as err:
             rows.append(table_row(s.label, None, why=err.message.split(" (")[0]))
             continue
@@ -60,13 +87,15 @@ def sensitivity_analyses(plan, studies, outcome, options) -> tuple[list, dict]:
     return rows, results
 
 
-def subgroup_analyses(plan, effects, options) -> tuple[list, dict]:
+def subgroup_analyses(plan, effects, options, overall: PoolResult) -> tuple[list, dict]:
+    """Each subgroup analysis of the plan; ``overall``: ``effects`` pooled under
+    ``options`` (the main analysis, every subgroup analysis's whole)."""
     from metasynth.api import subgroup_labels
 
     tables, results = [], {}
     for by in plan.subgroups:
         labels = subgroup_labels(effects.table, by)
-        res = pool_subgroups(effects, labels, by, options)
+        res = pool_subgroups(effects, labels, by, options, overall=overall)
         tables.append(subgroup_table(res))
         results[by] = res
     return tables, results
@@ -75,17 +104,16 @@ MATRIX_MODELS = [{"common_method": "MH"}, {"common_method": "IV"}] + [
     {"tau2": t, "ci": c} for t in ("DL", "REML", "PM") for c in ("wald", "hksj", "hksj-adhoc")]
 
 
-def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None) -> dict:
-    """The sensitivity matrix: every model (rows) on every data set (columns). Each data
-    set's effects are computed once per measure and zero-cell rule; ``main`` (the
-    outcome's pooled result under ``options``) fills its own cell instead of a refit."""
+def sensitivity_matrix(studies, outcome, options, fits: Fits) -> dict:
+    """The sensitivity matrix: every model (rows) on every data set (columns), each fit
+    taken from ``fits`` (the outcome's main analysis is one of its cells; a data set equal
+    to another column is fitted once)."""
     columns = [("All trials", dict(alternative=False, exclude=None)),
                ("Without high risk of bias", dict(alternative=False,
                                                   exclude={"rob_overall": ["high"]})),
                ("Alternative values", dict(alternative=True, exclude=None))]
     tables = [filtered(select_outcome(studies, outcome, data["alternative"]), None,
                        data["exclude"]) for _, data in columns]
-    effects: dict = {}
     rows = []
     for spec in MATRIX_MODELS:
         label = matrix_label(spec)
@@ -95,15 +123,9 @@ def sensitivity_matrix(studies, outcome, options, main: PoolResult | None = None
             opts = options.with_(**spec)
         except OptionError:  # Mantel-Haenszel asked of a continuous outcome: no such row
             continue
-        for j, table in enumerate(tables):
+        for table in tables:
             try:
-                if j == 0 and main is not None and opts == main.spec:
-                    res = main
-                else:
-                    key = (j, opts.measure, opts.zero_cells, opts.median_to_mean, opts.smd)
-                    if key not in effects:
-                        effects[key] = spec_effects(table, opts)
-                    res = pool_effects(effects[key], opts)
+                res = fits.pool(table, opts)
             except (DataError, ValueError) as err:
                 cells.append(matrix_cell(None, model, getattr(err, "message", str(err)).split(" (")[0]))
                 continue

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from metasynth import __version__
 from metasynth.errors import DataError
-from metasynth.models.pool import pool_effects, spec_effects
 from metasynth.plan.file import PLAN_FILE, load_overrides, load_plan
 from metasynth.records.load import load_studies
 from metasynth.records.review import REVIEW_FILE
@@ -41,6 +40,7 @@ from metasynth.render.text.report import (
 )
 from metasynth.render.text.warnings import warning_text
 from metasynth.report.analyses import (
+    Fits,
     base_spec,
     robustness,
     sensitivity_analyses,
@@ -74,6 +74,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     from metasynth.report.sparse import sparse_sections
 
     sections, summary_outcomes, contributes, pooled, sparse = [], {}, {}, {}, []
+    fits = Fits()  # every pooled analysis fitted once, whichever sections show it
     for oid in plan.outcomes:
         definition = studies.registry.outcome(oid)
         table = select_outcome(studies, oid)
@@ -83,7 +84,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         # the measure of the outcome's data type (the registry's): RR, or MD for continuous
         data_type = studies.registry.endpoint(endpoint).type
         opts = options.for_data(data_type)
-        effects = spec_effects(table, opts)
+        effects = fits.effects(table, opts)
         for row in table.rows:
             contributes.setdefault(row.id, []).append(oid)
         if not effects.included.any():
@@ -91,7 +92,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             sections.append(sec)
             summary_outcomes[oid] = {"main": None}
             continue
-        result = pool_effects(effects, opts)
+        result = fits.pool(table, opts)
         if data_type == "continuous":
             sec.conversions = conversion_rows(result, plan.experimental, plan.control)
             sec.skewed = sorted({f"{c['study']} ({c['arm']})" for c in sec.conversions
@@ -121,10 +122,11 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
             sec.lines.append(heterogeneity_ci_line(result))
         sec.warnings = [warning_text(w) for w in result.warnings]
         sec.notes = list(result.notes)
-        sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, opts)
+        sec.sensitivity_rows, sens_results = sensitivity_analyses(plan, studies, oid, opts,
+                                                                   fits)
         sec.sensitivity_rows.insert(0, table_row(f"Main analysis ({opts.tau2}, "
                                             f"{name('ci', opts.ci)})", result))
-        sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, opts)
+        sec.subgroup_tables, sub_results = subgroup_analyses(plan, effects, opts, result)
         # the sparse-data table first: GRADE's imprecision cites it when its methods disagree
         sp = sparse_sections({oid: result})
         sparse += sp
@@ -140,7 +142,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
         sec.sof = sof_row(result, sec.certainty, control_risk(result),
                           followup_text([d for d in days if d]), counts_note)
         sec.appendix = appendix(studies, table, definition.endpoint)
-        sec.matrix = sensitivity_matrix(studies, oid, opts, result)
+        sec.matrix = sensitivity_matrix(studies, oid, opts, fits)
         if data_type == "continuous":
             sec.beyond = beyond_pooling_text(result, plan)
         sec.robustness = robustness_sentences(robustness(result))

@@ -391,9 +391,11 @@ def _problem(model, a, n1, c, n2):
         tables = L.nchg_tables(a, n1, c, n2)
 
         def terms(par):
+            if par.ndim > 1:  # a Hessian's points, one vectorised pass
+                return -2.0 * L.cm_el_loglik_stack(tables, par[:, 1], np.abs(par[:, 0]))
             return -2.0 * L.cm_el_loglik(tables, par[1], abs(par[0]))
 
-        obj = _Objective(terms, 2, k, local=False)
+        obj = _Objective(terms, 2, k, local=False, batched=True)
         b0, _, _ = G.logistic_fit(np.ones((k, 1)), a, a + c, offset=np.log(n1 / n2))
         x0 = np.array([0.3, b0[0]])
         n_sd, i_beta, i_tau = 1, 1, 0

@@ -219,6 +219,25 @@ def nchg_logpmf(support, logc, a, t, *, logp: bool = True, moments: bool = True)
     return lp, mean, var
 
 
+def _nchg_logp_by_width(support, logc, a, t):
+    """``nchg_logpmf(...)[0]`` with trials grouped by the width of their support (powers
+    of two), each group's arrays cut to its widest: one large trial no longer pads every
+    other trial's (Q, S) quadrature array to its own support. The cut columns are -inf
+    padding, whose terms are exactly 0."""
+    width = np.isfinite(logc).sum(1)
+    bucket = np.ceil(np.log2(np.maximum(width, 1))).astype(int)
+    if np.all(bucket == bucket[0]):
+        w = int(width.max())
+        return nchg_logpmf(support[:, :w], logc[:, :w], a, t, moments=False)[0]
+    out = np.empty(t.shape)
+    for b in np.unique(bucket):
+        rows = np.flatnonzero(bucket == b)
+        w = int(width[rows].max())
+        out[rows] = nchg_logpmf(support[rows, :w], logc[rows, :w], a[rows], t[rows],
+                                moments=False)[0]
+    return out
+
+
 @lru_cache(maxsize=8)
 def _hermgauss(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite nodes and weights, computed once per size (read-only): a GLMM fit
@@ -241,8 +260,39 @@ def cm_el_loglik(tables, mu, tau, nodes: int = 40):
     if tau <= 0.0:
         lp, _, _ = nchg_logpmf(support, logc, a, mu[:, None], moments=False)
         return lp[:, 0]
-    t = mu.copy()
+    return _cm_el_points(support, logc, a, mu, np.full(k, float(tau)), 1, nodes)
+
+
+def cm_el_loglik_stack(tables, mu, tau, nodes: int = 40):
+    """``cm_el_loglik`` at B parameter points at once (``mu``, ``tau`` of shape (B,)),
+    shape (B, k): the points of a finite-difference Hessian in one vectorised pass, each
+    point's mode search stopping where ``cm_el_loglik``'s would, so every point's value
+    is the one ``cm_el_loglik`` gives."""
+    support, logc, a = tables
+    k = len(a)
+    mu, tau = np.asarray(mu, float), np.asarray(tau, float)
+    out = np.empty((len(tau), k))
+    zero = tau <= 0.0
+    if zero.any():
+        out[zero] = np.stack([cm_el_loglik(tables, m, 0.0) for m in mu[zero]])
+    rows = np.flatnonzero(~zero)
+    if len(rows):
+        # every (point, trial) pair is one row of the trial's support: (R * k, S)
+        R = len(rows)
+        out[rows] = _cm_el_points(np.tile(support, (R, 1)), np.tile(logc, (R, 1)),
+                                  np.tile(a, R), np.repeat(mu[rows], k),
+                                  np.repeat(tau[rows], k), R, nodes).reshape(R, k)
+    return out
+
+
+def _cm_el_points(support, logc, a, mu, tau, R: int, nodes: int):
+    """The integrals of ``cm_el_loglik`` for R points of k trials each, flattened to
+    R * k rows (``mu``, ``tau`` per row, tau > 0). Newton finds each integrand's mode;
+    a point's search stops when all its trials' steps are small."""
+    k = len(a) // R
     prec = 1.0 / tau ** 2
+    t = mu.copy()
+    active = np.ones(R, bool)
     for _ in range(100):
         _, mean, var = nchg_logpmf(support, logc, a, t[:, None], logp=False)
         g = (a - mean[:, 0]) - (t - mu) * prec
@@ -250,16 +300,17 @@ def cm_el_loglik(tables, mu, tau, nodes: int = 40):
         step = g / h
         # the log integrand is concave; damp long steps from flat single-zero tails
         step = np.clip(step, -5.0 * tau - 1.0, 5.0 * tau + 1.0)
-        t = t + step
-        if np.max(np.abs(step)) < MODE_TOL:
+        t = np.where(np.repeat(active, k), t + step, t)
+        active &= ~(np.max(np.abs(step).reshape(R, k), 1) < MODE_TOL)
+        if not active.any():
             break
     _, _, var = nchg_logpmf(support, logc, a, t[:, None], logp=False)
     sd = 1.0 / np.sqrt(var[:, 0] + prec)
     xq, wq = _hermgauss(nodes)
     tq = t[:, None] + np.sqrt(2.0) * sd[:, None] * xq[None, :]
-    lp, _, _ = nchg_logpmf(support, logc, a, tq, moments=False)
-    lphi = -0.5 * np.log(2 * np.pi) - np.log(tau) - 0.5 * ((tq - mu[:, None]) / tau) ** 2
+    lp = _nchg_logp_by_width(support, logc, a, tq)
+    lphi = (-0.5 * np.log(2 * np.pi) - np.log(tau)[:, None]
+            - 0.5 * ((tq - mu[:, None]) / tau[:, None]) ** 2)
     terms = lp + lphi + xq[None, :] ** 2 + np.log(wq)[None, :]
     mx = terms.max(1, keepdims=True)
-    li = mx[:, 0] + np.log(np.exp(terms - mx).sum(1)) + np.log(np.sqrt(2.0) * sd)
-    return li
+    return mx[:, 0] + np.log(np.exp(terms - mx).sum(1)) + np.log(np.sqrt(2.0) * sd)

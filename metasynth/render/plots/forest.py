@@ -376,6 +376,7 @@ def _draw_page(body, footer, title, n_head, axis_h, fig_w, x, widths, left_cols,
     null = effect_axis(ax, x_lo, x_hi, ratio)
 
     side_max = 0.75 * ROW_H * 72  # points
+    squares = []  # (estimate, row, area): one scatter for the page's squares
     for i, r in enumerate(body):
         yi = y_row(n_head + i)
         for col in [*left_cols, "effect"]:
@@ -385,9 +386,7 @@ def _draw_page(body, footer, title, n_head, axis_h, fig_w, x, widths, left_cols,
         if r.kind == "study" and r.est is not None:
             whisker(ax, i, r.lo, r.hi, x_lo, x_hi, INK)
             if x_lo <= r.est <= x_hi:  # square area proportional to weight
-                area = side_max**2 * (r.weight or 0) / w_max
-                ax.scatter([r.est], [i], marker="s", s=max(area, 4.0), color=STUDY_COLOUR,
-                           zorder=3, linewidths=0)
+                squares.append((r.est, i, max(side_max**2 * (r.weight or 0) / w_max, 4.0)))
         elif r.kind == "pooled" and r.est is not None:
             diamond(ax, i, r.est, r.lo, r.hi, x_lo, x_hi, POOLED_COLOUR)
         elif r.kind == "pi" and r.lo is not None:
@@ -398,6 +397,9 @@ def _draw_page(body, footer, title, n_head, axis_h, fig_w, x, widths, left_cols,
             fig.add_artist(rob_dot(cx, yi, j, palette, sheet.inch))
             put(cx, yi, ROB_SYMBOLS[j], ha="center", bold=True)
 
+    if squares:
+        ax.scatter([q[0] for q in squares], [q[1] for q in squares], marker="s",
+                   s=[q[2] for q in squares], color=STUDY_COLOUR, zorder=3, linewidths=0)
     favours(sheet, ax, bottom - 0.42, null, ratio, x_lo, x_hi, overall.better,
             experimental, control)
     y0 = bottom - axis_h

@@ -110,15 +110,19 @@ def summary_plot(judgements: dict, weights: dict | None = None, palette: str = "
         sheet.fig.set_size_inches(w, h)
         sheet.put(MARGIN, h - MARGIN - ROW_H / 2, title, bold=True)
         ax = sheet.axes_inches(MARGIN + name_w + 0.15, MARGIN + 0.75, bar_w, 0.35 * len(rows))
+        bars = []  # (row, share, left, level), drawn by one barh call (one artist per bar)
         for r, d in enumerate(rows):
             left = 0.0
             for lv in LEVELS:
                 share = 100 * sum(wt[i] for i in ids
                                   if judgements.get(i, {}).get(d, "not assessed") == lv) / total
                 if share > 0:
-                    ax.barh(r, share, left=left, height=0.7, color=colours[lv],
-                            edgecolor="#404040", lw=0.4)
+                    bars.append((r, share, left, lv))
                 left += share
+        if bars:
+            ax.barh([b[0] for b in bars], [b[1] for b in bars], left=[b[2] for b in bars],
+                    height=0.7, color=[colours[b[3]] for b in bars], edgecolor="#404040",
+                    lw=0.4)
         ax.set_xlim(0, 100)
         ax.set_ylim(-0.5, len(rows) - 0.5)
         ax.set_yticks(range(len(rows)))
