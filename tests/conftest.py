@@ -98,7 +98,7 @@ def _pdf_selected(session) -> bool:
 def built_report(tmp_path_factory, request) -> BuiltReport:
     """The report of the shipped records, built ONCE per test run (HTML, summary.json, and
     the PDF when a test marked ``pdf`` is selected: those are exhaustive, so the default run
-    skips WeasyPrint's ~14 CPU-s) and shared by every test that reads a built report; also
+    skips WeasyPrint's ~10 CPU-s) and shared by every test that reads a built report; also
     the ReportData it was built from (recorded on the way, so `assemble` runs once)."""
     pytest.importorskip("weasyprint")
     import weasyprint
