@@ -53,7 +53,8 @@ the layout, so ``_FontDescriptions`` makes each distinct one once and hands it o
 
 The patches are installed only while the report's PDF is rendered and written
 (``faster_weasyprint``), so other users of WeasyPrint in the same process are not
-affected.
+affected, except a WeasyPrint render running in another thread at the same moment (the
+patches are module attributes: one report is built at a time per process).
 """
 
 from __future__ import annotations
