@@ -91,13 +91,20 @@ def _common(effects: EffectSizes, options: AnalysisSpec, y, v, mask) -> tuple[Co
     return fit, q, notes
 
 
+def effects_key(spec: AnalysisSpec) -> tuple:
+    """What of ``spec`` the effect sizes depend on, in the order ``spec_effects`` passes
+    them: measure, zero-cell rule, median-to-mean conversion and SMD convention. Two specs
+    with the same key give the same ``spec_effects`` of a table."""
+    return spec.measure, spec.zero_cells, spec.median_to_mean, spec.smd
+
+
 def spec_effects(table, spec: AnalysisSpec) -> EffectSizes:
-    """The effect sizes of ``table`` (a ``StudyTable``) as ``spec`` computes them: its
-    measure, zero-cell rule, median-to-mean conversion and SMD convention."""
+    """The effect sizes of ``table`` (a ``StudyTable``) as ``spec`` computes them
+    (``effects_key``)."""
     from metasynth.effects.sizes import effect_sizes
 
-    return effect_sizes(table, spec.measure, spec.zero_cells,
-                        median_to_mean=spec.median_to_mean, smd=spec.smd)
+    measure, rule, median_to_mean, smd = effects_key(spec)
+    return effect_sizes(table, measure, rule, median_to_mean=median_to_mean, smd=smd)
 
 
 def pool_table(table, spec: AnalysisSpec) -> PoolResult:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from metasynth.errors import DataError
-from metasynth.models.pool import pool_effects, spec_effects
+from metasynth.models.pool import effects_key, pool_effects, spec_effects
 from metasynth.models.results import PoolResult
 from metasynth.models.subgroups import pool_subgroups
 from metasynth.plan.file import AnalysisPlan, plan_layer
@@ -52,8 +52,8 @@ class Fits:
         self._results: dict = {}
 
     def effects(self, table: StudyTable, spec: AnalysisSpec):
-        """``spec_effects(table, spec)``, computed once per measure and zero-cell rule."""
-        key = (table, spec.measure, spec.zero_cells, spec.median_to_mean, spec.smd)
+        """``spec_effects(table, spec)``, computed once per table and ``effects_key``."""
+        key = (table, *effects_key(spec))
         if key not in self._effects:
             self._effects[key] = spec_effects(table, spec)
         return self._effects[key]
