@@ -290,3 +290,37 @@ def test_font_descriptions_are_made_once_per_font():
                          ("font_family", ("DejaVu Serif",))]:
         assert fonts({**base, field: value}) is not first
     assert len(made) == 5
+
+
+def test_svg_text_metrics_are_matplotlibs_own_and_kept_for_the_process(monkeypatch):
+    """``_SvgTextMetrics``: the same SVG with the process-wide cache empty, full, and
+    without it; a second figure with the same words asks matplotlib for none of them;
+    matplotlib's own method is back afterwards."""
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    import metasynth.render.plots.kit as kit
+
+    own = RendererSVG.get_text_width_height_descent
+    asked = []
+
+    def counting(renderer, s, prop, ismath):
+        asked.append(s)
+        return own(renderer, s, prop, ismath)
+
+    monkeypatch.setattr(kit, "_SVG_METRICS", {})
+    monkeypatch.setattr(RendererSVG, "get_text_width_height_descent", counting)
+    first = _figure_svg()
+    assert "Study or subgroup" in asked and len(kit._SVG_METRICS) == len(set(asked))
+    asked.clear()
+    assert _figure_svg() == first and asked == []  # every answer from the cache
+    assert RendererSVG.get_text_width_height_descent is counting  # restored
+    monkeypatch.setattr(kit, "_SvgTextMetrics", _NoCache)
+    assert _figure_svg() == first and asked  # matplotlib alone draws the same SVG
+
+
+class _NoCache:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
