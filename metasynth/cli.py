@@ -807,11 +807,13 @@ def _prisma(args) -> int:
 
 
 def _validate(args) -> int:
+    from metasynth.plan.check import plan_findings
     from metasynth.records.load import validate_studies
     from metasynth.records.review import frame_findings
 
     studies = validate_studies(args.path)
     frame = frame_findings(args.path)  # review.yaml and its screening log, when present
+    frame += plan_findings(args.path, studies.registry)  # analysis.yaml, when present
     for f in (*studies.findings, *frame):
         print(f, file=sys.stderr)
     n_err, n_warn = len(studies.errors) + len(frame), len(studies.warnings)

@@ -118,7 +118,8 @@ def test_plan_errors_are_one_line(tmp_path, cli):
     plan = (folder / "analysis.yaml").read_text().replace("  - sae\n", "  - happiness\n")
     (folder / "analysis.yaml").write_text(plan)
     proc = cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
-    assert proc.returncode == 1 and "unknown outcome(s) happiness" in proc.stderr
+    assert proc.returncode == 1 and "unknown outcome 'happiness'" in proc.stderr
+    assert "analysis.yaml:" in proc.stderr and len(proc.stderr.splitlines()) == 1
     (folder / "analysis.yaml").write_text(plan.replace("page_size: A4", "page_size: A3"))
     proc = cli("report", folder, "-o", tmp_path / "out", "--no-pdf")
     assert proc.returncode == 1 and "analysis.yaml:" in proc.stderr and "page_size" in proc.stderr

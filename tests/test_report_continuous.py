@@ -197,3 +197,62 @@ def test_report_r_script_reproduces_the_report(built_report):
         got = [float(x) for x in line.split()[1:]]
         r = summary[oid]["main"]["random"]
         assert got == pytest.approx([r["estimate"], r["ci_lower"], r["ci_upper"]], rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def stay_results():
+    import metasynth
+
+    return {o: metasynth.pool(STUDIES_DIR, o) for o in POOLED}
+
+
+STUDIES_DIR = Path(__file__).resolve().parent.parent / "studies"
+
+
+def _imprecision_of(result, outcome: str, mids: dict):
+    from metasynth.plan.file import Grade
+    from metasynth.report.grade import propose
+
+    cert = propose(outcome, result, {}, Grade(mids=mids), {})
+    return next(d for d in cert.domains if d.domain == "imprecision")
+
+
+def test_a_minimally_important_difference_rates_a_mean_difference_on_it(stay_results):
+    """GRADE 34/35 with a MID in the plan (``grade.mids``): the CI of the MD against the
+    MID both ways, then GRADE 6's optimal information size, 4 (z_0.975 + z_0.8)^2 SD^2 /
+    MID^2, with the pooled SD of the control arms when the plan gives none."""
+    from metasynth.distributions import norm_quantile
+
+    stay = stay_results["hospital_length_of_stay"]  # MD -3.83 (-6.99 to -0.67) days, n 99
+    r = stay.random
+    assert stay.measure == "MD" and r.ci_lower < -1 < r.ci_upper < -0.5
+    one_day = _imprecision_of(stay, "hospital_length_of_stay",
+                              {"hospital_length_of_stay": {"mid": 1, "source": "a test"}})
+    assert one_day.proposed == 1
+    assert "crosses the threshold of important benefit" in one_day.rule
+    assert "a minimally important difference of 1 days (a test; benefit -1.00" in one_day.rule
+
+    rows = [row for row in stay.effects.table.rows if row.control_sd is not None]
+    df = sum(row.control_total - 1 for row in rows)
+    sd = math.sqrt(sum((row.control_total - 1) * row.control_sd ** 2 for row in rows) / df)
+    z = norm_quantile(0.975) + norm_quantile(0.80)
+    ois = math.ceil(4 * z * z * sd * sd / 0.5 ** 2)
+    half = _imprecision_of(stay, "hospital_length_of_stay",
+                           {"hospital_length_of_stay": {"mid": 0.5, "source": "a test"}})
+    assert ois > stay.counts.participants == 99
+    assert half.proposed == 1 and "participants below the OIS" in half.rule
+    assert f"OIS {ois} (MID 0.5 days, SD " in half.rule and "pooled from the control arms" in half.rule
+    # the plan's SD, so small that 99 participants meet the OIS: not rated down
+    met = _imprecision_of(stay, "hospital_length_of_stay", {"hospital_length_of_stay": {
+        "mid": 0.5, "sd": 0.5, "source": "a test"}})
+    assert met.proposed == 0 and "OIS met" in met.rule and "the plan's" in met.rule
+    assert f"OIS {math.ceil(4 * z * z)} " in met.rule
+
+    slow = stay_results["time_to_clinical_improvement"]  # MD -4.01 (-15.14 to 7.12)
+    both = _imprecision_of(slow, "time_to_clinical_improvement",
+                           {"time_to_clinical_improvement": {"mid": 2, "source": "a test"}})
+    assert both.proposed == 2 and "crosses both thresholds" in both.rule
+    # a MID for another outcome leaves this one on the null, as before
+    null = _imprecision_of(slow, "time_to_clinical_improvement",
+                           {"hospital_length_of_stay": {"mid": 2, "source": "a test"}})
+    assert null.proposed == 1 and "threshold: the null" in null.rule

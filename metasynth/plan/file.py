@@ -104,6 +104,20 @@ class AbsoluteThresholds(Strict):
     harm_per_1000: PerThousand
 
 
+class MinimallyImportantDifference(Strict):
+    """The smallest difference in means that matters for one continuous outcome, in the
+    outcome's units (GRADE 34/35, Zeng et al. 2022; the optimal information size of
+    GRADE 6, Guyatt et al. 2011, J Clin Epidemiol 64:1283-1293)."""
+
+    mid: Annotated[float, Field(gt=0, allow_inf_nan=False, description=(
+        "the minimally important difference, in the outcome's units (days, ...)"))]
+    sd: Annotated[float, Field(gt=0, allow_inf_nan=False, description=(
+        "the SD of the outcome for the optimal information size; omitted: the pooled "
+        "SD of the trials' control arms"))] | None = None
+    source: NonEmpty = Field(description="where the value comes from (a citation, or "
+                             "'reviewers' judgement')")
+
+
 class Grade(Strict):
     """GRADE settings. Imprecision is rated on the absolute effect (per 1000) against the
     thresholds of an important benefit and harm (GRADE guidance 34 and 35, Zeng et al.
@@ -124,6 +138,11 @@ class Grade(Strict):
     thresholds: dict[NonEmpty, AbsoluteThresholds] = Field(
         default_factory=dict, description="per-outcome absolute thresholds (outcome id -> "
         "{benefit_per_1000, harm_per_1000}) where they differ from the defaults")
+    mids: dict[NonEmpty, MinimallyImportantDifference] = Field(
+        default_factory=dict, description="continuous outcomes pooled as MD: outcome id -> "
+        "{mid, sd, source}. Imprecision is then rated on the CI against the MID in both "
+        "directions, and the optimal information size is calculated; without it the CI is "
+        "read against the null (minimally contextualised) and no OIS is calculated")
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
     power: Annotated[float, Field(gt=0.5, lt=1)] = 0.80
     population: str | None = Field(None, description="the Summary of Findings' "
@@ -213,14 +232,20 @@ def load_plan(path: str | Path) -> AnalysisPlan:
         raise first_schema_error(err, doc) from None
 
 
+def load_overrides_document(path: str | Path):
+    """The reviewers' GRADE file as read (``YamlDocument``), or None when it is absent."""
+    path = Path(path)
+    return load_yaml(path) if path.exists() else None
+
+
 def load_overrides(path: str | Path) -> dict[str, dict[str, Override]]:
     """{outcome: {domain: Override}} from the reviewers' GRADE file (absent: none); an
     outcome's ``comment`` (the Summary of Findings' comments column) is kept as a string
     under the key "comment"."""
     path = Path(path)
-    if not path.exists():
+    doc = load_overrides_document(path)
+    if doc is None:
         return {}
-    doc = load_yaml(path)
     data = doc.data or {}
     if not isinstance(data, dict):
         raise DataError("expected a mapping of outcome -> domain -> {downgrade, reason}",

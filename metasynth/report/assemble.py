@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metasynth import __version__
-from metasynth.errors import DataError
+from metasynth.plan.check import check_plan
 from metasynth.plan.file import PLAN_FILE, load_overrides, load_plan
 from metasynth.records.load import load_studies
 from metasynth.records.review import REVIEW_FILE
@@ -66,10 +66,10 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     overrides = load_overrides(plan_path.parent / plan.grade.overrides) if plan.grade.overrides else {}
     options = base_spec(plan)
     labels = {s.study.id: study_label(s.study) for s in studies.studies}
-    unknown = [o for o in [*plan.outcomes, *plan.timepoint_rationale]
-               if studies.registry.outcome(o) is None]
-    if unknown:
-        raise DataError(f"analysis plan names unknown outcome(s) {', '.join(unknown)}", str(plan_path))
+    check_plan(plan, plan_path, studies.registry)
+
+    def outcome_label(oid: str) -> str:
+        return studies.registry.outcome(oid).label
 
     from metasynth.report.sparse import sparse_sections
 
@@ -172,7 +172,8 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
                                               if item.study.id in contributes
                                               for c in item.study.design.countries})),
            "footnotes": sof_footnotes(sof_rows),
-           "note": grade_sof_note(plan, [sec.certainty for sec in sections if sec.certainty]),
+           "note": grade_sof_note(plan, [sec.certainty for sec in sections if sec.certainty],
+                                  outcome_label),
            "draft": draft_notice(unverified, len(pooled_ids)) if unverified else ""}
     sof["abbreviations"] = abbreviations(" ".join(
         [r["relative"] + " " + r.get("difference", "") for r in sof_rows]
@@ -212,7 +213,7 @@ def assemble(folder: str | Path, plan_path: str | Path | None = None) -> ReportD
     simulation = simulation_section(plan_path.parent, plan, options, pooled)
     data = ReportData(plan, title, methods_text(plan, options, prior_descriptions(plan, options),
                                                 windows, simulation.justification
-                                                if simulation else ""),
+                                                if simulation else "", outcome_label),
                       included, sections, "", "", not_contributing, references + [], summary,
                       bayes_secs, tsa_sec)
     data.rob_figures, data.sof, data.unverified = rob_figures, sof, unverified

@@ -18,9 +18,10 @@ override in ``studies/grade.yaml``; the report shows proposal and override side 
   plan's thresholds of an important benefit and harm: crossing both -> down 2, one -> down 1;
   crossing neither, participants below the optimal information size (OIS) -> down 1. The
   OIS is the one information-size calculation the trial sequential analysis also uses.
-  Continuous outcomes (MD, SMD, ratio of means): the CI against the null (the minimally
-  contextualised approach; the plan sets no minimally important difference), crossing it
-  -> down 1; no OIS in events, and none for means without a minimally important difference.
+  Continuous outcomes pooled as MD with a minimally important difference in the plan
+  (``grade.mids``): the CI against the MID both ways, as above, then the OIS for that MID
+  (GRADE 6). Otherwise (no MID; SMD, ratio of means): the CI against the null (the
+  minimally contextualised approach), crossing it -> down 1, and no OIS.
 - Publication bias: not assessable with fewer than 10 trials (Cochrane Handbook 13.3.5.4):
   not rated down, said so; with 10 or more, reviewers judge (funnel plot, tests).
 - Indirectness: no data-driven rule; 0 unless reviewers say otherwise.
@@ -33,6 +34,7 @@ reviewer that the CI depends on how the zero cells are handled.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from metasynth.effects.measures import CONTINUOUS, is_ratio, null_value
@@ -41,6 +43,7 @@ from metasynth.models.sequential.information import (
     InformationSize,
     absolute_effect,
     information_size,
+    mean_difference_participants,
 )
 from metasynth.render.numbers import num, p_value, percent, range_text
 
@@ -190,7 +193,7 @@ def _imprecision(result: PoolResult, grade, outcome: str) -> tuple[int, str, str
     if r.ci_lower is None:
         return 2, "no confidence interval", "the effect has no confidence interval.", None
     if result.measure in CONTINUOUS:
-        return (*_imprecision_continuous(result, r), None)
+        return (*_imprecision_continuous(result, r, grade, outcome), None)
     n = result.counts.participants
     p0 = control_risk(result)
     ois = None
@@ -235,13 +238,24 @@ def _imprecision(result: PoolResult, grade, outcome: str) -> tuple[int, str, str
     return 0, text + " (rule: no threshold crossed, OIS met)", "", ois
 
 
-def _imprecision_continuous(result: PoolResult, r) -> tuple[int, str, str]:
-    """A continuous outcome: the CI of the MD (SMD, ratio of means) against the null, the
-    minimally contextualised approach of GRADE 34 (Zeng et al. 2022) when the plan sets no
-    minimally important difference, which it does not for continuous outcomes. GRADE's
-    optimal information size in events does not apply, and its continuous form (GRADE 6,
-    Guyatt et al. 2011) needs a minimally important difference and an SD the plan does not
-    give: it is not calculated, and the rule says so."""
+def _control_sd(result: PoolResult) -> float | None:
+    """The pooled SD of the trials' control arms, sqrt(sum (n - 1) SD^2 / sum (n - 1))."""
+    rows = [row for row in (result.effects.table.rows if result.effects is not None else ())
+            if row.control_sd is not None and (row.control_total or 0) > 1]
+    df = sum(row.control_total - 1 for row in rows)
+    if not df:
+        return None
+    return math.sqrt(sum((row.control_total - 1) * row.control_sd ** 2 for row in rows) / df)
+
+
+def _imprecision_continuous(result: PoolResult, r, grade, outcome: str) -> tuple[int, str, str]:
+    """A continuous outcome (GRADE 34/35, Zeng et al. 2022). With a minimally important
+    difference in the plan (``grade.mids``, outcomes pooled as MD): the CI of the MD
+    against the MID in the direction of benefit and of harm, crossing both -> down 2, one
+    -> down 1; crossing neither, participants below the optimal information size for
+    that MID (GRADE 6, Guyatt et al. 2011: the SD the plan gives, else the pooled SD of
+    the control arms) -> down 1. Without one: the CI against the null, the minimally
+    contextualised approach, crossing it -> down 1, and no OIS (it needs a MID)."""
     m = result.measure
     null = null_value(m)
     lo, hi = r.ci_lower, r.ci_upper
@@ -249,14 +263,46 @@ def _imprecision_continuous(result: PoolResult, r) -> tuple[int, str, str]:
     unit = result.effects.table.units if result.effects is not None and m == "MD" else None
     u = f" {unit}" if unit else ""
     span = f"the 95% CI of the {m} runs from {num(lo)} to {num(hi)}{u}"
-    text = (f"{m} {result.spec.ci_label} {num(lo)} to {num(hi)}{u}; threshold: the null "
-            f"({m} {null:g}; minimally contextualised approach, GRADE 34: the plan sets no "
-            f"minimally important difference for this outcome); {n} participants; no "
-            "optimal information size (it needs a minimally important difference and an SD)")
-    if lo < null < hi:
-        return 1, text + " (rule: CI includes the null -> −1)", (
-            f"{span}, including no difference.")
-    return 0, text + " (rule: CI excludes the null)", ""
+    mid = grade.mids.get(outcome)
+    sd = None
+    if mid is not None and m == "MD":
+        sd = mid.sd if mid.sd is not None else _control_sd(result)
+    if sd is None:
+        if mid is None:
+            why = "the plan sets no minimally important difference for this outcome"
+        elif m != "MD":
+            why = (f"the plan's minimally important difference is in the outcome's units, "
+                   f"and this outcome is pooled as {m}")
+        else:
+            why = "the plan gives no SD and the trials report none for their control arms"
+        text = (f"{m} {result.spec.ci_label} {num(lo)} to {num(hi)}{u}; threshold: the null "
+                f"({m} {null:g}; minimally contextualised approach, GRADE 34: {why}); {n} "
+                "participants; no optimal information size (it needs a minimally important "
+                "difference and an SD)")
+        if lo < null < hi:
+            return 1, text + " (rule: CI includes the null -> −1)", (
+                f"{span}, including no difference.")
+        return 0, text + " (rule: CI excludes the null)", ""
+    lower_better = result.better != "higher"
+    t_benefit, t_harm = (-mid.mid, mid.mid) if lower_better else (mid.mid, -mid.mid)
+    crosses = [name for name, t in (("important benefit", t_benefit),
+                                    ("important harm", t_harm)) if lo < t < hi]
+    ois = math.ceil(mean_difference_participants(mid.mid, sd, grade.alpha, grade.power) - 1e-9)
+    sd_words = ("the plan's" if mid.sd is not None else "pooled from the control arms")
+    text = (f"MD {result.spec.ci_label} {num(lo)} to {num(hi)}{u}; thresholds: a minimally "
+            f"important difference of {mid.mid:g}{u} ({mid.source}; benefit {num(t_benefit)}, "
+            f"harm {num(t_harm)}); {n} participants; OIS {ois} (MID {mid.mid:g}{u}, SD "
+            f"{num(sd)} {sd_words}, α {grade.alpha:g}, power {grade.power:.0%})")
+    if len(crosses) == 2:
+        return 2, text + " (rule: CI crosses both thresholds -> −2)", (
+            f"{span}, including both an important benefit and an important harm.")
+    if crosses:
+        return 1, text + f" (rule: CI crosses the threshold of {crosses[0]} -> −1)", (
+            f"{span}, crossing the threshold of {crosses[0]} ({mid.mid:g}{u}).")
+    if n < ois:
+        return 1, text + " (rule: CI crosses no threshold, participants below the OIS -> −1)", (
+            f"{n} participants, fewer than the optimal information size of {ois}.")
+    return 0, text + " (rule: no threshold crossed, OIS met)", ""
 
 
 def _per1000(x: float) -> str:

@@ -30,6 +30,17 @@ def required_participants(control_risk: float, intervention_risk: float, alpha: 
     return 4 * z * z * p * (1 - p) / (delta * delta)
 
 
+def mean_difference_participants(mid: float, sd: float, alpha: float, power: float) -> float:
+    """Participants for one two-arm trial (1:1) to detect a difference in means ``mid``
+    with SD ``sd`` (two-sided, level alpha): 4 (z_{1-alpha/2} + z_{power})^2 sd^2 / mid^2,
+    the continuous optimal information size of GRADE 6 (Guyatt et al. 2011, J Clin
+    Epidemiol 64:1283-1293). Not rounded."""
+    if not (mid > 0 and sd > 0):
+        raise ValueError("the minimally important difference and the SD must be positive")
+    z = norm_quantile(1 - alpha / 2) + norm_quantile(power)
+    return 4 * z * z * sd * sd / (mid * mid)
+
+
 @dataclass(frozen=True)
 class InformationSize:
     """An information size and the assumptions it rests on."""

@@ -212,18 +212,34 @@ def abbreviations(used: str) -> str:
                      if re.search(rf"(?<![A-Za-z]){re.escape(k)}(?![A-Za-z])", used)) + "."
 
 
-def grade_sof_note(plan, certainties: list) -> str:
-    """How GRADE was proposed, for the note under the Summary of Findings."""
+def continuous_imprecision(plan, label=str) -> str:
+    """How imprecision is rated for continuous outcomes, one sentence for the methods and
+    the Summary of Findings' note; ``label``: outcome id -> its words."""
     g = plan.grade
-    custom = "; ".join(f"{o}: {t.benefit_per_1000:g} and {t.harm_per_1000:g}"
+    if not g.mids:
+        return ("Continuous outcomes: the CI of the mean difference against no difference "
+                "(the minimally contextualised approach of GRADE 34), as the plan sets no "
+                "minimally important difference; no optimal information size.")
+    set_ = "; ".join(f"{label(o)}: {m.mid:g} ({m.source})" for o, m in g.mids.items())
+    return ("Continuous outcomes: the CI of the mean difference against the minimally "
+            f"important difference the plan sets ({set_}), in both directions, then the "
+            "optimal information size for it (GRADE 6; the SD the plan gives, else the pooled "
+            "SD of the control arms); any other continuous outcome against no difference.")
+
+
+def grade_sof_note(plan, certainties: list, label=str) -> str:
+    """How GRADE was proposed, for the note under the Summary of Findings; ``label``:
+    outcome id -> its words."""
+    g = plan.grade
+    custom = "; ".join(f"{label(o)}: {t.benefit_per_1000:g} and {t.harm_per_1000:g}"
                        for o, t in g.thresholds.items())
     return (f"Imprecision is rated on the absolute effect: thresholds of an important benefit "
             f"{g.benefit_per_1000:g} and harm {g.harm_per_1000:g} per 1000 (GRADE 34/35)"
             + (f" ({custom})" if custom else "")
             + f", then the optimal information size for a "
             f"{100 * g.relative_risk_reduction:.0f}% relative risk reduction (α {g.alpha:g}, power "
-            f"{g.power:.0%}). Inconsistency by GRADE guidance 7 (point estimates, overlap of CIs, "
-            "Q and I²).")
+            f"{g.power:.0%}). {continuous_imprecision(plan, label)} Inconsistency by GRADE "
+            "guidance 7 (point estimates, overlap of CIs, Q and I²).")
 
 
 def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
@@ -262,12 +278,14 @@ def information_comparison(grade_ois, tsa_info, outcome_label: str) -> str:
 
 
 def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
-                 windows: list | None = None, justification: str = "") -> list[str]:
+                 windows: list | None = None, justification: str = "",
+                 label=str) -> list[str]:
     """The methods section, from the resolved spec and the option table's words;
     ``priors``: the main tau prior described and the sensitivity priors described;
     ``windows``: (label, first day, last day, rationale) of each mortality outcome;
     ``justification``: the sentence on why the model was chosen (the plan's
-    ``justification: simulation``, in the words of ``render.text.simulate``)."""
+    ``justification: simulation``, in the words of ``render.text.simulate``);
+    ``label``: outcome id -> its words."""
     sens = "; ".join(mid_sentence(s.label) for s in plan.sensitivity) or "none"
     subs = ", ".join(field_label(s).lower() for s in plan.subgroups) or "none"
     timepoints = [f"{label}: day {lo} to {hi}." + (f" {why}" if why else "")
@@ -297,8 +315,9 @@ def methods_text(plan, spec, priors: tuple[str, list[str]] | None = None,
         f"{plan.grade.benefit_per_1000:g} and harm of {plan.grade.harm_per_1000:g} per 1000, "
         "then the optimal information size for a "
         f"{100 * plan.grade.relative_risk_reduction:.0f}% relative risk reduction (α "
-        f"{plan.grade.alpha:g}, power {plan.grade.power:.0%}); then the reviewers' judgements "
-        "in studies/grade.yaml, each shown with its reason.",
+        f"{plan.grade.alpha:g}, power {plan.grade.power:.0%}). "
+        f"{continuous_imprecision(plan, label)} Then the reviewers' judgements in "
+        "studies/grade.yaml, each shown with its reason.",
         *beyond_methods(plan, spec, priors),
         f"Software: metasynth {__version__}; every estimator is checked against R metafor 3.8.1 "
         "(Viechtbauer 2010) by the test suite.",
