@@ -324,3 +324,32 @@ class _NoCache:
 
     def __exit__(self, *exc):
         return None
+
+
+def test_a_report_build_raises_the_young_gc_threshold_and_restores_it(monkeypatch, tmp_path):
+    """report/heap.py: young collections every 10,000 allocations while the report is
+    built, so the build's millions of live objects are not walked by full collections;
+    the caller's thresholds come back afterwards, also when the build fails."""
+    import gc
+
+    import metasynth.report.write as write
+
+    seen = []
+
+    def build(*args):
+        seen.append(gc.get_threshold())
+        raise RuntimeError("stop")
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(write, "_write_report", build)
+    with pytest.raises(RuntimeError):
+        write.write_report(tmp_path, tmp_path / "out")
+    assert seen[0][0] >= 10_000 and seen[0][1:] == before[1:]
+    assert gc.get_threshold() == before
+    gc.set_threshold(20_000, *before[1:])  # a caller's own larger threshold is kept
+    try:
+        with pytest.raises(RuntimeError):
+            write.write_report(tmp_path, tmp_path / "out")
+        assert seen[1][0] == 20_000
+    finally:
+        gc.set_threshold(*before)

@@ -81,6 +81,13 @@ def _font_files() -> dict:
 
 def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path | None = None,
                  page_size: str | None = None, pdf: bool = True) -> ReportFiles:
+    from metasynth.report.heap import fewer_collections
+
+    with fewer_collections():  # no full garbage collections over the build: report/heap.py
+        return _write_report(folder, out_dir, plan_path, page_size, pdf)
+
+
+def _write_report(folder, out_dir, plan_path, page_size, pdf) -> ReportFiles:
     from metasynth import __version__
     from metasynth.outputs import OutputSet, check_output
 
