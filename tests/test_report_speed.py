@@ -336,12 +336,12 @@ def test_a_report_build_raises_the_young_gc_threshold_and_restores_it(monkeypatc
 
     seen = []
 
-    def build(*args):
+    def assemble(*args):  # the build's first step
         seen.append(gc.get_threshold())
         raise RuntimeError("stop")
 
     before = gc.get_threshold()
-    monkeypatch.setattr(write, "_write_report", build)
+    monkeypatch.setattr(write, "assemble", assemble)
     with pytest.raises(RuntimeError):
         write.write_report(tmp_path, tmp_path / "out")
     assert seen[0][0] >= 10_000 and seen[0][1:] == before[1:]

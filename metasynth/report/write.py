@@ -21,6 +21,7 @@ from pathlib import Path
 from metasynth.render.text.warnings import worded
 from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
 from metasynth.report.grade import DOMAIN_NAMES
+from metasynth.report.heap import fewer_collections
 from metasynth.report.page import finish_page, svg_as_images
 
 
@@ -79,15 +80,9 @@ def _font_files() -> dict:
             "bold": (base / "DejaVuSans-Bold.ttf").as_uri()}
 
 
+@fewer_collections()  # no full garbage collections over the build: report/heap.py
 def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path | None = None,
                  page_size: str | None = None, pdf: bool = True) -> ReportFiles:
-    from metasynth.report.heap import fewer_collections
-
-    with fewer_collections():  # no full garbage collections over the build: report/heap.py
-        return _write_report(folder, out_dir, plan_path, page_size, pdf)
-
-
-def _write_report(folder, out_dir, plan_path, page_size, pdf) -> ReportFiles:
     from metasynth import __version__
     from metasynth.outputs import OutputSet, check_output
 
