@@ -353,3 +353,111 @@ def test_a_report_build_raises_the_young_gc_threshold_and_restores_it(monkeypatc
         assert seen[1][0] == 20_000
     finally:
         gc.set_threshold(*before)
+
+
+# Text that exercises what Layout.setup and pydyf's serialisation depend on: languages,
+# decorations, OpenType features, spacing, justification, right-to-left, tables, links.
+_TEXT_HTML = """<html lang="en"><head><style>
+@page { size: A6; margin: 8mm; @bottom-center { content: "Page " counter(page); } }
+body { font-family: DejaVu Sans; font-size: 8pt; }
+.u { text-decoration: underline; } .s { text-decoration: line-through; }
+.o { text-decoration: overline; } .c { font-variant-caps: small-caps; }
+.f { font-feature-settings: "tnum" 1; font-variant-numeric: oldstyle-nums; }
+.l { letter-spacing: 1.5pt; } .w { word-spacing: 3pt; } .j { text-align: justify; }
+.k { font-kerning: none; } .b { font-weight: bold; font-style: italic; }
+</style></head><body>
+<h1>Título — 10⁶ cells/kg, τ² = 0.01</h1>
+<p class="u">Underlined text, AVAT kerning pairs, 0.77 (0.56 to 1.07).</p>
+<p class="s" lang="fr">Texte barré en français, « guillemets ».</p>
+<p class="o c" lang="de">Überstrichen, Kapitälchen, Straße.</p>
+<p class="f">Tabular figures 1111 0000 and old-style 123456789.</p>
+<p class="l">Letter spacing.</p> <p class="w">Word spacing across words.</p>
+<p class="j">Justified text that runs over more than one line so that the justification
+spacing reaches the drawing of each line but the last one, as in the report's notes.</p>
+<p class="k b">No kerning AVAT, bold italic.</p>
+<p dir="rtl" lang="ar">نص من اليمين إلى اليسار 123</p>
+<table><thead><tr><th>Study</th><th>Events</th></tr></thead>
+<tbody><tr><td><a href="#x">Bowdish 2023</a></td><td>42/112 vs 47/110</td></tr>
+<tr><td id="x">Lanzoni 2021</td><td class="u">2/12 vs 7/12</td></tr></tbody></table>
+</body></html>"""
+
+
+def test_style_caches_and_pdf_serialisation_write_the_same_pdf(monkeypatch):
+    """``_LayoutSetup`` (one Pango context, language, font description, decoration
+    metrics and features attribute per style), ``_per_style`` (WeasyPrint's font cache
+    key once per style), ``_fast_to_bytes`` and ``_stream_data`` (pydyf's serialisation)
+    change how the PDF is made, not what it is: the same bytes as with WeasyPrint's and
+    pydyf's own functions, the other fast paths in place both times."""
+    import pydyf
+    import weasyprint
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+
+    def pdf() -> bytes:
+        with weasy.faster_weasyprint():
+            document = weasyprint.HTML(string=_TEXT_HTML).render()
+            return document.write_pdf(pdf_identifier=b"test", pdf_tags=True)
+
+    fast = pdf()
+    with monkeypatch.context() as mp:
+        mp.setattr(weasy, "_LayoutSetup", lambda original: original)
+        mp.setattr(weasy, "_per_style", lambda original: original)
+        mp.setattr(weasy, "_fast_to_bytes", lambda original: original)
+        mp.setattr(weasy, "_stream_data", pydyf.Stream.data.fget)
+        own = pdf()
+    assert fast == own and len(fast) > 5_000
+
+
+def test_fast_to_bytes_converts_as_pydyf_does():
+    import pydyf
+
+    from metasynth.report.weasy import TESTED_PYDYF, _fast_to_bytes
+
+    if ".".join(pydyf.__version__.split(".")[:2]) not in TESTED_PYDYF:
+        pytest.skip("pydyf's own conversions are used under this pydyf")
+    own = pydyf._to_bytes
+    fast = _fast_to_bytes(own)
+    values = [b"BT", b"", 0.0, -0.0, 3.0, -2.0, 1e20, 0.1, -1 / 3, 123.456, 1e-9, 2.5e-7,
+              float("inf"), 0, -7, 2**70, True, False, "/F1", "", "Tj", 1.0000001,
+              pydyf.Dictionary({"Type": "/Page", "Count": 3}), pydyf.Array([1, 2.5, "/N"]),
+              pydyf.String("(a)"), type("Name", (str,), {})("/Sub")]
+    for value in values:
+        assert fast(value) == own(value), value
+    for function in (own, fast):
+        with pytest.raises(UnicodeEncodeError):
+            function("Título")
+
+
+def test_layout_setup_is_made_once_per_style():
+    """Layouts of one style share what ``_LayoutSetup`` prepared; each still has its own
+    Pango layout. A style is prepared once, however many layouts it sets up."""
+    import weasyprint
+    from weasyprint.text.line_break import Layout
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    styles = []
+    document = weasyprint.HTML(string=_TEXT_HTML).render()
+
+    def collect(box):
+        if type(box).__name__ == "TextBox":
+            styles.append(box.style)
+        for child in getattr(box, "children", ()):
+            collect(child)
+
+    for page in document.pages:
+        collect(page._page_box)
+    assert len(styles) > 10
+    with weasy.faster_weasyprint():
+        setup = Layout.setup
+        layouts = [Layout(style) for style in styles for _ in range(3)]
+    prepared = setup.__wrapped__.made
+    assert len(prepared) == len({id(s) for s in styles})
+    assert len({id(layout.layout) for layout in layouts}) == len(layouts)
+    underlined = [lay for lay in layouts if lay.style["text_decoration_line"] != "none"]
+    assert underlined and all(lay.underline_thickness > 0 for lay in underlined)
