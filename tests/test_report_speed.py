@@ -375,6 +375,7 @@ body { font-family: DejaVu Sans; font-size: 8pt; }
 <p class="j">Justified text that runs over more than one line so that the justification
 spacing reaches the drawing of each line but the last one, as in the report's notes.</p>
 <p class="k b">No kerning AVAT, bold italic.</p>
+<p>Zero\u200bwidth space, soft\u00adhyphen, a private-use character \ue000 no font has.</p>
 <p dir="rtl" lang="ar">نص من اليمين إلى اليسار 123</p>
 <table><thead><tr><th>Study</th><th>Events</th></tr></thead>
 <tbody><tr><td><a href="#x">Bowdish 2023</a></td><td>42/112 vs 47/110</td></tr>
@@ -382,12 +383,14 @@ spacing reaches the drawing of each line but the last one, as in the report's no
 </body></html>"""
 
 
-def test_style_caches_and_pdf_serialisation_write_the_same_pdf(monkeypatch):
+def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monkeypatch):
     """``_LayoutSetup`` (one Pango context, language, font description, decoration
     metrics and features attribute per style), ``_per_style`` (WeasyPrint's font cache
-    key once per style), ``_fast_to_bytes`` and ``_stream_data`` (pydyf's serialisation)
-    change how the PDF is made, not what it is: the same bytes as with WeasyPrint's and
-    pydyf's own functions, the other fast paths in place both times."""
+    key once per style), ``fast_draw_first_line`` (a run's glyphs read at once),
+    ``_fast_to_bytes`` and ``_stream_data`` (pydyf's serialisation) change how the PDF is
+    made, not what it is: the same bytes as with WeasyPrint's and pydyf's own functions,
+    the other fast paths in place both times. The line with a glyph no font has is
+    drawn by WeasyPrint's own function; the others are not."""
     import pydyf
     import weasyprint
 
@@ -401,8 +404,20 @@ def test_style_caches_and_pdf_serialisation_write_the_same_pdf(monkeypatch):
             document = weasyprint.HTML(string=_TEXT_HTML).render()
             return document.write_pdf(pdf_identifier=b"test", pdf_tags=True)
 
-    fast = pdf()
+    handed_over, real_fast_draw = [], weasy.fast_draw_first_line
+
+    def counting(original):
+        def draw(*args):
+            handed_over.append(args[1].text)
+            return original(*args)
+        return real_fast_draw(draw)
+
     with monkeypatch.context() as mp:
+        mp.setattr(weasy, "fast_draw_first_line", counting)
+        fast = pdf()
+    assert handed_over and all("\ue000" in text for text in handed_over)
+    with monkeypatch.context() as mp:
+        mp.setattr(weasy, "fast_draw_first_line", lambda original: original)
         mp.setattr(weasy, "_LayoutSetup", lambda original: original)
         mp.setattr(weasy, "_per_style", lambda original: original)
         mp.setattr(weasy, "_fast_to_bytes", lambda original: original)
