@@ -7,6 +7,12 @@ the shipped corpus, under 25 s for 40 trials.
     python benchmarks/report.py [--runs 3]
     python benchmarks/report.py --phases studies/   # CPU-s per phase of one build
 
+``--instructions`` counts the instructions each case executes instead, under valgrind's
+cachegrind (no cache simulation; about 20 times slower, one run each): a measure that does
+not move with the machine's load or clock, for comparing two trees on a noisy machine.
+The same build's CPU seconds varied from 13.5 to 20 on one shared 2-core machine on
+3 December 2026.
+
 ``--phases`` builds one report in this process and prints where its CPU seconds go (the
 fits and figures of ``assemble``, the page, WeasyPrint's style cascade, layout, drawing,
 its figures, tags and writing), timing the functions by wrapping them; nested phases are
@@ -37,13 +43,28 @@ def cpu_seconds(cmd: list[str]) -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def instructions(cmd: list[str]) -> int:
+    """Instructions executed by ``cmd`` and its children (valgrind cachegrind)."""
+    import re
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+             f"--cachegrind-out-file={tmp}/cg.%p", *cmd], cwd=ROOT, check=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "SOURCE_DATE_EPOCH": "1764115200"})
+    return sum(int(n.replace(",", "")) for n in re.findall(r"I\s+refs:\s+([\d,]+)", run.stderr))
+
+
 def phases(folder: str) -> None:
     import time
     from collections import defaultdict
 
     os.environ.setdefault("SOURCE_DATE_EPOCH", "1764115200")
     start = time.process_time()
-    import weasyprint
+    from metasynth.report.weasy import import_weasyprint
+
+    weasyprint = import_weasyprint()  # as the report imports it
     import weasyprint.document as wd
     import weasyprint.pdf as wp
     import weasyprint.svg as ws
@@ -112,6 +133,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--phases", metavar="FOLDER",
                         help="print the CPU-s per phase of one report of FOLDER, in-process")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions under valgrind (one run each) instead of CPU-s")
     args = parser.parse_args()
     if args.phases:
         return phases(args.phases)
@@ -121,6 +144,14 @@ def main() -> None:
     cases = {"pool studies/": [*py, "pool", "studies/"],
              "report studies/": [*py, "report", "studies/", "-o", str(tmp / "out")],
              "report 40 trials": [*py, "report", str(synthetic), "-o", str(tmp / "out40")]}
+    if args.instructions:
+        counts = {name: instructions(cmd) for name, cmd in cases.items()}
+        for name, n in counts.items():
+            print(f"metasynth {name:<18} {n / 1e9:7.2f} G instructions")
+        pool = counts["pool studies/"]
+        print(f"ratio report studies/ / pool = {counts['report studies/'] / pool:.1f}; "
+              f"report 40 trials / pool = {counts['report 40 trials'] / pool:.1f}")
+        return
     times = {name: statistics.median(cpu_seconds(cmd) for _ in range(args.runs))
              for name, cmd in cases.items()}
     targets = {"report studies/": 10, "report 40 trials": 25}

@@ -476,3 +476,49 @@ def test_layout_setup_is_made_once_per_style():
     assert len({id(layout.layout) for layout in layouts}) == len(layouts)
     underlined = [lay for lay in layouts if lay.style["text_decoration_line"] != "none"]
     assert underlined and all(lay.underline_thickness > 0 for lay in underlined)
+
+
+_LOADED = """
+import subprocess, sys
+started = []
+real = subprocess.Popen.__init__
+def recording(self, args, *a, **k):
+    started.append(args[0] if isinstance(args, (list, tuple)) else args)
+    real(self, args, *a, **k)
+subprocess.Popen.__init__ = recording
+import ctypes.util
+before = ctypes.util.find_library
+if sys.argv[1] == "ours":
+    from metasynth.report.weasy import import_weasyprint
+    import_weasyprint()
+else:
+    import weasyprint
+libs = sorted({line.split()[-1] for line in open("/proc/self/maps")
+               if any(n in line for n in ("pango", "harfbuzz", "gobject", "fontconfig"))})
+print(repr((libs, started, ctypes.util.find_library is before)))
+"""
+
+
+def test_weasyprint_loads_the_same_libraries_without_compiler_probes():
+    """``import_weasyprint`` loads the same C libraries as ``import weasyprint`` and runs
+    no compiler or linker to find them (``find_library`` is the process's own again
+    after)."""
+    import ast
+    import os
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the compiler probes are those of ctypes.util on Linux")
+
+    def run(how: str):
+        out = subprocess.run([sys.executable, "-c", _LOADED, how], check=True,
+                             capture_output=True, text=True,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"}).stdout
+        return ast.literal_eval(out.strip().splitlines()[-1])
+
+    own_libs, _, _ = run("weasyprint")
+    libs, started, restored = run("ours")
+    assert libs == own_libs and any("libpango-1.0" in lib for lib in libs)
+    assert restored
+    assert not [cmd for cmd in started if os.path.basename(str(cmd)) in ("gcc", "cc", "ld")]

@@ -378,6 +378,47 @@ _UNUSED = re.compile(
     r"|fieldset)\b")
 
 
+@contextmanager
+def _library_search_without_compiler():
+    """``ctypes.util.find_library`` answered from the dynamic linker's cache alone, while
+    WeasyPrint is imported.
+
+    WeasyPrint loads each of its seven C libraries by trying names in turn
+    (``text/ffi.py``, ``_dlopen``): "libgobject-2.0-0", "gobject-2.0-0", "gobject-2.0",
+    ..., "libgobject-2.0.so.0". cffi hands a name it cannot load to ``find_library``,
+    which on Linux runs ``ldconfig -p``, then ``gcc -Wl,-t`` (gcc, collect2 and ld) and
+    ``ld -t`` for each name that ldconfig does not know: 86 processes and 0.16-0.19
+    CPU-s of children for every ``import weasyprint`` on a machine with a compiler.
+    The names that a compiler's link search finds and ldconfig does not are the
+    Windows and macOS spellings, which fail either way; every list ends with the
+    library's soname, which the dynamic linker loads itself (``LD_LIBRARY_PATH``
+    included). So the same libraries are loaded (a test), without the probes."""
+    import ctypes.util
+    import sys
+
+    ldconfig = getattr(ctypes.util, "_findSoname_ldconfig", None)
+    if not sys.platform.startswith("linux") or ldconfig is None:
+        yield
+        return
+    original = ctypes.util.find_library
+    ctypes.util.find_library = ldconfig
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+
+
+def import_weasyprint():
+    """``import weasyprint``, without its compiler probes on Linux
+    (``_library_search_without_compiler``)."""
+    import sys
+
+    if "weasyprint" not in sys.modules:
+        with _library_search_without_compiler():
+            import weasyprint  # noqa: F401
+    return sys.modules["weasyprint"]
+
+
 def _selectors(prelude: str) -> list[str]:
     """A selector list split at its top-level commas."""
     parts, depth, start = [], 0, 0
@@ -639,7 +680,8 @@ def faster_weasyprint(check: bool = False):
     ``text-anchor``), so the module's name ``text`` and every ``TAGS`` entry that points
     to it are replaced together."""
     import pydyf
-    import weasyprint
+
+    weasyprint = import_weasyprint()
     import weasyprint.draw.text as draw_text
     import weasyprint.layout.preferred as preferred
     import weasyprint.svg as wsvg

@@ -103,9 +103,9 @@ def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path 
             import shutil
             import tempfile
 
-            import weasyprint
+            from metasynth.report.weasy import faster_weasyprint, import_weasyprint
 
-            from metasynth.report.weasy import faster_weasyprint
+            weasyprint = import_weasyprint()  # without its compiler probes: report/weasy.py
 
             # WeasyPrint keeps the fonts it loads in a mkdtemp() folder that only its
             # __del__ removes: make it inside the build folder, which goes on any exit
