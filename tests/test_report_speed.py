@@ -522,3 +522,22 @@ def test_weasyprint_loads_the_same_libraries_without_compiler_probes():
     assert libs == own_libs and any("libpango-1.0" in lib for lib in libs)
     assert restored
     assert not [cmd for cmd in started if os.path.basename(str(cmd)) in ("gcc", "cc", "ld")]
+
+
+def test_min_and_max_content_answers_are_weasyprints_own():
+    """Every min- and max-content width ``MinContent`` answers for a page of tables and
+    text (trailing spaces, links, bold runs, right to left) is the one WeasyPrint's own
+    ``split_first_line`` gives; the default suite's short check of what the exhaustive
+    one checks on the whole report."""
+    import weasyprint
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    html = _TEXT_HTML.replace("</body>", "<table><tr><td>two words <b>bold</b> </td>"
+                              "<td>τ² = 0.01, I² = 12%</td></tr></table></body>")
+    with weasy.faster_weasyprint(check=True) as min_content:
+        weasyprint.HTML(string=html).render()
+    assert min_content.widest and min_content.answers and min_content.fast > 20
+    assert min_content.mismatches == []
