@@ -66,15 +66,18 @@ def test_a_60_trial_forest_plot_splits_into_pages():
 
 
 def _page_problems(document) -> list[str]:
-    """Boxes past the bottom of a page's content area, and nearly empty pages."""
+    """Boxes past the bottom or the right edge of a page's content area (a table too
+    wide for its page is cut off at the paper's edge), and nearly empty pages."""
     from weasyprint.formatting_structure.boxes import MarginBox
 
     problems = []
     for number, page in enumerate(document.pages, 1):
         box = page._page_box
         bottom = box.content_box_y() + box.height
+        right = box.content_box_x() + box.width
         lowest = box.content_box_y()
         flow = [c for c in box.children if not isinstance(c, MarginBox)]  # not the footer
+        wide = False
         for child in (d for c in flow for d in c.descendants()):
             if getattr(child, "element_tag", "") in ("html", "body") or child.height is None:
                 continue
@@ -84,6 +87,11 @@ def _page_problems(document) -> list[str]:
                 problems.append(f"page {number}: <{child.element_tag}> ends {end - bottom:.0f}px "
                                 "below the page's content area")
                 break
+            edge = child.position_x + child.margin_width() - (child.margin_right or 0)
+            if not wide and child.width is not None and edge > right + 1:
+                problems.append(f"page {number}: <{child.element_tag}> ends {edge - right:.0f}px "
+                                "right of the page's content area")
+                wide = True  # one per page
         filled = (lowest - box.content_box_y()) / box.height
         if filled < 0.12 and number not in (1, len(document.pages)):
             problems.append(f"page {number} is nearly empty ({filled:.0%})")
