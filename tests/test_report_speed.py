@@ -386,7 +386,8 @@ spacing reaches the drawing of each line but the last one, as in the report's no
 def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monkeypatch):
     """``_LayoutSetup`` (one Pango context, language, font description, decoration
     metrics and features attribute per style), ``_per_style`` (WeasyPrint's font cache
-    key once per style), ``fast_draw_first_line`` (a run's glyphs read at once),
+    key once per style), ``_KeptLayouts`` (a line drawn from the layout it was laid out
+    in), ``fast_draw_first_line`` (a run's glyphs read at once),
     ``_fast_to_bytes`` and ``_stream_data`` (pydyf's serialisation) change how the PDF is
     made, not what it is: the same bytes as with WeasyPrint's and pydyf's own functions,
     the other fast paths in place both times. The line with a glyph no font has is
@@ -416,8 +417,19 @@ def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monk
         mp.setattr(weasy, "fast_draw_first_line", counting)
         fast = pdf()
     assert handed_over and all("\ue000" in text for text in handed_over)
+    class OwnLayouts(weasy._KeptLayouts):  # WeasyPrint's set_text, deactivate, reactivate
+        def set_text(self, layout, text, justify=False):
+            self.own[0](layout, text, justify)
+
+        def deactivate(self, layout):
+            self.own[1](layout)
+
+        def reactivate(self, layout, style):
+            self.own[2](layout, style)
+
     with monkeypatch.context() as mp:
         mp.setattr(weasy, "fast_draw_first_line", lambda original: original)
+        mp.setattr(weasy, "_KeptLayouts", OwnLayouts)
         mp.setattr(weasy, "_LayoutSetup", lambda original: original)
         mp.setattr(weasy, "_per_style", lambda original: original)
         mp.setattr(weasy, "_fast_to_bytes", lambda original: original)
@@ -541,3 +553,35 @@ def test_min_and_max_content_answers_are_weasyprints_own():
         weasyprint.HTML(string=html).render()
     assert min_content.widest and min_content.answers and min_content.fast > 20
     assert min_content.mismatches == []
+
+
+def test_lines_are_drawn_from_their_layouts_unless_drawing_would_differ(monkeypatch):
+    """Most lines of the test page are drawn from the layout they were laid out in; the
+    justified lines, the letter- and word-spaced ones are laid out again to be drawn
+    (``set_text(justify=True)`` adds their spacing)."""
+    import weasyprint
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    made, drawn_again = [], []
+
+    class Counting(weasy._KeptLayouts):
+        def __init__(self, *args):
+            super().__init__(*args)
+            made.append(self)
+
+        def reactivate(self, layout, style):
+            if "_metasynth_kept" not in layout.__dict__:
+                drawn_again.append(layout.text)
+            super().reactivate(layout, style)
+
+    monkeypatch.setattr(weasy, "_KeptLayouts", Counting)
+    with weasy.faster_weasyprint():
+        weasyprint.HTML(string=_TEXT_HTML).render().write_pdf()
+    kept = made[0]
+    assert kept.reused > 10 and kept.kept >= kept.reused
+    assert any("Letter spacing" in t for t in drawn_again)
+    assert any("justification" in t for t in drawn_again)
+    assert not any("Underlined text" in t for t in drawn_again)
