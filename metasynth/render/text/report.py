@@ -453,6 +453,27 @@ def evidence_status(study) -> str:
     return f"Not yet verified against the full text ({text})"
 
 
+_JOURNAL_YEAR = re.compile(r"\b([A-Z][\w()]*(?: [A-Z(][\w()]*)*) (\d{4})\b")
+
+
+def short_citation(source) -> str:
+    """A source as a reader can find it in the appendix: its journal and year ("Crit Care
+    2023", "Glob Health Res Policy 2022") where the citation has them, else the citation."""
+    m = _JOURNAL_YEAR.search(source.citation)
+    return f"{m.group(1)} {m.group(2)}" if m else source.citation
+
+
+def source_words(text: str, study) -> str:
+    """A record's description with its source ids ("per secondary source review_cc")
+    written as the sources' short citations: the ids are the record's own keys. Only
+    ids written as code (with "_" or "-") are replaced: "main" is also a word."""
+    for source in study.sources:
+        if source.id in text and ("_" in source.id or "-" in source.id):
+            text = re.sub(rf"(?<![\w-]){re.escape(source.id)}(?![\w-])",
+                          short_citation(source), text)
+    return text
+
+
 def included_row(study, label: str, endpoints: list[tuple[str, str]]) -> dict:
     """One row of the Included studies table (a reader's words; the extraction notes stay
     in the records and the appendix)."""
@@ -464,12 +485,14 @@ def included_row(study, label: str, endpoints: list[tuple[str, str]]) -> dict:
             "design": "; ".join([field_value("randomization", d.randomization),
                                  field_value("blinding", d.blinding),
                                  ", ".join(d.countries)]),
-            "population": f"{superscripts(pop.condition)}; "
-                          f"{field_value('ventilation_at_baseline', pop.ventilation_at_baseline)}",
-            "intervention": f"{iv.product}; {field_value('product_type', iv.product_type)}; "
-                            f"{field_value('tissue_source', iv.tissue_source)}; "
-                            f"{dose_text(iv)}{infusions}",
-            "control": iv.comparator,
+            "population": source_words(
+                f"{superscripts(pop.condition)}; "
+                f"{field_value('ventilation_at_baseline', pop.ventilation_at_baseline)}", study),
+            "intervention": source_words(
+                f"{iv.product}; {field_value('product_type', iv.product_type)}; "
+                f"{field_value('tissue_source', iv.tissue_source)}; "
+                f"{dose_text(iv)}{infusions}", study),
+            "control": source_words(iv.comparator, study),
             "followup": ", ".join(f"day {d}" for d in deaths) or "no mortality data",
             "n": str(n) if n else "not reported", "rob": rob_cell(study, endpoints),
             "extraction": extraction_cell(study, endpoints),
