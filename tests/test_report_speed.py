@@ -483,7 +483,7 @@ def test_layout_setup_is_made_once_per_style():
     with weasy.faster_weasyprint():
         setup = Layout.setup
         layouts = [Layout(style) for style in styles for _ in range(3)]
-    prepared = setup.__wrapped__.made
+    prepared = setup.__wrapped__.prepared.made
     assert len(prepared) == len({id(s) for s in styles})
     assert len({id(layout.layout) for layout in layouts}) == len(layouts)
     underlined = [lay for lay in layouts if lay.style["text_decoration_line"] != "none"]

@@ -216,21 +216,20 @@ def fast_draw_first_line(original):
             count = glyph_string.num_glyphs
             glyphs = list(unpack(ffi.buffer(glyph_string.glyphs, count * size))) if count else []
             pango_font = glyph_item.item.analysis.font
-            font, _ = stream.add_font(pango_font)  # as WeasyPrint will: the same font
+            font, font_size = stream.add_font(pango_font)  # registered as WeasyPrint does
             if (font.bitmap or font.png or font.svg or font.colr
                     or any(g & unknown or y for g, _, _, y in glyphs)):
                 return original(stream, textbox, text_overflow, block_ellipsis, matrix)
-            runs.append((glyph_item, glyph_string, glyphs, pango_font))
+            if old_pango:
+                font_size = textbox.style["font_size"]
+            runs.append((glyph_item, glyph_string, glyphs, pango_font, font, font_size))
 
         stream.set_text_matrix(*matrix.values)
         previous = None
         string = ""
-        for glyph_item, glyph_string, glyphs, pango_font in runs:
+        for glyph_item, glyph_string, glyphs, pango_font, run_font, run_size in runs:
             if pango_font != previous:
-                previous = pango_font
-                font, font_size = stream.add_font(pango_font)
-                if old_pango:
-                    font_size = textbox.style["font_size"]
+                previous, font, font_size = pango_font, run_font, run_size
                 if string:
                     stream.show_text(string)
                 string = ""
@@ -515,21 +514,33 @@ class _FontDescriptions:
         return description
 
 
+class _OncePerStyle:
+    """``make(style, *args)`` made once per style object (and args). A box's style is
+    computed before layout and its font properties are not written after (WeasyPrint
+    writes them in place only on new styles, before their first use: ``svg/text.py``,
+    ``character_ratio``); each entry keeps its style, so an id is never reused while the
+    entry lives."""
+
+    def __init__(self, make):
+        self.make = make
+        self.made: dict = {}  # (id(style), *args) -> (style, made)
+
+    def __call__(self, style, *args):
+        entry = self.made.get((id(style), *args))
+        if entry is None or entry[0] is not style:
+            entry = self.made[(id(style), *args)] = (style, self.make(style, *args))
+        return entry[1]
+
+
 def _per_style(original):
-    """WeasyPrint's ``_font_style_cache_key(style, include_size)``, computed once per style
-    object. It builds the string of a tuple of 14 style values on each call: 46,498 calls
-    for the shipped report, on 978 distinct (style, include_size) pairs, 0.24 s. A box's
-    style is computed before layout and its font properties are not written after
-    (WeasyPrint writes them in place only on new styles, before their first use:
-    ``svg/text.py``, ``character_ratio``); each entry keeps its style, so an id is never
-    reused while the entry lives."""
-    made: dict = {}
+    """WeasyPrint's ``_font_style_cache_key(style, include_size)`` once per style object
+    (``_OncePerStyle``). It builds the string of a tuple of 14 style values on each call:
+    46,498 calls for the shipped report, on 978 distinct (style, include_size) pairs,
+    0.24 s."""
+    once = _OncePerStyle(original)
 
     def key(style, include_size=False):
-        entry = made.get((id(style), include_size))
-        if entry is None or entry[0] is not style:
-            entry = made[(id(style), include_size)] = (style, original(style, include_size))
-        return entry[1]
+        return once(style, include_size)
 
     return key
 
@@ -548,8 +559,8 @@ class _LayoutSetup:
     for each layout; the PDF is byte-identical (a test)."""
 
     def __init__(self, original):
-        self.original = original
-        self.made: dict = {}
+        # ``original`` (WeasyPrint's setup) is replaced whole: every call it makes is here
+        self.prepared = _OncePerStyle(self._prepare)
 
     def _prepare(self, style) -> tuple:
         from weasyprint.text.constants import LST_TO_ISO, PANGO_DIRECTION
@@ -607,10 +618,7 @@ class _LayoutSetup:
     def __call__(self, layout, style) -> None:
         from weasyprint.text.ffi import ffi, gobject, pango
 
-        entry = self.made.get(id(style))
-        if entry is None or entry[0] is not style:
-            entry = self.made[id(style)] = (style, self._prepare(style))
-        context, language, description, decoration, attribute = entry[1]
+        context, language, description, decoration, attribute = self.prepared(style)
         layout.style = style
         layout.first_line_direction = 0
         layout.language = language
