@@ -59,7 +59,7 @@ def _raw_identifiers() -> set[str]:
     return names
 
 
-def test_no_raw_identifiers_in_the_report_text(built_report, report_data):
+def test_no_raw_identifiers_in_the_report_text(built_report):
     """Checked on the report's own words; the appendix reproduces the records' provenance
     (quotes and the extractors' derivations) as written, and is left out. The records'
     source ids ("review_cc") are raw identifiers too: the Included studies table showed
