@@ -585,3 +585,127 @@ def test_lines_are_drawn_from_their_layouts_unless_drawing_would_differ(monkeypa
     assert any("Letter spacing" in t for t in drawn_again)
     assert any("justification" in t for t in drawn_again)
     assert not any("Underlined text" in t for t in drawn_again)
+
+
+def _page_faults_at_worst_depth(calls: int = 200) -> int:
+    """The most minor page faults that ``calls`` calls of a small function made, over the
+    call depths 0-299: a depth whose calls cross a stack chunk's boundary maps a fresh
+    chunk for each call, and touching it faults once (CPython gh-142183)."""
+    import resource
+
+    def leaf():
+        return None
+
+    def at_depth(d):
+        if d:
+            return at_depth(d - 1)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(calls):
+            leaf()
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+    return max(at_depth(d) for d in range(300))
+
+
+def test_the_build_runs_on_a_stack_chunk_it_does_not_leave():
+    """report/stack.py: calls inside ``on_roomy_stack`` do not map a stack chunk each, at
+    any depth the build reaches; the function's result, arguments, exceptions and name
+    pass through; and the report's build is wrapped in it."""
+    import metasynth.report.write as write
+    from metasynth.report.stack import ROOM, _call_on_roomy_stack, on_roomy_stack
+
+    plain = _page_faults_at_worst_depth()
+    if plain < 100:
+        pytest.skip(f"this Python does not map a chunk per call at a boundary ({plain} faults "
+                    "for 200 calls): it caches one (CPython 3.13.13, 3.14.4 and newer)")
+    assert on_roomy_stack(_page_faults_at_worst_depth)() < 20
+    assert _call_on_roomy_stack.__code__.co_stacksize == ROOM
+
+    def divide(a, b=1):
+        """Divides."""
+        return a / b
+
+    roomy = on_roomy_stack(divide)
+    assert roomy(6, b=3) == 2 and roomy.__name__ == "divide" and roomy.__doc__ == "Divides."
+    with pytest.raises(ZeroDivisionError):
+        roomy(1, 0)
+    # the outermost decorator of the build (every on_roomy_stack wrapper shares one code)
+    assert write.write_report.__code__ is roomy.__code__
+
+
+def test_matplotlib_fonts_read_from_memory_draw_the_same_glyphs(monkeypatch):
+    """render/plots/fontfiles.py: with the fonts' bytes in memory, matplotlib opens no font
+    file, and draws the same glyph outlines (SVG text as paths), the same pixels (PNG) and
+    the same text-as-text SVG as it does reading the files."""
+    import builtins
+    import io
+
+    import matplotlib as mpl
+    import matplotlib.font_manager as fm
+
+    from metasynth.render.plots import fontfiles
+    from metasynth.render.plots.kit import Sheet, figure_svg, rc
+
+    def draw() -> tuple:
+        fm._get_font.cache_clear()
+        with mpl.rc_context(rc()):
+            sheet = Sheet()
+            sheet.fig.set_size_inches(3, 1)
+            sheet.put(0.1, 0.7, "Study or subgroup 0.77 (0.56 to 1.07) → ≥ ±", bold=True)
+            sheet.put(0.1, 0.3, "Weight 12.3% Favours MSCs", rotation=5)
+            widths = (sheet.width("Total (95% CI)"), sheet.width("Heterogeneity", bold=True))
+            png, paths = io.BytesIO(), io.StringIO()
+            sheet.fig.savefig(png, format="png", dpi=100, metadata={"Software": None})
+            with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "x"}):
+                sheet.fig.savefig(paths, format="svg", metadata={"Date": None})
+            return widths, png.getvalue(), paths.getvalue(), figure_svg(sheet.fig)
+
+    fontfiles.in_memory()
+    wrapper = fm._get_font
+    monkeypatch.setattr(fm, "_get_font", wrapper.__wrapped__)  # matplotlib's own
+    monkeypatch.setattr("metasynth.render.plots.kit._WIDTHS", {})
+    monkeypatch.setattr("metasynth.render.plots.kit._SVG_METRICS", {})
+    from_files = draw()
+    monkeypatch.setattr(fm, "_get_font", wrapper)
+    monkeypatch.setattr("metasynth.render.plots.kit._WIDTHS", {})
+    monkeypatch.setattr("metasynth.render.plots.kit._SVG_METRICS", {})
+    fontfiles._STREAMS.clear()
+    fontfiles._CONTENTS.clear()
+    opened = []
+    real_open = builtins.open
+
+    def recording_open(file, *a, **k):
+        opened.append(str(file))
+        return real_open(file, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    from_memory = draw()
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert from_memory == from_files
+    # each font file read once, whole, by fontfiles; none kept open for FreeType's reads
+    fonts = [f for f in opened if f.endswith((".ttf", ".otf"))]
+    assert fonts and len(fonts) == len(set(fonts)) == len(fontfiles._CONTENTS)
+    font = fm.get_font(fm.findfont(fm.FontProperties(family="DejaVu Sans")))
+    assert isinstance(font.fname, io.BytesIO)
+    with fontfiles.from_files():  # as save_figure draws a PDF, which embeds fonts by path
+        assert isinstance(fm.get_font(fm.findfont(fm.FontProperties(family="DejaVu Sans")))
+                          .fname, str)
+    fm._get_font.cache_clear()
+
+
+def test_figures_saved_as_pdf_embed_their_fonts_after_fonts_went_to_memory(tmp_path):
+    """The PDF backend finds the font to embed by ``FT2Font.fname``: save_figure draws PDF
+    from the font files even after in_memory() (render/plots/fontfiles.py)."""
+    import matplotlib as mpl
+
+    from metasynth.render.plots.fontfiles import in_memory
+    from metasynth.render.plots.kit import Sheet, rc, save_figure
+
+    in_memory()
+    with mpl.rc_context(rc()):
+        sheet = Sheet()
+        sheet.put(0.1, 0.5, "Study or subgroup", bold=True)
+        sheet.width("Weight")  # a font opened from memory before the PDF is drawn
+        save_figure(sheet.fig, tmp_path / "f.pdf")
+    pdf = (tmp_path / "f.pdf").read_bytes()
+    assert b"/FontFile2" in pdf and b"DejaVuSans-Bold" in pdf

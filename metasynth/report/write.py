@@ -23,6 +23,7 @@ from metasynth.report.assemble import METHOD_REFERENCES, ReportData, assemble
 from metasynth.report.grade import DOMAIN_NAMES
 from metasynth.report.heap import fewer_collections
 from metasynth.report.page import finish_page, svg_as_images
+from metasynth.report.stack import on_roomy_stack
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _font_files() -> dict:
             "bold": (base / "DejaVuSans-Bold.ttf").as_uri()}
 
 
+@on_roomy_stack  # no stack chunk mapped and unmapped at each call: report/stack.py
 @fewer_collections()  # no full garbage collections over the build: report/heap.py
 def write_report(folder: str | Path, out_dir: str | Path, plan_path: str | Path | None = None,
                  page_size: str | None = None, pdf: bool = True) -> ReportFiles:

@@ -76,6 +76,9 @@ class Sheet:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        from metasynth.render.plots.fontfiles import in_memory
+
+        in_memory()  # glyphs read from memory, not by a system call each: fontfiles.py
         self.fig = Figure(figsize=(8, 4), dpi=100)
         self.renderer = FigureCanvasAgg(self.fig).get_renderer()
         self.inch = self.fig.dpi_scale_trans
@@ -213,6 +216,7 @@ def save_figure(fig, path) -> None:
     import matplotlib as mpl
 
     from metasynth.outputs import atomic_output
+    from metasynth.render.plots.fontfiles import from_files
 
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
@@ -224,7 +228,7 @@ def save_figure(fig, path) -> None:
         raise ValueError(f"unsupported figure format {path.suffix!r} (use .png, .svg or .pdf)")
     with mpl.rc_context({"svg.hashsalt": "metasynth", "svg.fonttype": "none",
                          "pdf.fonttype": 42, "font.sans-serif": rc()["font.sans-serif"]}), \
-            atomic_output(path) as fh:
+            atomic_output(path) as fh, from_files():  # PDF embeds fonts by path: fontfiles.py
         fig.savefig(fh, format=fmt, dpi=200 if fmt == "png" else 72, metadata=metadata)
 
 
