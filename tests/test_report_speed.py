@@ -215,6 +215,8 @@ def test_min_content_widths_are_weasyprints_own(built_report):
     assert checked is not None and checked.check
     assert checked.fast > 10_000 and len(checked.words) > 1_000
     assert checked.mismatches == []
+    # and every reused set of used margins, paddings and sizes also resolved by WeasyPrint
+    assert checked.percentages.reused > 10_000 and checked.percentages.differences == []
 
 
 def test_page_references_are_pydyfs_own():
@@ -359,7 +361,8 @@ def test_a_report_build_raises_the_young_gc_threshold_and_restores_it(monkeypatc
 # decorations, OpenType features, spacing, justification, right-to-left, tables, links.
 _TEXT_HTML = """<html lang="en"><head><style>
 @page { size: A6; margin: 8mm; @bottom-center { content: "Page " counter(page); } }
-body { font-family: DejaVu Sans; font-size: 8pt; }
+@page wide { size: A6 landscape; }
+body { font-family: DejaVu Sans; font-size: 8pt; padding: 0 3%; }
 .u { text-decoration: underline; } .s { text-decoration: line-through; }
 .o { text-decoration: overline; } .c { font-variant-caps: small-caps; }
 .f { font-feature-settings: "tnum" 1; font-variant-numeric: oldstyle-nums; }
@@ -380,6 +383,15 @@ spacing reaches the drawing of each line but the last one, as in the report's no
 <table><thead><tr><th>Study</th><th>Events</th></tr></thead>
 <tbody><tr><td><a href="#x">Bowdish 2023</a></td><td>42/112 vs 47/110</td></tr>
 <tr><td id="x">Lanzoni 2021</td><td class="u">2/12 vs 7/12</td></tr></tbody></table>
+<table style="border-collapse: collapse; width: 80%"><tr>
+<td style="border: 2pt solid; padding: 5%; width: calc(30% + 4pt)">Collapsed borders</td>
+<td style="border: 0.5pt solid; box-sizing: border-box; padding: 2pt 10%">and border-box</td>
+</tr></table>
+<div style="box-sizing: border-box; width: 60%; padding: 3% 2pt; border: 1pt solid;
+min-height: 2em; max-width: calc(100% - 10pt); margin: 1em 5%">Sized as border-box</div>
+<div style="box-sizing: padding-box; width: 50%; padding: 4pt">Sized as padding-box</div>
+<section style="page: wide; padding: 0 4%"><p style="margin: 0 10%">On a landscape page: the
+body and section in a wider containing block.</p></section>
 </body></html>"""
 
 
@@ -434,6 +446,8 @@ def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monk
         mp.setattr(weasy, "_per_style", lambda original: original)
         mp.setattr(weasy, "_fast_to_bytes", lambda original: original)
         mp.setattr(weasy, "_stream_data", pydyf.Stream.data.fget)
+        mp.setattr("metasynth.report.percentages.ResolvedPercentages",
+                   lambda original, check=False: original)
         own = pdf()
     assert fast == own and len(fast) > 5_000
 
@@ -553,6 +567,26 @@ def test_min_and_max_content_answers_are_weasyprints_own():
         weasyprint.HTML(string=html).render()
     assert min_content.widest and min_content.answers and min_content.fast > 20
     assert min_content.mismatches == []
+
+
+def test_reused_margins_paddings_and_sizes_are_weasyprints_own():
+    """report/percentages.py: on a page with percentages, calc(), border-box and
+    padding-box sizing, a table with collapsed borders and a margin box on each page, most
+    calls reuse the used values of an earlier call, and each reused set is the one
+    WeasyPrint resolves for that box."""
+    import weasyprint
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    with weasy.faster_weasyprint(check=True) as min_content:
+        document = weasyprint.HTML(string=_TEXT_HTML.replace(
+            "<body>", "<body>" + "<p>A page of its own.</p>" * 40)).render()
+    resolved = min_content.percentages
+    assert len(document.pages) >= 3
+    assert resolved.calls > 100 and resolved.reused > resolved.calls / 3
+    assert resolved.differences == []
 
 
 def test_lines_are_drawn_from_their_layouts_unless_drawing_would_differ(monkeypatch):

@@ -761,9 +761,11 @@ def active() -> bool:
 def faster_weasyprint(check: bool = False):
     """Install ``fast_svg_text``, ``fast_draw_first_line``, ``_KeptLayouts``, ``MinContent``,
     ``user_agent_css``, ``_FontDescriptions``, ``_LayoutSetup``, ``_per_style``,
-    ``_page_references``, ``_Deflate``, ``_fast_to_bytes`` and ``_stream_data`` for a
-    render and its ``write_pdf``, and restore WeasyPrint's and pydyf's own after. Yields
-    the ``MinContent``: its counts and, with ``check``, its disagreements with WeasyPrint.
+    ``_page_references``, ``_Deflate``, ``_fast_to_bytes``, ``_stream_data`` and
+    ``ResolvedPercentages`` (report/percentages.py) for a render and its ``write_pdf``, and
+    restore WeasyPrint's and pydyf's own after. Yields the ``MinContent``: its counts and,
+    with ``check``, its disagreements with WeasyPrint; its ``percentages`` attribute is the
+    ``ResolvedPercentages``, with its own.
 
     ``weasyprint.svg`` compares ``TAGS.get(node.tag) == text`` to find text nodes (for
     ``text-anchor``), so the module's name ``text`` and every ``TAGS`` entry that points
@@ -772,14 +774,19 @@ def faster_weasyprint(check: bool = False):
 
     weasyprint = import_weasyprint()
     import weasyprint.draw.text as draw_text
+    import weasyprint.layout.percent as percent
     import weasyprint.layout.preferred as preferred
     import weasyprint.svg as wsvg
     import weasyprint.text.line_break as line_break
 
+    from metasynth.report.percentages import ResolvedPercentages
+
     min_content = MinContent(preferred.split_first_line, check)
+    min_content.percentages = None
     if not active():
         yield min_content
         return
+    resolved = min_content.percentages = ResolvedPercentages(percent.resolve_percentages, check)
     text = fast_svg_text(wsvg.text)
     kept = _KeptLayouts(line_break.Layout.set_text, line_break.Layout.deactivate,
                         line_break.Layout.reactivate)
@@ -796,6 +803,9 @@ def faster_weasyprint(check: bool = False):
                (weasyprint.HTML, "_ua_stylesheets",
                 _ua_stylesheets(weasyprint.HTML._ua_stylesheets))]
     patches += [(wsvg.TAGS, k, text) for k, f in wsvg.TAGS.items() if f is wsvg.text]
+    # every module that took resolve_percentages by name
+    patches += [(module, "resolve_percentages", resolved) for module in _importers(
+        "weasyprint.layout", percent.resolve_percentages)]
     patches.append((draw_text, "draw_first_line", fast_draw_first_line(draw_text.draw_first_line)))
     if ".".join(pydyf.__version__.split(".")[:2]) in TESTED_PYDYF:
         patches += [(pydyf, "_to_bytes", _fast_to_bytes(pydyf._to_bytes)),
@@ -817,6 +827,15 @@ def _method(function):
         return function(self, *args, **kwargs)
     method.__wrapped__ = function
     return method
+
+
+def _importers(package: str, function) -> list:
+    """The modules of ``package`` (imported by now) that hold ``function`` by its name."""
+    import sys
+
+    return [module for name, module in sorted(sys.modules.items())
+            if (name == package or name.startswith(package + "."))
+            and getattr(module, function.__name__, None) is function]
 
 
 def _get(owner, name):
