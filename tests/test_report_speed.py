@@ -651,7 +651,7 @@ def test_the_build_runs_on_a_stack_chunk_it_does_not_leave():
     plain = _page_faults_at_worst_depth()
     if plain < 100:
         pytest.skip(f"this Python does not map a chunk per call at a boundary ({plain} faults "
-                    "for 200 calls): it caches one (CPython 3.13.13, 3.14.4 and newer)")
+                    "for 200 calls): it caches one (CPython gh-145789)")
     assert on_roomy_stack(_page_faults_at_worst_depth)() < 20
     assert _call_on_roomy_stack.__code__.co_stacksize == ROOM
 

@@ -1,11 +1,12 @@
 """Python's frame stack during a report build.
 
 Since CPython 3.11 the frames of Python functions live on a per-thread stack made of
-16 KiB chunks. A call that does not fit in the current chunk maps a new one; the return
-from the frame at a chunk's base unmaps it. A loop whose calls sit exactly on a chunk's
-boundary therefore maps and unmaps 16 KiB on every iteration: CPython issue gh-142183,
-"Calls across stack chunks perform badly", fixed by caching one chunk per thread in
-3.13.13 and 3.14.4 (gh-145789, March 2026), but not in 3.11 or 3.12.
+chunks (16 KiB, or the next power of two a frame needs). A call that does not fit in the
+current chunk maps a new one; the return from the frame at a chunk's base unmaps it. A
+loop whose calls sit exactly on a chunk's boundary therefore maps and unmaps 16 KiB on
+every iteration: CPython issue gh-142183, "Calls across stack chunks perform badly",
+fixed by caching one chunk per thread (gh-145789, merged in March 2026 and backported to
+3.13 and 3.14), not in 3.11 or 3.12.
 
 A report build under Python 3.11.7 crossed a boundary 104,367 times (strace: that many
 ``mmap`` and ``munmap`` of 16,384 bytes from ``_PyThreadState_BumpFramePointerSlow``),
