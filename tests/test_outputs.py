@@ -227,6 +227,27 @@ KILL_CHILD = textwrap.dedent("""
 """)
 
 
+def _as_in_a_terminal() -> None:
+    """In the child before exec: SIGINT back to its default action. A shell starts a
+    background job with SIGINT ignored, the children inherit that, and Python then keeps
+    it ignored, so a Ctrl-C test run from ``.ci/run &`` or ``nohup`` would wait for a child
+    that never stops (seen on 3 December 2026: the SIGINT kills timed out after 30 s)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_sigint_children_start_as_in_a_terminal():
+    code = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             preexec_fn=_as_in_a_terminal, check=True).stdout
+        inherited = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                   text=True, check=True).stdout
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert (out, inherited) == ("True\n", "False\n")
+
+
 def _kill_at_random_moments(folder: Path, n: int, sig: int, seed: int) -> set[str]:
     import random
 
@@ -234,7 +255,7 @@ def _kill_at_random_moments(folder: Path, n: int, sig: int, seed: int) -> set[st
     seen = set()
     for _ in range(n):
         p = subprocess.Popen([sys.executable, "-c", KILL_CHILD, str(folder), "new"],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
         time.sleep(0.15 + rng.random() * 0.25)  # after imports, anywhere in the loop
         p.send_signal(sig)
         p.wait(timeout=30)
@@ -288,7 +309,8 @@ def test_report_killed_at_random_moments_is_old_or_new(tmp_path):
         return set(manifest["files"])
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=_as_in_a_terminal)
         time.sleep(1.5 + rng.random() * 5)  # the report takes 8 s here, 20 s on CI
         p.send_signal(sig)
         p.wait(timeout=120)
