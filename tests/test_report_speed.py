@@ -217,6 +217,8 @@ def test_min_content_widths_are_weasyprints_own(built_report):
     assert checked.mismatches == []
     # and every reused set of used margins, paddings and sizes also resolved by WeasyPrint
     assert checked.percentages.reused > 10_000 and checked.percentages.differences == []
+    # and every reused first line also fitted by WeasyPrint
+    assert checked.lines.reused > 2_000 and checked.lines.differences == []
 
 
 def test_page_references_are_pydyfs_own():
@@ -400,7 +402,8 @@ def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monk
     metrics and features attribute per style), ``_per_style`` (WeasyPrint's font cache
     key once per style), ``_KeptLayouts`` (a line drawn from the layout it was laid out
     in), ``fast_draw_first_line`` (a run's glyphs read at once),
-    ``_fast_to_bytes`` and ``_stream_data`` (pydyf's serialisation) change how the PDF is
+    ``_fast_to_bytes`` and ``_stream_data`` (pydyf's serialisation), ``ResolvedPercentages``
+    and ``FirstLines`` (a line fitted once per style, text and width) change how the PDF is
     made, not what it is: the same bytes as with WeasyPrint's and pydyf's own functions,
     the other fast paths in place both times. The line with a glyph no font has is
     drawn by WeasyPrint's own function; the others are not."""
@@ -448,6 +451,7 @@ def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monk
         mp.setattr(weasy, "_stream_data", pydyf.Stream.data.fget)
         mp.setattr("metasynth.report.percentages.ResolvedPercentages",
                    lambda original, check=False: original)
+        mp.setattr("metasynth.report.lines.FirstLines", lambda original, check=False: original)
         own = pdf()
     assert fast == own and len(fast) > 5_000
 
@@ -587,6 +591,47 @@ def test_reused_margins_paddings_and_sizes_are_weasyprints_own():
     assert len(document.pages) >= 3
     assert resolved.calls > 100 and resolved.reused > resolved.calls / 3
     assert resolved.differences == []
+
+
+# a table longer than a page (its header repeated, a row broken across pages), cells
+# that read the same, and a running header: the same texts laid out again
+_REPEATED_HTML = _TEXT_HTML.replace("</body>", "<table><thead><tr><th>Study</th><th>Risk of "
+                                    "bias</th></tr></thead><tbody>" + "".join(
+    f"<tr><td>Trial {i}</td><td>{'Low' if i % 3 else 'Some concerns about the outcome'}"
+    "</td></tr>" for i in range(60)) + "</tbody></table></body>").replace(
+    "@bottom-center {", '@top-center { content: "DRAFT: not verified"; } @bottom-center {')
+
+
+def _text_boxes(box):
+    from weasyprint.formatting_structure import boxes
+
+    if isinstance(box, boxes.TextBox):
+        yield box
+    for child in getattr(box, "children", ()):
+        yield from _text_boxes(child)
+
+
+def test_repeated_first_lines_are_weasyprints_own():
+    """report/lines.py: on a page where texts are laid out again (a repeated header, the
+    row a page breaks in, cells that read the same, a running header), many lines are
+    fitted from an earlier answer, each such answer is the one WeasyPrint gives, and every
+    box drawn has its own Layout."""
+    import weasyprint
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+    with weasy.faster_weasyprint(check=True) as min_content:
+        document = weasyprint.HTML(string=_REPEATED_HTML).render()
+    lines = min_content.lines
+    assert len(document.pages) >= 4
+    assert lines.calls > 150 and lines.reused > 50
+    assert lines.differences == []
+    drawn = [b for page in document.pages for b in _text_boxes(page._page_box)]
+    assert sum(b.text == "Low" for b in drawn) > 30
+    layouts = [b.pango_layout for b in drawn if getattr(b, "pango_layout", None) is not None]
+    assert len({id(x) for x in layouts}) == len(layouts)
 
 
 def test_lines_are_drawn_from_their_layouts_unless_drawing_would_differ(monkeypatch):
