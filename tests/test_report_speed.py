@@ -452,6 +452,8 @@ def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monk
         mp.setattr("metasynth.report.percentages.ResolvedPercentages",
                    lambda original, check=False: original)
         mp.setattr("metasynth.report.lines.FirstLines", lambda original, check=False: original)
+        # the test page's tables have separate borders or none: the batched collapsed
+        # borders draw the same paint with other operators (their own test below)
         own = pdf()
     assert fast == own and len(fast) > 5_000
 
@@ -632,6 +634,65 @@ def test_repeated_first_lines_are_weasyprints_own():
     assert sum(b.text == "Low" for b in drawn) > 30
     layouts = [b.pango_layout for b in drawn if getattr(b, "pango_layout", None) is not None]
     assert len({id(x) for x in layouts}) == len(layouts)
+
+
+_BORDERS_HTML = """<html><head><style>
+@page { size: A6; margin: 8mm; } body { font-family: DejaVu Sans; font-size: 8pt; }
+table { border-collapse: collapse; width: 100%; margin-bottom: 6pt; }
+td, th { border: 0.5px solid #999; padding: 2pt; }
+.heavy { border-bottom: 2px solid #0072B2; } .dash td { border: 1px dashed #D55E00; }
+.dbl { border: 3px double black; } .faint td { border: 4px solid rgba(0, 0, 0, 0.4); }
+table.order { border: 4px solid #999; } .order tr.red { border: 4px solid #D55E00; }
+.order td { border: 4px solid #999; border-top: none; border-bottom: none; }
+</style></head><body>
+<table><thead><tr><th>Study</th><th>Events</th><th>RR</th></tr></thead><tbody>
+""" + "".join(f"<tr{' class=heavy' if i == 3 else ''}><td>Trial {i}</td><td>{i}/40</td>"
+              f"<td{' class=dbl' if i == 5 else ''}>0.{i}</td></tr>" for i in range(70)) + """
+</tbody></table>
+<table class="dash"><tr><td>dashed</td><td>borders</td></tr></table>
+<table class="faint"><tr><td>not</td><td>opaque</td></tr><tr><td>drawn</td><td>twice</td></tr>
+</table>
+<table class="order"><tr><td>a table's,</td><td>a</td></tr><tr class="red"><td>row's</td><td>and
+</td></tr><tr><td>cells'</td><td>borders</td></tr></table></body></html>"""
+
+
+def test_batched_collapsed_borders_paint_what_weasyprint_paints(monkeypatch):
+    """report/borders.py: a table over several pages with a heavier blue rule, a double
+    cell border, a dashed table, a half-transparent one (each edge stroked alone, so
+    the joints overlap as in WeasyPrint's) and one whose grey and red edges alternate in
+    WeasyPrint's painting order: the same pixels (but anti-aliasing where two of
+    WeasyPrint's strokes met) with far fewer strokes."""
+    import numpy as np
+    import pypdfium2
+    import weasyprint
+
+    import metasynth.report.weasy as weasy
+
+    if not weasy.active():
+        pytest.skip("the fast paths are off under this WeasyPrint")
+
+    def pdf() -> bytes:
+        with weasy.faster_weasyprint() as fast:
+            out = weasyprint.HTML(string=_BORDERS_HTML).write_pdf(uncompressed_pdf=True)
+        return out, fast.borders
+
+    batched, counts = pdf()
+    with monkeypatch.context() as mp:
+        mp.setattr("metasynth.report.borders.BatchedBorders",
+                   lambda original: type("Own", (), {"__call__": staticmethod(original)})())
+        own, _ = pdf()
+    assert counts.edges > 500 and counts.strokes < counts.edges / 10
+    assert batched.count(b"\nS\n") < own.count(b"\nS\n") / 5
+    a, b = pypdfium2.PdfDocument(own), pypdfium2.PdfDocument(batched)
+    assert len(a) == len(b) >= 3
+    for i in range(len(a)):
+        x, y = (np.asarray(d[i].render(scale=3).to_pil().convert("RGB"), dtype=int)
+                for d in (a, b))
+        differ = np.abs(x - y).max(2)
+        assert (x.min(2) < 250).sum() > 1000
+        assert (differ > 40).sum() <= 20, i  # joints' anti-aliasing at most
+    # what is not a plain opaque stroke is drawn by WeasyPrint's own operators
+    assert b"[5] 0 d" in batched and b"[5] 0 d" in own  # the dashed table (5 x 1 px)
 
 
 def test_lines_are_drawn_from_their_layouts_unless_drawing_would_differ(monkeypatch):

@@ -762,11 +762,12 @@ def faster_weasyprint(check: bool = False):
     """Install ``fast_svg_text``, ``fast_draw_first_line``, ``_KeptLayouts``, ``MinContent``,
     ``user_agent_css``, ``_FontDescriptions``, ``_LayoutSetup``, ``_per_style``,
     ``_page_references``, ``_Deflate``, ``_fast_to_bytes``, ``_stream_data`` and
-    ``ResolvedPercentages`` (report/percentages.py) and ``FirstLines`` (report/lines.py) for
-    a render and its ``write_pdf``, and restore WeasyPrint's and pydyf's own after. Yields
-    the ``MinContent``: its counts and, with ``check``, its disagreements with WeasyPrint;
-    its ``percentages`` and ``lines`` attributes are the ``ResolvedPercentages`` and the
-    ``FirstLines``, with their own.
+    ``ResolvedPercentages`` (report/percentages.py), ``FirstLines`` (report/lines.py) and
+    ``BatchedBorders`` (report/borders.py) for a render and its ``write_pdf``, and restore
+    WeasyPrint's and pydyf's own after. Yields the ``MinContent``: its counts and, with
+    ``check``, its disagreements with WeasyPrint; its ``percentages``, ``lines`` and
+    ``borders`` attributes are the ``ResolvedPercentages``, the ``FirstLines`` and the
+    ``BatchedBorders``, with their own.
 
     ``weasyprint.svg`` compares ``TAGS.get(node.tag) == text`` to find text nodes (for
     ``text-anchor``), so the module's name ``text`` and every ``TAGS`` entry that points
@@ -774,6 +775,7 @@ def faster_weasyprint(check: bool = False):
     import pydyf
 
     weasyprint = import_weasyprint()
+    import weasyprint.draw as draw
     import weasyprint.draw.text as draw_text
     import weasyprint.layout.inline as inline
     import weasyprint.layout.percent as percent
@@ -781,21 +783,24 @@ def faster_weasyprint(check: bool = False):
     import weasyprint.svg as wsvg
     import weasyprint.text.line_break as line_break
 
+    from metasynth.report.borders import BatchedBorders
     from metasynth.report.lines import FirstLines
     from metasynth.report.percentages import ResolvedPercentages
 
     min_content = MinContent(preferred.split_first_line, check)
-    min_content.percentages = min_content.lines = None
+    min_content.percentages = min_content.lines = min_content.borders = None
     if not active():
         yield min_content
         return
     resolved = min_content.percentages = ResolvedPercentages(percent.resolve_percentages, check)
     lines = min_content.lines = FirstLines(inline.split_first_line, check)
+    borders = min_content.borders = BatchedBorders(draw.draw_collapsed_borders)
     text = fast_svg_text(wsvg.text)
     kept = _KeptLayouts(line_break.Layout.set_text, line_break.Layout.deactivate,
                         line_break.Layout.reactivate)
     patches = [(wsvg, "text", text), (preferred, "split_first_line", min_content),
                (inline, "split_first_line", lines),
+               (draw, "draw_collapsed_borders", borders),
                (pydyf, "zlib", _Deflate(pydyf.zlib)),
                (pydyf.PDF, "page_references", property(_page_references)),
                (line_break, "get_font_description",
