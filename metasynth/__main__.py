@@ -1,5 +1,3 @@
-import sys
+from metasynth.cli import run
 
-from metasynth.cli import main
-
-sys.exit(main())
+run()

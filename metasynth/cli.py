@@ -968,3 +968,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"metasynth: internal error: {type(err).__name__}: {err} "
               "(a bug; set METASYNTH_DEBUG=1 for the traceback and report it)", file=sys.stderr)
         return 3
+
+
+def run() -> None:
+    """The process's entry point (the ``metasynth`` script, ``python -m metasynth``):
+    ``main``, then the exit without the interpreter's teardown.
+
+    At exit CPython frees every object one by one: for ``metasynth report`` that is the
+    fits, the figures and WeasyPrint's boxes and Pango layouts, 0.57 of 10.3 CPU-s
+    (4 Dec 2026: 10.30 against 9.73 CPU-s with ``os._exit``, two builds each), memory
+    the system takes back at once. So once ``main`` has returned, the output streams are
+    flushed, the ``atexit`` handlers run (logging's flush, ``tempfile``'s clean-up) and
+    the process ends with ``os._exit``, as mypy does (``mypy.util.hard_exit``). While
+    another thread still runs, the exit is the usual one, which waits for it."""
+    import threading
+
+    code = main()
+    if threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that went away; a closed stream
+            pass
+    os._exit(code)
+

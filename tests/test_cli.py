@@ -184,6 +184,45 @@ def test_python_dash_m_and_console_script_agree():
         assert (console.returncode, console.stdout) == (0, proc.stdout)
 
 
+_HARD_EXIT = """
+import atexit, sys, threading, time
+import metasynth.cli as cli
+class Loud:
+    def __del__(self):
+        print('freed at teardown', file=sys.stderr, flush=True)
+keep = Loud()
+atexit.register(lambda: print('atexit ran', file=sys.stderr))
+returned = threading.Event()
+def main_then_mark():
+    code = real_main()
+    returned.set()
+    return code
+real_main, cli.main = cli.main, main_then_mark
+if sys.argv[1] == 'thread':  # still running when main has returned
+    threading.Thread(target=lambda: (returned.wait(), time.sleep(0.3),
+                                     print('thread done', file=sys.stderr))).start()
+sys.argv = ['metasynth', 'pool', sys.argv[2], '--format', 'json']
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("how", ["run", "thread", "plain"])
+def test_the_process_ends_without_the_interpreters_teardown(how):
+    """``run`` (the script's and ``python -m``'s entry): the whole output, the atexit
+    handlers, the exit status, and no teardown (an object's ``__del__`` is not called);
+    with a thread still running, the usual exit that waits for it. ``plain``: the same
+    program ending as a script normally does (the teardown calls ``__del__``)."""
+    code = _HARD_EXIT if how != "plain" else _HARD_EXIT.replace(
+        "cli.run()\n", "sys.exit(cli.main())\n")
+    proc = subprocess.run([sys.executable, "-c", code, how, str(STUDIES)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["studies"]  # every byte of the JSON arrived
+    lines = proc.stderr.split()
+    assert "atexit" in lines and ("thread" in lines) == (how == "thread")
+    assert ("freed" in lines) == (how != "run")
+
+
 def test_exit_status_of_the_process():
     """0 success, 1 invalid data, 2 usage error, as the process's exit status, messages on
     stderr and no traceback."""
