@@ -910,8 +910,8 @@ COMMANDS = {"pool": _pool, "import": _import, "export": _export, "forest": _fore
 
 def _one_blas_thread() -> None:
     """One BLAS thread for this process unless the user chose otherwise
-    (``OMP_NUM_THREADS``, which OpenBLAS, MKL and BLIS read when numpy loads them; the
-    CLI has not imported numpy yet). Our matrices are at most a few hundred rows: a
+    (``OMP_NUM_THREADS``, which OpenBLAS, MKL and BLIS read when numpy loads them: set by
+    ``run``, before the process has imported numpy). Our matrices are at most a few hundred rows: a
     second thread never shortens a fit, but OpenBLAS's workers spin after each call
     while they wait for the next. With numpy's OpenBLAS at 2 threads (2 cores) the shipped
     report took 10.78 CPU-s, at 1 thread 10.49 (medians of 6 cold runs, interleaved,
@@ -920,7 +920,6 @@ def _one_blas_thread() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _one_blas_thread()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -980,9 +979,11 @@ def run() -> None:
     the system takes back at once. So once ``main`` has returned, the output streams are
     flushed, the ``atexit`` handlers run (logging's flush, ``tempfile``'s clean-up) and
     the process ends with ``os._exit``, as mypy does (``mypy.util.hard_exit``). While
-    another thread still runs, the exit is the usual one, which waits for it."""
+    another thread still runs, the exit is the usual one, which waits for it. Before
+    ``main``: one BLAS thread for the process (``_one_blas_thread``)."""
     import threading
 
+    _one_blas_thread()
     code = main()
     if threading.active_count() > 1:
         sys.exit(code)
@@ -995,4 +996,3 @@ def run() -> None:
         except (BrokenPipeError, ValueError):  # a reader that went away; a closed stream
             pass
     os._exit(code)
-

@@ -452,8 +452,8 @@ def test_style_caches_text_drawing_and_pdf_serialisation_write_the_same_pdf(monk
         mp.setattr("metasynth.report.percentages.ResolvedPercentages",
                    lambda original, check=False: original)
         mp.setattr("metasynth.report.lines.FirstLines", lambda original, check=False: original)
-        # the test page's tables have separate borders or none: the batched collapsed
-        # borders draw the same paint with other operators (their own test below)
+        # BatchedBorders stays in place both times: it draws the collapsed table's paint
+        # with other operators, not the same bytes (its own test below)
         own = pdf()
     assert fast == own and len(fast) > 5_000
 
@@ -671,7 +671,7 @@ def test_batched_collapsed_borders_paint_what_weasyprint_paints(monkeypatch):
     if not weasy.active():
         pytest.skip("the fast paths are off under this WeasyPrint")
 
-    def pdf() -> bytes:
+    def pdf() -> tuple:
         with weasy.faster_weasyprint() as fast:
             out = weasyprint.HTML(string=_BORDERS_HTML).write_pdf(uncompressed_pdf=True)
         return out, fast.borders

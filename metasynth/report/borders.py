@@ -25,6 +25,7 @@ drew it, in its place.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from itertools import groupby
 
 _SOLID = ("set_color", "set_line_width", "move_to", "line_to", "stroke")
 
@@ -68,20 +69,16 @@ def _solid_key(ops):
 def _joined(lines: list) -> list:
     """Horizontal and vertical lines ``(x1, y1, x2, y2)`` with the ones that overlap or
     touch on one line made one, in the order each joined line first appears."""
-    runs: dict = {}
-    order = []
+    runs: dict = {}  # (direction, position) -> spans, in the order each line first appears
     for x1, y1, x2, y2 in lines:
         if y1 == y2:
             key, lo, hi = ("h", y1), min(x1, x2), max(x1, x2)
         else:
             key, lo, hi = ("v", x1), min(y1, y2), max(y1, y2)
-        spans = runs.setdefault(key, [])
-        if key not in order:
-            order.append(key)
-        spans.append([lo, hi])
+        runs.setdefault(key, []).append([lo, hi])
     out = []
-    for key in order:
-        spans = sorted(runs[key])
+    for key, spans in runs.items():
+        spans = sorted(spans)
         merged = [spans[0]]
         for lo, hi in spans[1:]:
             if lo <= merged[-1][1]:
@@ -101,29 +98,22 @@ class BatchedBorders:
     def __call__(self, stream, table) -> None:
         recorder = _Recorder()
         self.original(recorder, table)
-        segments = recorder.segments
-        self.edges += len(segments)
-        i = 0
-        while i < len(segments):
-            key = _solid_key(segments[i])
-            if key is None:
-                with stream.artifact(), stream.stacked(), stream.stacked():
-                    for name, args, kwargs in segments[i]:
-                        getattr(stream, name)(*args, **kwargs)
-                self.strokes += 1
-                i += 1
+        self.edges += len(recorder.segments)
+        for key, run in groupby(recorder.segments, key=_solid_key):
+            run = list(run)
+            if key is None:  # replayed one by one, as WeasyPrint drew them
+                for segment in run:
+                    with stream.artifact(), stream.stacked(), stream.stacked():
+                        for name, args, kwargs in segment:
+                            getattr(stream, name)(*args, **kwargs)
+                self.strokes += len(run)
                 continue
-            j = i
-            while j < len(segments) and _solid_key(segments[j]) == key:
-                j += 1
-            lines = [(*segment[2][1], *segment[3][1]) for segment in segments[i:j]]
-            first = segments[i]
+            color, width = run[0][0], run[0][1]
             with stream.artifact(), stream.stacked(), stream.stacked():
-                stream.set_color(*first[0][1], **first[0][2])
-                stream.set_line_width(*first[1][1])
-                for x1, y1, x2, y2 in _joined(lines):
+                stream.set_color(*color[1], **color[2])
+                stream.set_line_width(*width[1])
+                for x1, y1, x2, y2 in _joined([(*seg[2][1], *seg[3][1]) for seg in run]):
                     stream.move_to(x1, y1)
                     stream.line_to(x2, y2)
                 stream.stroke()
             self.strokes += 1
-            i = j
